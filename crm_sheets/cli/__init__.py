@@ -1,0 +1,10 @@
+"""Command line entry point: importing the command modules registers them on `cli`."""
+
+from __future__ import annotations
+
+from . import core_cmds  # noqa: F401
+from .app import cli
+
+
+def main() -> None:
+    cli(prog_name="crm")
