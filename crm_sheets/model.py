@@ -20,6 +20,7 @@ class Record:
     values: dict[str, Any]  # field key -> coerced value (None when blank)
     raw: dict[str, Any] = field(default_factory=dict)  # field key -> value as read, when it differs
     problems: dict[str, str] = field(default_factory=dict)  # field key -> coercion problem code
+    extra: dict[str, Any] = field(default_factory=dict)  # unknown column header -> value
 
     def get(self, key: str, default: Any = None) -> Any:
         v = self.values.get(key)

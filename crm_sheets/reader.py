@@ -1,0 +1,387 @@
+"""Read a CRM workbook into the model, fast and tolerant (python-calamine).
+
+Headers are matched in either language (and common aliases), columns may be in any
+order, extra columns and blank rows are ignored, and every value is coerced by its
+field's kind. What cannot be coerced stays visible: the record keeps the raw value
+and a problem code, which validation turns into a finding at the right cell.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+import python_calamine as pc
+
+from . import coerce
+from .errors import CrmError
+from .findings import Finding, make
+from .model import Record, Table, Workbook, default_settings
+from .safezip import check_xlsx
+from .schema import (
+    CUSTOMERS,
+    DEFAULT_LISTS,
+    FOLLOWUPS,
+    LIST_COLUMNS,
+    NOT_DUPLICATES,
+    SETTINGS,
+    SHEET_ALIASES,
+    SHEET_LISTS,
+    SHEET_META,
+    SHEET_SETTINGS,
+    VALUE_ALIASES,
+    Kind,
+    SheetSchema,
+)
+
+HEADER_SCAN_ROWS = 20
+
+
+def norm_header(text: Any) -> str:
+    """Header text folded for matching: half-width, lower case, no spaces or '*' marks."""
+    s = coerce.halfwidth(coerce.to_text(text)).lower()
+    return "".join(ch for ch in s if not ch.isspace() and ch not in "*:：")
+
+
+def header_lookup(schema: SheetSchema) -> dict[str, tuple[str, str]]:
+    """normalised header -> (field key, language it belongs to)."""
+    out: dict[str, tuple[str, str]] = {}
+    for f in schema.fields:
+        for text, lang in ((f.zh, "zh"), (f.en, "en"), (f.key, "en")):
+            out.setdefault(norm_header(text), (f.key, lang))
+        for alias in f.aliases:
+            out.setdefault(norm_header(alias), (f.key, "zh" if not alias.isascii() else "en"))
+    return out
+
+
+def is_blank(v: Any) -> bool:
+    return v is None or (isinstance(v, str) and not v.strip(" \t\r\n\u3000\u200b\xa0"))
+
+
+# ---- opening ----------------------------------------------------------------------
+
+
+def open_calamine(path: Path, data: bytes | None = None) -> pc.CalamineWorkbook:
+    """Open an xlsx after the safety checks; a damaged file is one clear CrmError."""
+    try:
+        if data is not None:
+            import io
+
+            return pc.CalamineWorkbook.from_filelike(io.BytesIO(data))
+        return pc.CalamineWorkbook.from_path(str(path))
+    except Exception as exc:  # calamine raises several types for damaged files
+        raise CrmError(f"文件已损坏，无法读取 / {Path(path).name} is damaged: {_short(exc)}") from None
+
+
+def _short(exc: Exception) -> str:
+    return str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+
+
+def read_sheet_rows(cwb: pc.CalamineWorkbook, name: str, path: Path) -> list[list[Any]]:
+    """All rows of a sheet from A1 (so list index + 1 is the Excel row)."""
+    try:
+        return cwb.get_sheet_by_name(name).to_python(skip_empty_area=False)
+    except Exception as exc:
+        raise CrmError(f"工作表 '{name}' 已损坏 / sheet '{name}' of {Path(path).name} is damaged: "
+                       f"{_short(exc)}") from None
+
+
+def canonical_sheets(names: Iterable[str]) -> dict[str, str]:
+    """canonical sheet name -> actual sheet name (first match wins)."""
+    out: dict[str, str] = {}
+    for n in names:
+        canon = SHEET_ALIASES.get(n.strip().lower()) or SHEET_ALIASES.get(n.strip())
+        if canon and canon not in out:
+            out[canon] = n
+    return out
+
+
+# ---- coercion plan --------------------------------------------------------------------
+
+Converter = Callable[[Any], Any]
+
+
+def _conv_text(v: Any) -> Any:
+    return coerce.clean_text(v) if type(v) is str else coerce.to_text(v)
+
+
+def _conv_code(v: Any) -> Any:
+    return coerce.halfwidth(v) if type(v) is str else coerce.to_text(v)
+
+
+def _conv_choice(v: Any) -> Any:
+    s = coerce.halfwidth(v) if type(v) is str else coerce.to_text(v)
+    return VALUE_ALIASES.get(s.lower(), s) if s.isascii() else s
+
+
+def converter(kind: Kind, date1904: bool) -> tuple[Converter, str]:
+    """The parser for a field kind and the problem code when it fails."""
+    if kind is Kind.CODE:
+        return _conv_code, ""
+    if kind is Kind.CHOICE:
+        return _conv_choice, ""
+    if kind is Kind.INT:
+        return coerce.parse_int, "integer.invalid"
+    if kind is Kind.NUMBER:
+        return coerce.parse_number, "number.invalid"
+    if kind is Kind.DATE:
+        return (lambda v: coerce.parse_date(v, date1904)), "date.invalid"
+    if kind is Kind.DATETIME:
+        return (lambda v: coerce.parse_datetime_range(v, date1904)), "date.invalid"
+    return _conv_text, ""
+
+
+# ---- data sheets ------------------------------------------------------------------------
+
+
+def find_header(rows: list[list[Any]], schema: SheetSchema) -> tuple[int, dict[str, int], dict[str, int], str, list[str]]:
+    """Locate the header row: (row index, field->col, extra header->col, language, duplicates)."""
+    lookup = header_lookup(schema)
+    best: tuple[int, int] = (-1, 0)
+    for i, row in enumerate(rows[:HEADER_SCAN_ROWS]):
+        hits = len({lookup[h][0] for c in row if not is_blank(c) and (h := norm_header(c)) in lookup})
+        if hits > best[1]:
+            best = (i, hits)
+        if hits >= max(3, len(schema.fields) // 2):
+            break
+    idx, hits = best
+    if idx < 0 or hits < 2:
+        return -1, {}, {}, "zh", []
+    columns: dict[str, int] = {}
+    extras: dict[str, int] = {}
+    dups: list[str] = []
+    votes = {"zh": 0, "en": 0}
+    for ci, cell in enumerate(rows[idx]):
+        if is_blank(cell):
+            continue
+        h = norm_header(cell)
+        if h in lookup:
+            key, lang = lookup[h]
+            votes[lang] += 1
+            if key in columns:
+                dups.append(coerce.to_text(cell))
+            else:
+                columns[key] = ci
+        else:
+            extras[coerce.clean_text(coerce.to_text(cell))] = ci
+    lang = "en" if votes["en"] > votes["zh"] else "zh"
+    return idx, columns, extras, lang, dups
+
+
+def read_table(rows: list[list[Any]], schema: SheetSchema, sheet_name: str, date1904: bool,
+               path: Path, required_columns: bool = True) -> tuple[Table, str, list[tuple[str, dict]]]:
+    """Parse one data sheet. Returns the table, its header language and reading notes."""
+    idx, columns, extras, lang, dups = find_header(rows, schema)
+    notes: list[tuple[str, dict]] = []
+    if idx < 0:
+        raise CrmError(f"工作表 '{sheet_name}' 找不到表头 / sheet '{sheet_name}' of {path.name} has no "
+                       f"recognisable header row (expected e.g. {', '.join(schema.headers('zh')[:4])})")
+    if required_columns:
+        missing = [f for f in schema.fields if f.required and f.key not in columns]
+        if missing:
+            names = ", ".join(f"{f.zh}/{f.en}" for f in missing)
+            raise CrmError(f"工作表 '{sheet_name}' 缺少必填列 / sheet '{sheet_name}' of {path.name} "
+                           f"lacks required column(s): {names}")
+    for d in dups:
+        notes.append(("column.duplicate", {"header": d, "row": idx + 1}))
+    plan = []
+    for f in schema.fields:
+        if f.key in columns:
+            conv, problem = converter(f.kind, date1904)
+            plan.append((f.key, columns[f.key], conv, problem, f.kind))
+    extra_plan = list(extras.items())
+    table = Table(schema=schema, sheet_name=sheet_name, columns=columns, header_row=idx + 1,
+                  extra_columns=dict(extras))
+    records = table.records
+    has_end = "end" in columns
+    for ri in range(idx + 1, len(rows)):
+        row = rows[ri]
+        n = len(row)
+        values: dict[str, Any] = {}
+        raw: dict[str, Any] = {}
+        problems: dict[str, str] = {}
+        empty = True
+        for key, ci, conv, problem, kind in plan:
+            v = row[ci] if ci < n else None
+            if v is None or v == "" or (type(v) is str and is_blank(v)):
+                values[key] = None
+                continue
+            empty = False
+            try:
+                out = conv(v)
+            except (ValueError, OverflowError, TypeError):
+                values[key] = None
+                raw[key] = v
+                problems[key] = problem or "value.invalid"
+                continue
+            if kind is Kind.DATETIME:
+                out, end = out
+                if end is not None and key == "start":
+                    raw["end"] = end  # the end half of "14:00-15:00"
+            values[key] = out
+            if out != v and kind in (Kind.INT, Kind.NUMBER, Kind.DATE, Kind.DATETIME):
+                if type(v) is str:
+                    raw[key] = v
+        extra: dict[str, Any] = {}
+        for header, ci in extra_plan:
+            v = row[ci] if ci < n else None
+            if not is_blank(v):
+                extra[header] = v
+                empty = False
+        if empty:
+            continue
+        end = raw.pop("end", None) if "end" in raw and isinstance(raw.get("end"), dt.datetime) else None
+        if end is not None and (not has_end or values.get("end") is None):
+            values["end"] = end
+        records.append(Record(row=ri + 1, values=values, raw=raw, problems=problems, extra=extra))
+    return table, lang, notes
+
+
+# ---- small sheets ---------------------------------------------------------------------
+
+
+def read_lists(rows: list[list[Any]]) -> dict[str, list[str]]:
+    lists = {k: list(v) for k, v in DEFAULT_LISTS.items()}
+    if not rows:
+        return lists
+    names = {norm_header(zh): k for k, (zh, _) in LIST_COLUMNS.items()}
+    names.update({norm_header(en): k for k, (_, en) in LIST_COLUMNS.items()})
+    names.update({norm_header(k): k for k in LIST_COLUMNS})
+    cols = {names[norm_header(c)]: i for i, c in enumerate(rows[0]) if not is_blank(c) and norm_header(c) in names}
+    for key, ci in cols.items():
+        vals = []
+        for row in rows[1:]:
+            v = row[ci] if ci < len(row) else None
+            if not is_blank(v):
+                vals.append(coerce.halfwidth(coerce.to_text(v)))
+        lists[key] = vals
+    return lists
+
+
+def read_settings(rows: list[list[Any]], lang: str) -> tuple[dict[str, int], list[Finding]]:
+    settings = default_settings()
+    notes: list[Finding] = []
+    names = {}
+    for s in SETTINGS:
+        for text in (s.key, s.zh, s.en):
+            names[norm_header(text)] = s
+    for ri, row in enumerate(rows):
+        if len(row) < 2 or is_blank(row[0]):
+            continue
+        spec = names.get(norm_header(row[0]))
+        if spec is None:
+            continue
+        value = row[1]
+        try:
+            n = coerce.parse_int(value)
+            if n < spec.minimum:
+                raise ValueError(n)
+            settings[spec.key] = n
+        except (ValueError, TypeError):
+            notes.append(make("settings.invalid", lang, sheet=SHEET_SETTINGS, row=ri + 1, column="B",
+                              name=spec.zh if lang == "zh" else spec.en, value=coerce.to_text(value),
+                              default=spec.default))
+    return settings, notes
+
+
+def read_meta(rows: list[list[Any]]) -> dict[str, str]:
+    return {coerce.to_text(r[0]): coerce.to_text(r[1]) for r in rows
+            if len(r) >= 2 and not is_blank(r[0]) and not is_blank(r[1])}
+
+
+def read_not_duplicates(rows: list[list[Any]], date1904: bool, path: Path) -> list[tuple[str, str]]:
+    if not rows:
+        return []
+    try:
+        table, _, _ = read_table(rows, NOT_DUPLICATES, "NotDuplicates", date1904, path)
+    except CrmError:
+        return []
+    pairs = []
+    for r in table.records:
+        a, b = r.values.get("customer_id_a"), r.values.get("customer_id_b")
+        if a and b:
+            pairs.append((a, b))
+    return pairs
+
+
+def _date1904(path: Path, data: bytes | None) -> bool:
+    """Whether the workbook uses the 1904 date system (workbookPr date1904)."""
+    import io
+    import re
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(io.BytesIO(data) if data is not None else path) as z:
+            name = next((n for n in z.namelist() if n.replace("\\", "/").endswith("xl/workbook.xml")), None)
+            if name is None:
+                return False
+            with z.open(name) as f:
+                head = f.read(8192).decode("utf-8", "replace")
+        m = re.search(r'date1904\s*=\s*"(1|true)"', head)
+        return bool(m)
+    except (zipfile.BadZipFile, OSError, KeyError):
+        return False
+
+
+# ---- the workbook ------------------------------------------------------------------------
+
+
+def load(path: str | Path, *, data: bytes | None = None) -> Workbook:
+    """Read a CRM master workbook. Raises CrmError (one clear line) when it cannot be read.
+
+    `data` lets a caller pass decrypted bytes (encrypted views and masters).
+    """
+    p = Path(path)
+    if data is None:
+        check_xlsx(p)
+    cwb = open_calamine(p, data)
+    try:
+        return _load(cwb, p, data)
+    finally:
+        cwb.close()
+
+
+def _load(cwb: pc.CalamineWorkbook, p: Path, data: bytes | None) -> Workbook:
+    names = list(cwb.sheet_names)
+    if not names:
+        raise CrmError(f"工作簿中没有工作表 / {p.name} has no sheets")
+    sheets = canonical_sheets(names)
+    for needed in (CUSTOMERS.name, FOLLOWUPS.name):
+        if needed not in sheets:
+            zh = CUSTOMERS.zh if needed == CUSTOMERS.name else FOLLOWUPS.zh
+            raise CrmError(f"缺少工作表 '{needed}'（{zh}）/ {p.name} has no '{needed}' sheet "
+                           f"(sheets: {', '.join(names)})")
+    date1904 = _date1904(p, data)
+    cust, lang, c_notes = read_table(read_sheet_rows(cwb, sheets["Customers"], p), CUSTOMERS,
+                                     sheets["Customers"], date1904, p)
+    fol, _, f_notes = read_table(read_sheet_rows(cwb, sheets["Followups"], p), FOLLOWUPS,
+                                 sheets["Followups"], date1904, p)
+    lists = read_lists(read_sheet_rows(cwb, sheets[SHEET_LISTS], p)) if SHEET_LISTS in sheets else \
+        {k: list(v) for k, v in DEFAULT_LISTS.items()}
+    settings, s_notes = (read_settings(read_sheet_rows(cwb, sheets[SHEET_SETTINGS], p), lang)
+                         if SHEET_SETTINGS in sheets else (default_settings(), []))
+    meta = read_meta(read_sheet_rows(cwb, sheets[SHEET_META], p)) if SHEET_META in sheets else {}
+    nd = (read_not_duplicates(read_sheet_rows(cwb, sheets["NotDuplicates"], p), date1904, p)
+          if "NotDuplicates" in sheets else [])
+    problems: list[Finding] = list(s_notes)
+    for table, notes in ((cust, c_notes), (fol, f_notes)):
+        for code, params in notes:
+            problems.append(make(code, lang, sheet=table.schema.name, row=params.pop("row"), **params))
+    return Workbook(path=p, lang=lang, customers=cust, followups=fol, lists=lists, settings=settings,
+                    meta=meta, not_duplicates=nd, sheet_names=names, problems=problems)
+
+
+def read_raw(path: str | Path, sheet: str | None = None) -> dict[str, list[list[Any]]]:
+    """Every sheet (or one) of any xlsx as rows of values, after the same safety checks."""
+    p = Path(path)
+    check_xlsx(p)
+    cwb = open_calamine(p)
+    try:
+        names = [sheet] if sheet else list(cwb.sheet_names)
+        if not names:
+            raise CrmError(f"工作簿中没有工作表 / {p.name} has no sheets")
+        return {n: read_sheet_rows(cwb, n, p) for n in names}
+    finally:
+        cwb.close()

@@ -1,0 +1,146 @@
+"""Rules on single cells: required, parse problems, numbers, phones, emails, dropdowns, IDs."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+from email_validator import EmailNotValidError, validate_email
+
+from .. import phones
+from ..coerce import to_text
+from ..findings import Finding
+from ..model import Workbook
+from ..schema import Kind
+from .registry import Context, rule
+
+_EMAIL_FAST = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
+CUSTOMER_ID = re.compile(r"C(\d{8})(\d{3,})")
+FOLLOWUP_ID = re.compile(r"F(\d{8})(\d{4,})")
+
+
+def _tables(wb: Workbook):
+    return (wb.customers, wb.followups)
+
+
+@rule("parse")
+def parse_problems(wb: Workbook, ctx: Context) -> Iterator[Finding]:
+    """Values the reader could not coerce (a date that is not a date, …)."""
+    for table in _tables(wb):
+        for rec in table.records:
+            for key, code in rec.problems.items():
+                yield ctx.finding(code if code != "value.invalid" else "number.invalid", table, rec, key,
+                                  header=ctx.header(table, key), value=to_text(rec.raw.get(key)))
+
+
+@rule("required")
+def required(wb: Workbook, ctx: Context) -> Iterator[Finding]:
+    for table in _tables(wb):
+        keys = [f.key for f in table.schema.fields if f.required and not f.engine]
+        for rec in table.records:
+            for key in keys:
+                if rec.values.get(key) is None and key not in rec.problems:
+                    yield ctx.finding("required.missing", table, rec, key, header=ctx.header(table, key))
+
+
+@rule("non_negative")
+def non_negative(wb: Workbook, ctx: Context) -> Iterator[Finding]:
+    for table in _tables(wb):
+        keys = [f.key for f in table.schema.fields if f.kind in (Kind.INT, Kind.NUMBER)]
+        for rec in table.records:
+            for key in keys:
+                v = rec.values.get(key)
+                if v is not None and v < 0:
+                    yield ctx.finding("number.negative", table, rec, key, header=ctx.header(table, key),
+                                      value=to_text(v))
+
+
+@rule("phone")
+def phone(wb: Workbook, ctx: Context) -> Iterator[Finding]:
+    table = wb.customers
+    for rec in table.records:
+        v = rec.values.get("phone")
+        if v and not phones.is_valid(v):
+            yield ctx.finding("phone.invalid", table, rec, "phone", header=ctx.header(table, "phone"), value=v)
+
+
+def email_ok(value: str) -> bool:
+    if _EMAIL_FAST.fullmatch(value):
+        return True
+    try:
+        validate_email(value, check_deliverability=False)
+        return True
+    except EmailNotValidError:
+        return False
+
+
+@rule("email")
+def email(wb: Workbook, ctx: Context) -> Iterator[Finding]:
+    table = wb.customers
+    for rec in table.records:
+        v = rec.values.get("email")
+        if v and not email_ok(v):
+            yield ctx.finding("email.invalid", table, rec, "email", header=ctx.header(table, "email"), value=v)
+
+
+@rule("choices")
+def choices(wb: Workbook, ctx: Context) -> Iterator[Finding]:
+    """Dropdown values must come from Lists; owners must be known owners."""
+    service = set(wb.lists.get("service", []))
+    for table in _tables(wb):
+        for f in table.schema.fields:
+            if not f.choices or f.engine:
+                continue
+            allowed = set(wb.lists.get(f.choices, []))
+            if f.choices == "owners":
+                allowed |= service if table is wb.followups else set()
+                if not wb.lists.get("owners"):
+                    continue  # no owners listed yet: nothing to check against
+            shown = "、".join(wb.lists.get(f.choices, [])[:12])
+            for rec in table.records:
+                v = rec.values.get(f.key)
+                if v is None or v in allowed:
+                    continue
+                if f.choices == "owners":
+                    yield ctx.finding("owner.unknown", table, rec, f.key, header=f.header(ctx.lang), value=v)
+                else:
+                    yield ctx.finding("choice.invalid", table, rec, f.key, header=f.header(ctx.lang), value=v,
+                                      allowed=shown)
+
+
+def _id_date_ok(digits: str) -> bool:
+    import datetime as dt
+
+    try:
+        dt.date(int(digits[:4]), int(digits[4:6]), int(digits[6:8]))
+        return True
+    except ValueError:
+        return False
+
+
+def _check_ids(ctx: Context, table, key: str, pattern: re.Pattern[str], invalid: str, dup: str):
+    seen: dict[str, int] = {}
+    for rec in table.records:
+        v = rec.values.get(key)
+        if not v:
+            continue
+        m = pattern.fullmatch(v)
+        if not m or not _id_date_ok(m.group(1)):
+            yield ctx.finding(invalid, table, rec, key, value=v)
+            continue
+        if v in seen:
+            yield ctx.finding(dup, table, rec, key, value=v, other_row=seen[v])
+        else:
+            seen[v] = rec.row
+
+
+@rule("customer_id")
+def customer_id(wb: Workbook, ctx: Context) -> Iterator[Finding]:
+    yield from _check_ids(ctx, wb.customers, "customer_id", CUSTOMER_ID, "customer_id.invalid",
+                          "customer_id.duplicate")
+
+
+@rule("followup_id")
+def followup_id(wb: Workbook, ctx: Context) -> Iterator[Finding]:
+    yield from _check_ids(ctx, wb.followups, "followup_id", FOLLOWUP_ID, "followup_id.invalid",
+                          "followup_id.duplicate")

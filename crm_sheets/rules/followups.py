@@ -1,0 +1,82 @@
+"""Rules on follow-ups and dates: references, time order, ownership, timeliness, no future dates."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+
+from ..findings import Finding
+from ..model import Workbook
+from .registry import Context, rule
+
+
+def _fmt(v: dt.date | dt.datetime) -> str:
+    if isinstance(v, dt.datetime):
+        return v.strftime("%Y-%m-%d %H:%M") if (v.hour or v.minute) else v.strftime("%Y-%m-%d")
+    return v.isoformat()
+
+
+@rule("followup_customer")
+def followup_customer(wb: Workbook, ctx: Context) -> Iterator[Finding]:
+    table = wb.followups
+    known = ctx.customers_by_id
+    for rec in table.records:
+        cid = rec.values.get("customer_id")
+        if cid and cid not in known:
+            f = ctx.finding("followup.customer_unknown", table, rec, "customer_id", value=cid)
+            yield f
+
+
+@rule("followup_times")
+def followup_times(wb: Workbook, ctx: Context) -> Iterator[Finding]:
+    table = wb.followups
+    for rec in table.records:
+        start, end, nxt = rec.values.get("start"), rec.values.get("end"), rec.values.get("next_date")
+        if start and end and end < start:
+            yield ctx.finding("followup.end_before_start", table, rec, "end", start=_fmt(start), end=_fmt(end))
+        if start and nxt and nxt < start.date():
+            yield ctx.finding("followup.next_before_start", table, rec, "next_date", start=_fmt(start),
+                              next=_fmt(nxt))
+
+
+@rule("followup_owner")
+def followup_owner(wb: Workbook, ctx: Context) -> Iterator[Finding]:
+    """同一客户由专人负责跟进: a follow-up by someone else is a warning, unless they are service."""
+    table = wb.followups
+    service = set(wb.lists.get("service", []))
+    known = ctx.customers_by_id
+    for rec in table.records:
+        who, cust = rec.values.get("owner"), known.get(rec.values.get("customer_id") or "")
+        if not who or cust is None or who in service:
+            continue
+        owner = cust.values.get("owner")
+        if owner and who != owner:
+            yield ctx.finding("followup.not_owner", table, rec, "owner", value=who, owner=owner)
+
+
+@rule("timeliness")
+def timeliness(wb: Workbook, ctx: Context) -> Iterator[Finding]:
+    """A follow-up recorded more than `timeliness_hours` after the contact ended."""
+    table = wb.followups
+    limit = wb.settings.get("timeliness_hours", 24)
+    for rec in table.records:
+        recorded = rec.values.get("recorded_at")
+        ended = rec.values.get("end") or rec.values.get("start")
+        if recorded and ended:
+            hours = (recorded - ended).total_seconds() / 3600
+            if hours > limit:
+                yield ctx.finding("followup.late_entry", table, rec, "recorded_at", hours=int(hours), limit=limit)
+
+
+@rule("future_dates")
+def future_dates(wb: Workbook, ctx: Context) -> Iterator[Finding]:
+    """Dates that record the past (first contact, a contact's start) cannot be after today."""
+    for table, keys in ((wb.customers, ("first_contact",)), (wb.followups, ("start",))):
+        for rec in table.records:
+            for key in keys:
+                v = rec.values.get(key)
+                if v is None:
+                    continue
+                day = v.date() if isinstance(v, dt.datetime) else v
+                if day > ctx.today:
+                    yield ctx.finding("date.future", table, rec, key, header=ctx.header(table, key), value=_fmt(v))

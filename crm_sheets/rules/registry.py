@@ -1,0 +1,67 @@
+"""The one place validation rules are registered, and the context they share.
+
+A rule is a small function `(workbook, ctx) -> iterable of Finding`. Each is run in
+isolation: a rule that crashes becomes a `rule.crashed` finding, never a traceback.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+from ..findings import Finding, make
+from ..model import Record, Table, Workbook
+
+RuleFn = Callable[[Workbook, "Context"], Iterable[Finding]]
+
+
+@dataclass(frozen=True)
+class Rule:
+    name: str
+    fn: RuleFn
+
+
+RULES: list[Rule] = []
+
+
+def rule(name: str) -> Callable[[RuleFn], RuleFn]:
+    """Register a validation rule under a stable name."""
+
+    def deco(fn: RuleFn) -> RuleFn:
+        if any(r.name == name for r in RULES):
+            raise ValueError(f"rule {name} registered twice")
+        RULES.append(Rule(name, fn))
+        return fn
+
+    return deco
+
+
+@dataclass
+class Context:
+    """What rules share: the date, the language and lookups computed once."""
+
+    wb: Workbook
+    today: dt.date
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def lang(self) -> str:
+        return self.wb.lang
+
+    @cached_property
+    def customers_by_id(self) -> dict[str, Record]:
+        return self.wb.customers_by_id()
+
+    def finding(self, code: str, table: Table, rec: Record | None, key: str | None, **params: Any) -> Finding:
+        """A finding at a record's cell; the column is the field key (DESIGN §4)."""
+        cid = None
+        if rec is not None:
+            cid = rec.values.get("customer_id")
+        return make(code, self.lang, sheet=table.schema.name, row=rec.row if rec else None,
+                    column=key, customer_id=cid, **params)
+
+    def header(self, table: Table, key: str) -> str:
+        return table.schema.field(key).header(self.lang)

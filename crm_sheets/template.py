@@ -1,0 +1,175 @@
+"""Write a CRM master workbook from the schema (xlsxwriter).
+
+`build_workbook` writes the template (no rows), the demo master and the benchmark
+workbooks alike, so every generated master has the same headers, formats,
+dropdowns, frozen header, autofilter, Settings and very-hidden _meta sheet.
+`templates/CRM_template.xlsx` is `build_template(path, "zh")`; a test proves the
+committed file equals what this code generates.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import xlsxwriter
+
+from .model import column_letter
+from .schema import (
+    CUSTOMERS,
+    DEFAULT_LISTS,
+    FOLLOWUPS,
+    LIST_COLUMNS,
+    NOT_DUPLICATES,
+    SCHEMA_VERSION,
+    SETTINGS,
+    SHEET_ISSUES,
+    SHEET_LISTS,
+    SHEET_META,
+    SHEET_SETTINGS,
+    Kind,
+    SheetSchema,
+)
+
+FIXED_CREATED = dt.datetime(2024, 1, 1, 0, 0, 0)
+MAX_ROW = 1048576
+LIST_ROWS = 200  # rows of each Lists column the dropdowns cover (room to add values)
+ISSUES_HEADERS = {
+    "zh": ("工作表", "行", "列", "代码", "级别", "说明", "客户编号", "跳转"),
+    "en": ("Sheet", "Row", "Column", "Code", "Severity", "Message", "Customer ID", "Go to"),
+}
+SETTINGS_HEADERS = {"zh": ("参数", "值", "键"), "en": ("Setting", "Value", "Key")}
+HEADER_STYLE = {"bold": True, "bg_color": "#DDEBF7", "border": 1, "valign": "vcenter",
+                "text_wrap": True, "font_name": "等线"}
+NUMBER_FORMATS = {Kind.CODE: "@", Kind.DATE: "yyyy-mm-dd", Kind.DATETIME: "yyyy-mm-dd hh:mm",
+                  Kind.INT: "0", Kind.NUMBER: "#,##0.00"}
+
+
+def list_range_name(key: str) -> str:
+    return f"list_{key}"
+
+
+def _formats(wb: xlsxwriter.Workbook) -> dict[Any, Any]:
+    fmts: dict[Any, Any] = {k: wb.add_format({"num_format": v, "font_name": "等线"})
+                            for k, v in NUMBER_FORMATS.items()}
+    fmts["text"] = wb.add_format({"font_name": "等线"})
+    fmts["header"] = wb.add_format(HEADER_STYLE)
+    return fmts
+
+
+def write_value(ws: Any, r: int, c: int, value: Any, kind: Kind, fmts: Mapping[Any, Any]) -> None:
+    """Write one typed cell; text always as a string (never a formula)."""
+    if value is None or value == "":
+        return
+    fmt = fmts.get(kind, fmts["text"])
+    if kind is Kind.CODE:
+        ws.write_string(r, c, str(value), fmt)
+    elif isinstance(value, bool):
+        ws.write_boolean(r, c, value, fmt)
+    elif isinstance(value, (int, float)) and kind in (Kind.INT, Kind.NUMBER):
+        ws.write_number(r, c, value, fmt)
+    elif isinstance(value, dt.datetime):
+        ws.write_datetime(r, c, value, fmts[Kind.DATETIME] if kind is not Kind.DATE else fmts[Kind.DATE])
+    elif isinstance(value, dt.date):
+        ws.write_datetime(r, c, dt.datetime(value.year, value.month, value.day), fmts[Kind.DATE])
+    else:
+        ws.write_string(r, c, str(value), fmt)
+
+
+def _data_sheet(wb: xlsxwriter.Workbook, schema: SheetSchema, lang: str, rows: Iterable[Mapping[str, Any]],
+                fmts: Mapping[Any, Any]) -> None:
+    ws = wb.add_worksheet(schema.name)
+    for c, f in enumerate(schema.fields):
+        ws.set_column(c, c, f.width, fmts.get(f.kind, fmts["text"]) if f.kind in NUMBER_FORMATS else None)
+        ws.write_string(0, c, f.header(lang), fmts["header"])
+        if f.choices:
+            ws.data_validation(1, c, MAX_ROW - 1, c, {
+                "validate": "list", "source": f"={list_range_name(f.choices)}",
+                "ignore_blank": True, "error_type": "warning",
+                "error_title": "不在列表中" if lang == "zh" else "Not in the list",
+                "error_message": ("请从下拉列表中选择，或先在 Lists 工作表中添加该值" if lang == "zh"
+                                  else "Pick a value from the list, or add it to the Lists sheet first"),
+            })
+    ws.freeze_panes(1, 0)
+    ws.autofilter(0, 0, 0, len(schema.fields) - 1)
+    ws.set_row(0, 30)
+    kinds = [f.kind for f in schema.fields]
+    keys = schema.keys
+    r = 0
+    for r, row in enumerate(rows, start=1):
+        for c, key in enumerate(keys):
+            write_value(ws, r, c, row.get(key), kinds[c], fmts)
+
+
+def build_workbook(path: str | Path, *, lang: str = "zh", customers: Iterable[Mapping[str, Any]] = (),
+                   followups: Iterable[Mapping[str, Any]] = (), lists: Mapping[str, Iterable[str]] | None = None,
+                   settings: Mapping[str, int] | None = None, meta: Mapping[str, str] | None = None,
+                   created: dt.datetime | None = FIXED_CREATED, constant_memory: bool = False) -> Path:
+    """Write a complete master workbook; rows are dicts keyed by schema field keys."""
+    path = Path(path)
+    wb = xlsxwriter.Workbook(str(path), {"constant_memory": constant_memory, "strings_to_formulas": False,
+                                         "strings_to_numbers": False, "strings_to_urls": False})
+    wb.set_properties({"title": "CRM", "author": "crm-sheets", "created": created or dt.datetime.now(),
+                       "comments": "crm-sheets master workbook"})
+    fmts = _formats(wb)
+    _data_sheet(wb, CUSTOMERS, lang, customers, fmts)
+    _data_sheet(wb, FOLLOWUPS, lang, followups, fmts)
+
+    ws = wb.add_worksheet(SHEET_LISTS)
+    all_lists = {k: list(v) for k, v in DEFAULT_LISTS.items()}
+    all_lists.update({k: list(v) for k, v in (lists or {}).items()})
+    for c, (key, (zh, en)) in enumerate(LIST_COLUMNS.items()):
+        ws.set_column(c, c, 14)
+        ws.write_string(0, c, zh if lang == "zh" else en, fmts["header"])
+        for r, value in enumerate(all_lists.get(key, []), start=1):
+            ws.write_string(r, c, str(value))
+        letter = column_letter(c)
+        wb.define_name(list_range_name(key), f"='{SHEET_LISTS}'!${letter}$2:${letter}${LIST_ROWS + 1}")
+    ws.freeze_panes(1, 0)
+
+    ws = wb.add_worksheet(SHEET_SETTINGS)
+    ws.set_column(0, 0, 26)
+    ws.set_column(1, 1, 10)
+    ws.set_column(2, 2, 22)
+    for c, h in enumerate(SETTINGS_HEADERS[lang]):
+        ws.write_string(0, c, h, fmts["header"])
+    values = dict(settings or {})
+    for r, spec in enumerate(SETTINGS, start=1):
+        ws.write_string(r, 0, spec.zh if lang == "zh" else spec.en)
+        ws.write_number(r, 1, values.get(spec.key, spec.default))
+        ws.write_string(r, 2, spec.key)
+
+    ws = wb.add_worksheet(SHEET_ISSUES)
+    for c, (h, w) in enumerate(zip(ISSUES_HEADERS[lang], (12, 6, 14, 26, 8, 60, 16, 10), strict=True)):
+        ws.set_column(c, c, w)
+        ws.write_string(0, c, h, fmts["header"])
+    ws.freeze_panes(1, 0)
+
+    _data_sheet(wb, NOT_DUPLICATES, lang, (), fmts)
+
+    ws = wb.add_worksheet(SHEET_META)
+    info = {"schema_version": str(SCHEMA_VERSION), "lang": lang, "revision": "0"}
+    info.update(meta or {})
+    for r, (k, v) in enumerate(info.items()):
+        ws.write_string(r, 0, k)
+        ws.write_string(r, 1, str(v))
+    ws.very_hidden()
+    wb.worksheets()[0].activate()
+    wb.close()
+    return path
+
+
+def build_template(path: str | Path, lang: str = "zh") -> Path:
+    """The empty master every new CRM home starts from."""
+    return build_workbook(path, lang=lang)
+
+
+TEMPLATE_FILES = {"zh": "CRM_template.xlsx", "en": "CRM_template_en.xlsx"}
+
+if __name__ == "__main__":  # regenerate the committed templates
+    root = Path(__file__).resolve().parents[1] / "templates"
+    root.mkdir(exist_ok=True)
+    for lg, name in TEMPLATE_FILES.items():
+        print(build_template(root / name, lg))
