@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from . import core_cmds  # noqa: F401
+from . import (
+    core_cmds,  # noqa: F401
+    user_cmds,  # noqa: F401
+)
 from .app import cli
 
 
