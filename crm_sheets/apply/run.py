@@ -1,0 +1,274 @@
+"""`run_apply`: load → compute changes → validate the result → patch the master safely.
+
+The CLI (`crm apply`, `crm merge-customers`) and tests call this one function.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import CrmError
+from ..findings import Finding
+from ..home import CrmHome, home_for_workbook
+from ..model import Table, Workbook, column_letter
+from ..schema import SHEET_ISSUES, SHEET_META
+from ..writeback.backups import default_backups_dir
+from ..writeback.safe import file_sha256, safe_patch
+from ..writeback.xlsxpatch import CellKey, SheetRows, cell_location
+from .rules import Change, ChangeLog, Plan, compute_changes, merge_customers, reason_text
+from .state import load_state, save_state, state_dir_for
+
+MAX_ISSUE_ROWS = 50_000
+ISSUE_LINK_COL = 7
+_SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}
+SEVERITY_TEXT = {"zh": {"error": "错误", "warning": "警告", "info": "提示"},
+                 "en": {"error": "error", "warning": "warning", "info": "info"}}
+
+
+@dataclass
+class ApplyOutcome:
+    path: Path
+    lang: str
+    changes: list[Change]
+    findings: list[Finding]  # what the Issues sheet lists
+    notes: list[Finding]  # dormant / pooled notes (output only)
+    review: list[Finding]
+    issues_changed: bool
+    written: bool = False
+    dry_run: bool = False
+    backup: Path | None = None
+    skipped: list[str] = field(default_factory=list)  # things not written, one line each
+
+    @property
+    def errors(self) -> int:
+        return sum(1 for f in self.findings if f.severity == "error")
+
+
+def engine_now(today: dt.date) -> dt.datetime:
+    """The engine's clock: CRM_NOW (ISO datetime, for tests) else today at the current time."""
+    env = os.environ.get("CRM_NOW")
+    if env:
+        try:
+            return dt.datetime.fromisoformat(env.strip()).replace(tzinfo=None, microsecond=0)
+        except ValueError as exc:
+            raise CrmError(f"CRM_NOW expects a datetime like 2024-03-15T14:00, got {env!r}") from exc
+    return dt.datetime.combine(today, dt.datetime.now().time()).replace(microsecond=0)
+
+
+def _actual_sheet(wb: Workbook, canonical: str) -> str | None:
+    from ..reader import canonical_sheets
+
+    return canonical_sheets(wb.sheet_names).get(canonical)
+
+
+def _column_index(wb: Workbook, f: Finding) -> tuple[str, int] | None:
+    """(actual sheet name, 0-based column) a finding points at, when known."""
+    for table in (wb.customers, wb.followups):
+        if f.sheet in (table.schema.name, table.sheet_name):
+            if f.column in table.columns:
+                return table.sheet_name, table.columns[f.column]
+            return table.sheet_name, 0
+    name = _actual_sheet(wb, f.sheet) or (f.sheet if f.sheet in wb.sheet_names else None)
+    if name is None:
+        return None
+    col = f.column or "A"
+    if col.isalpha() and len(col) <= 3:
+        from ..writeback.xlsxpatch import column_index
+
+        return name, column_index(col)
+    return name, 0
+
+
+def _column_label(wb: Workbook, f: Finding) -> str:
+    for table in (wb.customers, wb.followups):
+        if f.sheet == table.schema.name and f.column in table.schema.by_key:
+            return table.schema.field(f.column).header(wb.lang)
+    return f.column or ""
+
+
+def issues_rows(wb: Workbook, findings: list[Finding]) -> tuple[list[list[Any]], dict]:
+    """The Issues sheet body (from row 2) and its internal hyperlinks."""
+    rows: list[list[Any]] = []
+    links: dict[tuple[int, int], str] = {}
+    sev = SEVERITY_TEXT.get(wb.lang, SEVERITY_TEXT["en"])
+    for f in findings[:MAX_ISSUE_ROWS]:
+        target = _column_index(wb, f) if f.row else None
+        go = ""
+        if target is not None:
+            loc = cell_location(target[0], f.row or 1, target[1])
+            go = f"{column_letter(target[1])}{f.row}"
+            links[(len(rows) + 2, ISSUE_LINK_COL)] = loc
+        rows.append([f.sheet, f.row, _column_label(wb, f), f.code, sev.get(f.severity, f.severity),
+                     f.message, f.customer_id or "", go])
+    if len(findings) > MAX_ISSUE_ROWS:
+        more = len(findings) - MAX_ISSUE_ROWS
+        rows.append(["", None, "", "", "", f"……另有 {more} 条，请运行 crm validate 查看" if wb.lang == "zh"
+                     else f"... {more} more: run crm validate", "", ""])
+    return rows, links
+
+
+def _dedupe(findings: list[Finding]) -> list[Finding]:
+    seen: set[tuple] = set()
+    out = []
+    for f in findings:
+        key = (f.sheet, f.row, f.column, f.code)
+        if key not in seen:
+            seen.add(key)
+            out.append(f)
+    out.sort(key=lambda f: (_SEVERITY_ORDER.get(f.severity, 3), f.sheet, f.row or 0, f.column or "",
+                            f.code))
+    return out
+
+
+def _cells(wb: Workbook, changes: list[Change], skipped: list[str]) -> dict[CellKey, Any]:
+    cells: dict[CellKey, Any] = {}
+    added: dict[tuple[str, str], int] = {}
+    for ch in changes:
+        table: Table = wb.customers if ch.sheet == wb.customers.schema.name else wb.followups
+        col = table.columns.get(ch.column_key)
+        if col is None:
+            f = table.schema.by_key.get(ch.column_key)
+            if f is None or not f.engine:
+                skipped.append(f"{table.sheet_name}: {ch.column_key}")
+                continue
+            key = (table.sheet_name, ch.column_key)
+            if key not in added:
+                used = [*table.columns.values(), *table.extra_columns.values(), *added.values()]
+                added[key] = max(used, default=-1) + 1
+                cells[(table.sheet_name, table.header_row, added[key])] = f.header(wb.lang)
+            col = added[key]
+        value = ch.new
+        cells[(table.sheet_name, ch.row, col)] = value
+    return cells
+
+
+def _meta_rows(wb: Workbook, updates: dict[str, str]) -> list[list[Any]]:
+    meta = dict(wb.meta)
+    meta.update(updates)
+    return [[k, v] for k, v in meta.items()]
+
+
+def run_apply(path: str | Path, *, today: dt.date, now: dt.datetime | None = None,
+              dry_run: bool = False, who: str = "engine", home: CrmHome | None = None,
+              merge: tuple[str, str] | None = None, backups_dir: Path | None = None,
+              state_dir: Path | None = None) -> ApplyOutcome:
+    """Bring the master up to date (and optionally merge two customers first)."""
+    from ..reader import load
+    from ..validate import validate
+
+    path = Path(path)
+    now = now or engine_now(today)
+    sha_before = file_sha256(path) if path.is_file() else None
+    wb = load(path)
+    home = home if home is not None else home_for_workbook(path)
+    state_dir = state_dir or state_dir_for(path, home)
+    state = load_state(state_dir)
+    log = ChangeLog()
+    action = "apply"
+    if merge is not None:
+        action = "merge-customers"
+        try:
+            merge_customers(wb, merge[0], merge[1], log=log)
+        except ValueError as exc:
+            raise CrmError(str(exc)) from None
+    plan: Plan = compute_changes(wb, today, now, state, log)
+    report = validate(wb, today)
+    findings = _dedupe([*report.findings, *plan.findings])
+    skipped: list[str] = []
+    cells = _cells(wb, plan.changes, skipped)
+    issues_name = _actual_sheet(wb, SHEET_ISSUES)
+    meta_name = _actual_sheet(wb, SHEET_META)
+    rows, links = issues_rows(wb, findings)
+    issues_sha = hashlib.sha256(json.dumps([rows, sorted(links.items())], ensure_ascii=False,
+                                           default=str).encode("utf-8")).hexdigest()[:32]
+    if meta_name is not None:
+        issues_changed = issues_name is not None and wb.meta.get("issues_sha256") != issues_sha
+    else:  # nowhere to remember what Issues holds: refresh it only along with other changes
+        issues_changed = issues_name is not None and bool(cells)
+    if issues_name is None:
+        skipped.append("Issues sheet missing: findings not written")
+    out = ApplyOutcome(path=path, lang=wb.lang, changes=plan.changes, findings=findings,
+                       notes=plan.notes, review=plan.review, issues_changed=issues_changed,
+                       dry_run=dry_run, skipped=skipped)
+    if dry_run or (not cells and not issues_changed):
+        return out
+    replace: dict[str, SheetRows] = {}
+    if issues_name is not None and issues_changed:
+        replace[issues_name] = SheetRows(rows=rows, first_row=2, links=links)
+    if meta_name is not None:
+        updates = {"revision": str(int(wb.meta.get("revision", "0") or 0) + 1
+                                   if str(wb.meta.get("revision", "0")).isdigit() else 1),
+                   "last_engine_write": now.isoformat(sep=" "),
+                   "issues_sha256": issues_sha}
+        for ch in plan.changes:
+            if ch.reason == "id.assigned":
+                key = "last_customer_id" if ch.column_key == "customer_id" else "last_followup_id"
+                if str(ch.new) > updates.get(key, wb.meta.get(key, "")):
+                    updates[key] = str(ch.new)
+        replace[meta_name] = SheetRows(rows=_meta_rows(wb, updates), first_row=1)
+    events = [{"sheet": ch.sheet, "row": ch.row, "column": ch.column_key, "old": ch.old,
+               "new": ch.new, "reason": ch.reason, "customer_id": ch.customer_id}
+              for ch in plan.changes]
+    events.append({"sheet": SHEET_ISSUES, "summary": True, "changes": len(plan.changes),
+                   "findings": len(findings), "workbook": str(path.resolve())})
+    result = safe_patch(path, cells, replace,
+                        backups_dir=backups_dir or (home.backups if home is not None
+                                                    else default_backups_dir(path)),
+                        state_dir=state_dir, who=who, action=action, audit_events=events,
+                        expected_sha256=sha_before, lang=wb.lang)
+    save_state(state_dir, plan.state)
+    out.written = True
+    out.backup = result.backup
+    return out
+
+
+def format_value(v: Any) -> str:
+    if v is None or v == "":
+        return "''"
+    if isinstance(v, dt.datetime):
+        return v.strftime("%Y-%m-%d %H:%M")
+    if isinstance(v, dt.date):
+        return v.isoformat()
+    return repr(v) if isinstance(v, str) else str(v)
+
+
+def describe(out: ApplyOutcome, wb_columns: dict[str, dict[str, int]] | None = None) -> list[str]:
+    """The lines `crm apply` prints: each change, review items, notes, a summary."""
+    zh = out.lang == "zh"
+    lines = []
+    for ch in out.changes:
+        lines.append(f"{ch.sheet} {zh and '第' or 'row '}{ch.row}{zh and '行' or ''} "
+                     f"{ch.column_key}: {format_value(ch.old)} → {format_value(ch.new)}  "
+                     f"({reason_text(ch.reason, out.lang)})")
+    for f in out.notes:
+        lines.append(f"{f.sheet} {zh and '第' or 'row '}{f.row}{zh and '行' or ''} "
+                     f"{f.customer_id or ''}: {f.message}")
+    if out.review:
+        lines.append("月度复核：" if zh else "Monthly review:")
+        for f in out.review:
+            lines.append(f"  {f.customer_id}  {zh and '第' or 'row '}{f.row}{zh and '行' or ''}  "
+                         f"{f.message}")
+    for s in out.skipped:
+        lines.append(("未写入：" if zh else "not written: ") + s)
+    n_err = out.errors
+    n_warn = sum(1 for f in out.findings if f.severity == "warning")
+    if out.dry_run:
+        tail = "（试运行，未写入）" if zh else " (dry run: nothing written)"
+    elif out.written:
+        tail = (f"，已写入（备份 {out.backup.name}）" if zh else
+                f"; written (backup {out.backup.name})") if out.backup else ""
+    else:
+        tail = "，无需写入" if zh else "; nothing to write"
+    if zh:
+        lines.append(f"共 {len(out.changes)} 处修改，复核 {len(out.review)} 个客户，"
+                     f"问题表 {len(out.findings)} 条（{n_err} 个错误，{n_warn} 个警告）{tail}")
+    else:
+        lines.append(f"{len(out.changes)} changes, {len(out.review)} customers due for review, "
+                     f"{len(out.findings)} issues ({n_err} errors, {n_warn} warnings){tail}")
+    return lines

@@ -1,0 +1,134 @@
+"""The one write path for the master workbook (DESIGN §6), used by apply, merge, import.
+
+`safe_patch` = refuse if an editor holds the file open → back up → make sure the file
+did not change since it was read → patch into a temporary file in the same folder →
+fsync → `os.replace` → fsync the folder → re-open and verify the result (restoring
+the backup if verification fails) → append every cell change to the audit log.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import stat
+import zipfile
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .. import audit
+from ..errors import CrmError, Refused
+from .atomic import atomic_write, remove_stale_temps
+from .backups import create_backup, read_manifest
+from .locks import ensure_unlocked
+from .xlsxpatch import CellKey, PatchResult, SheetRows, patch_workbook
+
+
+@dataclass
+class WriteResult:
+    path: Path
+    backup: Path
+    patch: PatchResult
+    audited: int
+
+
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def verify_written(path: Path, patch: PatchResult) -> None:
+    """Re-open the written workbook: a readable zip whose new parts hash as written."""
+    try:
+        with zipfile.ZipFile(path) as zf:
+            names = set(zf.namelist())
+            for part, sha in patch.part_sha256.items():
+                if part not in names:
+                    raise CrmError(f"verification failed: {part} is missing")
+                h = hashlib.sha256()
+                with zf.open(part) as fh:  # zipfile checks the CRC while reading
+                    for chunk in iter(lambda fh=fh: fh.read(1 << 20), b""):
+                        h.update(chunk)
+                if h.hexdigest() != sha:
+                    raise CrmError(f"verification failed: {part} differs from what was written")
+            for part in patch.removed_parts:
+                if part in names:
+                    raise CrmError(f"verification failed: {part} was not removed")
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise CrmError(f"verification failed: {exc}") from exc
+
+
+def append_audit(state_dir: Path, who: str, action: str,
+                 events: Iterable[Mapping[str, Any]]) -> int:
+    """Append many events to the audit log (same JSONL format as `audit.record`), one fsync."""
+    import datetime as dt
+
+    at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    lines = []
+    for details in events:
+        bad = audit._SECRET_KEYS.intersection(k.lower() for k in details)
+        if bad:
+            raise ValueError(f"refusing to audit secret-looking fields: {sorted(bad)}")
+        event = {"at": at, "who": who, "action": action, **details}
+        lines.append(json.dumps(event, ensure_ascii=False, default=str) + "\n")
+    if not lines:
+        return 0
+    path = audit.audit_path(state_dir)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    try:
+        data = "".join(lines).encode("utf-8")
+        view = memoryview(data)
+        while view:
+            n = os.write(fd, view)
+            view = view[n:]
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    return len(lines)
+
+
+def safe_patch(path: Path, cells: Mapping[CellKey, Any] | None = None,
+               replace: Mapping[str, SheetRows] | None = None, *, backups_dir: Path,
+               state_dir: Path, who: str, action: str,
+               audit_events: Iterable[Mapping[str, Any]] = (),
+               expected_sha256: str | None = None, lang: str = "zh") -> WriteResult:
+    """Patch the master safely; see the module docstring for the steps.
+
+    `expected_sha256` is the hash of the file as it was read: if an editor saved it in
+    the meantime the write is refused (exit 1) instead of overwriting their save.
+    """
+    path = Path(path)
+    ensure_unlocked(path, lang)
+    remove_stale_temps(path.parent)
+    backup = create_backup(path, backups_dir, action)
+    if expected_sha256 is not None:
+        now_sha = read_manifest(backup)["files"][path.name]["sha256"]
+        if now_sha != expected_sha256:
+            backup.unlink(missing_ok=True)
+            raise Refused(f"{path.name} 在读取后被修改，未写入；请重试" if lang == "zh" else
+                          f"{path.name} changed after it was read; nothing was written, retry")
+    mode = stat.S_IMODE(os.stat(path).st_mode)
+    holder: dict[str, PatchResult] = {}
+
+    def write(tmp: Path) -> None:
+        holder["patch"] = patch_workbook(path, tmp, cells, replace)
+        os.chmod(tmp, mode)
+        ensure_unlocked(path, lang)  # an editor may have opened it while we patched
+
+    atomic_write(path, write)
+    patch = holder["patch"]
+    try:
+        verify_written(path, patch)
+    except CrmError:
+        from .backups import restore_file
+
+        restore_file(backup, path)
+        raise
+    n = append_audit(state_dir, who, action, audit_events)
+    return WriteResult(path=path, backup=backup, patch=patch, audited=n)

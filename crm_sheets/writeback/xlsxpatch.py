@@ -1,0 +1,744 @@
+"""Patch cells of an .xlsx by editing the sheet XML directly: nothing else changes.
+
+openpyxl's load/save drops shapes, x14 validations, extLst content, comment formatting
+and more. The engine therefore never regenerates a user's workbook: it edits the sheet
+XML of the few sheets that change, as bytes, and copies every other zip member byte
+for byte (same compressed bytes, same CRC).
+
+What a patch can do:
+- set cells: `{(sheet name, excel row, 0-based column): value}`; a value is `str`
+  (written as an inline string, so IDs and phones stay text), `int`/`float`,
+  `bool`, `datetime.date`/`datetime.datetime` (an Excel serial number with a date style
+  that exists in the file; a cellXfs entry is added to styles.xml when none fits) or
+  `None` (clears the value, keeps the cell's style). Missing cells and rows are created
+  in order; the sheet's `<dimension>` is widened when needed.
+- replace an engine sheet's rows from some row on (`SheetRows`), with internal
+  hyperlinks (`location`, no relationships needed).
+
+Only the touched rows of a patched sheet are re-serialised; all other bytes of that
+sheet (columns, views, conditional formats, validations, extLst) are copied as they
+are. If a replaced cell held a formula, calcChain.xml is dropped (Excel rebuilds it).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import math
+import posixpath
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from zipfile import BadZipFile, ZipFile
+
+from defusedxml import ElementTree as SafeET
+
+from ..errors import CrmError
+from .zipcopy import ZipWriter
+
+CellKey = tuple[str, int, int]  # (sheet name, 1-based Excel row, 0-based column)
+MAX_PART_BYTES = 1 << 30  # refuse to inflate a single XML part over 1 GiB (zip bombs)
+
+_REL_NS_DOC = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
+_REL_NS_STRICT = "http://purl.oclc.org/ooxml/officeDocument/relationships"
+_DATE_FMT = "yyyy-mm-dd"
+_DATETIME_FMT = "yyyy-mm-dd hh:mm"
+# Built-in number formats that show a date or time (ECMA-376 18.8.30 plus CJK ids).
+_BUILTIN_DATE_IDS = set(range(14, 23)) | set(range(27, 37)) | {45, 46, 47} | set(range(50, 59))
+_ILLEGAL_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
+_ESCAPE_LIKE = re.compile(r"_(x[0-9A-Fa-f]{4}_)")
+
+
+class PatchError(CrmError):
+    """The workbook cannot be patched (missing sheet, malformed part)."""
+
+
+@dataclass
+class SheetRows:
+    """Replacement rows for an engine-owned sheet: everything from `first_row` on.
+
+    `rows[0]` goes to Excel row `first_row`. `links` maps (excel row, column) to an
+    internal location such as `'Customers'!K12`. Rows above `first_row` (a header the
+    template styled) stay byte for byte.
+    """
+
+    rows: list[list[Any]]
+    first_row: int = 1
+    links: dict[tuple[int, int], str] = field(default_factory=dict)
+
+
+@dataclass
+class PatchResult:
+    patched_parts: list[str]
+    removed_parts: list[str]
+    part_sha256: dict[str, str]  # sha256 of every part written anew (for verification)
+    cells_written: int = 0
+
+
+# ---------------------------------------------------------------------------- helpers
+
+
+def column_letters(idx: int) -> str:
+    s = ""
+    idx += 1
+    while idx:
+        idx, rem = divmod(idx - 1, 26)
+        s = chr(65 + rem) + s
+    return s
+
+
+def column_index(letters: str) -> int:
+    n = 0
+    for ch in letters.upper():
+        n = n * 26 + (ord(ch) - 64)
+    return n - 1
+
+
+_REF = re.compile(rb"([A-Za-z]{1,3})(\d+)")
+
+
+def _split_ref(ref: bytes) -> tuple[int, int]:
+    m = _REF.fullmatch(ref.strip().replace(b"$", b""))
+    if not m:
+        raise PatchError(f"bad cell reference {ref!r}")
+    return int(m.group(2)), column_index(m.group(1).decode())
+
+
+def quote_sheet(name: str) -> str:
+    """A sheet name as used in a formula or hyperlink location: 'Name'."""
+    return "'" + name.replace("'", "''") + "'"
+
+
+def cell_location(sheet: str, row: int, col: int) -> str:
+    return f"{quote_sheet(sheet)}!{column_letters(col)}{row}"
+
+
+def escape_text(value: str) -> str:
+    """XML-escape a cell text; control characters become OOXML `_xHHHH_` escapes."""
+    value = _ESCAPE_LIKE.sub(r"_x005F_\1", value)
+    value = _ILLEGAL_XML.sub(lambda m: f"_x{ord(m.group()):04X}_" if ord(m.group()) < 0xD800
+                             else "\ufffd", value)
+    return value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _attr_escape(value: str) -> str:
+    return escape_text(value).replace('"', "&quot;")
+
+
+def _local(tag: str) -> str:
+    return tag.rsplit("}", 1)[-1]
+
+
+def _read_part(zf: ZipFile, name: str) -> bytes:
+    info = zf.getinfo(name)
+    if info.file_size > MAX_PART_BYTES:
+        raise PatchError(f"{name} is too large ({info.file_size} bytes)")
+    try:
+        return zf.read(name)
+    except (BadZipFile, OSError, ValueError) as exc:  # zlib.error is a subclass of Exception
+        raise PatchError(f"cannot read {name}: {exc}") from exc
+    except Exception as exc:  # zlib.error
+        raise PatchError(f"cannot read {name}: {exc}") from exc
+
+
+def _parse(xml: bytes, name: str) -> Any:
+    try:
+        return SafeET.fromstring(xml)
+    except Exception as exc:  # defusedxml raises on entities; ParseError on junk
+        raise PatchError(f"{name} is not valid XML: {exc}") from exc
+
+
+@dataclass
+class Package:
+    """Where things are in the package: sheet name -> part, styles, date system."""
+
+    sheets: dict[str, str]  # sheet name -> part name (e.g. xl/worksheets/sheet1.xml)
+    workbook_part: str
+    styles_part: str | None
+    date1904: bool
+    calc_chain: str | None
+
+
+def read_package(zf: ZipFile) -> Package:
+    names = set(zf.namelist())
+    root_rels = _parse(_read_part(zf, "_rels/.rels"), "_rels/.rels") if "_rels/.rels" in names \
+        else None
+    wb_part = "xl/workbook.xml"
+    if root_rels is not None:
+        for rel in root_rels:
+            if rel.get("Type", "").endswith("/officeDocument"):
+                wb_part = rel.get("Target", wb_part).lstrip("/")
+    if wb_part not in names:
+        raise PatchError("the workbook part is missing")
+    wb = _parse(_read_part(zf, wb_part), wb_part)
+    base = posixpath.dirname(wb_part)
+    rels_name = posixpath.join(base, "_rels", posixpath.basename(wb_part) + ".rels")
+    targets: dict[str, tuple[str, str]] = {}
+    if rels_name in names:
+        for rel in _parse(_read_part(zf, rels_name), rels_name):
+            target = rel.get("Target", "")
+            part = target.lstrip("/") if target.startswith("/") else \
+                posixpath.normpath(posixpath.join(base, target))
+            targets[rel.get("Id", "")] = (rel.get("Type", ""), part)
+    sheets: dict[str, str] = {}
+    date1904 = False
+    for el in wb.iter():
+        tag = _local(el.tag)
+        if tag == "workbookPr":
+            date1904 = el.get("date1904", "0").lower() in ("1", "true")
+        elif tag == "sheet":
+            rid = el.get(f"{{{_REL_NS_DOC}}}id") or el.get(f"{{{_REL_NS_STRICT}}}id")
+            if rid in targets:
+                sheets[el.get("name", "")] = targets[rid][1]
+    styles = next((p for t, p in targets.values() if t.endswith("/styles")), None)
+    chain = next((p for t, p in targets.values() if t.endswith("/calcChain")), None)
+    return Package(sheets=sheets, workbook_part=wb_part,
+                   styles_part=styles if styles in names else None, date1904=date1904,
+                   calc_chain=chain if chain in names else None)
+
+
+def excel_serial(value: dt.date, date1904: bool = False) -> float | int:
+    """A date or datetime as an Excel serial number."""
+    if isinstance(value, dt.datetime):
+        if value.tzinfo is not None:
+            value = value.replace(tzinfo=None)
+        base = dt.datetime(1904, 1, 1) if date1904 else dt.datetime(1899, 12, 30)
+        delta = value - base
+        secs = round(delta.seconds + delta.microseconds / 1e6)
+        return delta.days + secs / 86400 if secs else delta.days
+    base_d = dt.date(1904, 1, 1) if date1904 else dt.date(1899, 12, 30)
+    return (value - base_d).days
+
+
+# ---------------------------------------------------------------------------- styles
+
+
+_XF = re.compile(rb"<(?:[\w.-]+:)?xf\b[^>]*?(?:/>|>.*?</(?:[\w.-]+:)?xf>)", re.S)
+_NUMFMT = re.compile(rb"<(?:[\w.-]+:)?numFmt\b([^>]*?)/?>")
+
+
+def _attr(attrs: bytes, name: bytes) -> bytes | None:
+    m = re.search(rb"(?:^|\s)" + name + rb"\s*=\s*(\"([^\"]*)\"|'([^']*)')", attrs)
+    if not m:
+        return None
+    return m.group(2) if m.group(2) is not None else m.group(3)
+
+
+def _is_date_code(code: str) -> bool:
+    code = re.sub(r'"[^"]*"|\[[^\]]*\]|\\.|_.|\*.', "", code.lower())
+    code = code.split(";")[0]
+    return bool(re.search(r"[dmyhs]", code)) and "general" not in code
+
+
+class Styles:
+    """cellXfs and numFmts of styles.xml: which xf shows dates, and adding one."""
+
+    def __init__(self, xml: bytes | None) -> None:
+        self.xml = xml
+        self.changed = False
+        self.xf_fmt: list[int] = []
+        self.xf_xml: list[bytes] = []
+        self.codes: dict[int, str] = {}
+        self._added: dict[tuple[int, str], int] = {}
+        if xml is None:
+            return
+        m = re.search(rb"<(?:[\w.-]+:)?cellXfs\b[^>]*?(?:/>|>(.*?)</(?:[\w.-]+:)?cellXfs>)", xml,
+                      re.S)
+        if m and m.group(1):
+            for xm in _XF.finditer(m.group(1)):
+                head = xm.group(0).split(b">", 1)[0]
+                self.xf_fmt.append(int(_attr(head, b"numFmtId") or b"0"))
+                self.xf_xml.append(xm.group(0))
+        for nm in _NUMFMT.finditer(xml):
+            fid, code = _attr(nm.group(1), b"numFmtId"), _attr(nm.group(1), b"formatCode")
+            if fid is not None and code is not None:
+                self.codes[int(fid)] = _unescape(code.decode("utf-8"))
+
+    def is_date(self, xf: int | None) -> bool:
+        if xf is None or xf >= len(self.xf_fmt):
+            return False
+        fid = self.xf_fmt[xf]
+        if fid in self.codes:
+            return _is_date_code(self.codes[fid])
+        return fid in _BUILTIN_DATE_IDS
+
+    def date_style(self, base: int | None, with_time: bool) -> int:
+        """An xf index like `base` but with a date (or date-time) number format."""
+        code = _DATETIME_FMT if with_time else _DATE_FMT
+        base = base if base is not None and base < len(self.xf_xml) else 0
+        key = (base, code)
+        if key in self._added:
+            return self._added[key]
+        if self.xml is None:
+            raise PatchError("the workbook has no styles part; cannot format a date")
+        fid = next((i for i, c in self.codes.items() if c == code), None)
+        if fid is None:
+            fid = max([163, *self.codes]) + 1
+            self._add_numfmt(fid, code)
+        # an existing xf that only differs by number format would do; keep it simple:
+        # reuse an xf with this format and the base's font/fill/border, else clone base.
+        template = self.xf_xml[base] if self.xf_xml else b'<xf numFmtId="0" fontId="0" ' \
+            b'fillId="0" borderId="0" xfId="0"/>'
+        new = self._with_numfmt(template, fid)
+        for i, existing in enumerate(self.xf_xml):
+            if existing == new:
+                self._added[key] = i
+                return i
+        self._append_xf(new)
+        idx = len(self.xf_xml) - 1
+        self.xf_fmt.append(fid)
+        self._added[key] = idx
+        return idx
+
+    @staticmethod
+    def _with_numfmt(xf: bytes, fid: int) -> bytes:
+        head, sep, rest = xf.partition(b">")
+        closing = head.endswith(b"/")
+        if closing:
+            head = head[:-1]
+        head = re.sub(rb'\s(numFmtId|applyNumberFormat)\s*=\s*("[^"]*"|\'[^\']*\')', b"", head)
+        head = head.rstrip() + f' numFmtId="{fid}" applyNumberFormat="1"'.encode()
+        return head + (b"/" if closing else b"") + sep + rest
+
+    def _append_xf(self, xf: bytes) -> None:
+        assert self.xml is not None
+        m = re.search(rb"</((?:[\w.-]+:)?)cellXfs>", self.xml)
+        if not m:
+            raise PatchError("styles.xml has no cellXfs list")
+        self.xml = self.xml[:m.start()] + xf + self.xml[m.start():]
+        self.xf_xml.append(xf)
+        self.xml = self._bump_count(self.xml, b"cellXfs", len(self.xf_xml))
+        self.changed = True
+
+    def _add_numfmt(self, fid: int, code: str) -> None:
+        assert self.xml is not None
+        m = re.search(rb"<((?:[\w.-]+:)?)styleSheet\b[^>]*>", self.xml)
+        if not m:
+            raise PatchError("styles.xml has no styleSheet element")
+        prefix = m.group(1)
+        entry = b"<" + prefix + f'numFmt numFmtId="{fid}" formatCode="{_attr_escape(code)}"/>'.encode()
+        close = re.search(rb"</(?:[\w.-]+:)?numFmts>", self.xml)
+        empty = re.search(rb"<(?:[\w.-]+:)?numFmts\b[^>]*/>", self.xml)
+        if close:
+            self.xml = self.xml[:close.start()] + entry + self.xml[close.start():]
+        elif empty:
+            tag = b"<" + prefix + b'numFmts count="1">' + entry + b"</" + prefix + b"numFmts>"
+            self.xml = self.xml[:empty.start()] + tag + self.xml[empty.end():]
+        else:
+            tag = b"<" + prefix + b'numFmts count="1">' + entry + b"</" + prefix + b"numFmts>"
+            self.xml = self.xml[:m.end()] + tag + self.xml[m.end():]
+        self.codes[fid] = code
+        self.xml = self._bump_count(self.xml, b"numFmts", len(self.codes))
+        self.changed = True
+
+    @staticmethod
+    def _bump_count(xml: bytes, tag: bytes, n: int) -> bytes:
+        m = re.search(rb"<(?:[\w.-]+:)?" + tag + rb"\b([^>]*)>", xml)
+        if not m:
+            return xml
+        attrs = m.group(1)
+        if re.search(rb"\scount\s*=", attrs):
+            new_attrs = re.sub(rb'(\scount\s*=\s*)("[^"]*"|\'[^\']*\')', rb'\g<1>"%d"' % n, attrs,
+                               count=1)
+        else:
+            new_attrs = (b' count="%d"' % n) + attrs
+        return xml[:m.start(1)] + new_attrs + xml[m.end(1):]
+
+
+def _unescape(s: str) -> str:
+    return (s.replace("&quot;", '"').replace("&apos;", "'").replace("&lt;", "<")
+            .replace("&gt;", ">").replace("&amp;", "&"))
+
+
+# ---------------------------------------------------------------------------- cells
+
+
+@dataclass
+class _Ctx:
+    styles: Styles
+    date1904: bool
+    prefix: bytes
+    col_styles: list[tuple[int, int, int]]  # (min col, max col, style) 0-based
+    dropped_formula: bool = False
+    cells_written: int = 0
+
+    def col_style(self, col: int) -> int | None:
+        for lo, hi, st in self.col_styles:
+            if lo <= col <= hi:
+                return st
+        return None
+
+
+def _cell_xml(ctx: _Ctx, row: int, col: int, value: Any, style: int | None) -> bytes:
+    """One `<c>` element for a typed value; `style` is the cell's current xf (or None)."""
+    p = ctx.prefix
+    ref = f"{column_letters(col)}{row}"
+    if style is None:
+        style = ctx.col_style(col)
+    if isinstance(value, float) and not math.isfinite(value):
+        value = str(value)
+    if isinstance(value, dt.date):
+        with_time = isinstance(value, dt.datetime)
+        if not ctx.styles.is_date(style):
+            style = ctx.styles.date_style(style, with_time)
+        serial = excel_serial(value, ctx.date1904)
+        s_attr = f' s="{style}"'
+        return b"<" + p + f'c r="{ref}"{s_attr}><'.encode() + p + f"v>{serial!r}</".encode() + p \
+            + b"v></" + p + b"c>"
+    s_attr = f' s="{style}"' if style not in (None, 0) else ""
+    if value is None or value == "":
+        return b"<" + p + f'c r="{ref}"{s_attr}/>'.encode() if s_attr else b""
+    if isinstance(value, bool):
+        return b"<" + p + f'c r="{ref}"{s_attr} t="b"><'.encode() + p + \
+            f"v>{int(value)}</".encode() + p + b"v></" + p + b"c>"
+    if isinstance(value, int | float):
+        text = repr(value) if isinstance(value, float) else str(value)
+        if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
+            text = str(int(value))
+        return b"<" + p + f'c r="{ref}"{s_attr}><'.encode() + p + f"v>{text}</".encode() + p + \
+            b"v></" + p + b"c>"
+    text = str(value)
+    space = ' xml:space="preserve"' if text != text.strip() or "\n" in text else ""
+    return (b"<" + p + f'c r="{ref}"{s_attr} t="inlineStr"><'.encode() + p + b"is><" + p
+            + f"t{space}>{escape_text(text)}</".encode() + p + b"t></" + p + b"is></" + p
+            + b"c>")
+
+
+# ---------------------------------------------------------------------------- sheets
+
+
+@dataclass
+class _Row:
+    r: int
+    start: int
+    tag_end: int  # index just past the opening tag
+    self_closing: bool
+    attrs: bytes
+
+
+def _sheet_regexes(prefix: bytes) -> tuple[re.Pattern[bytes], re.Pattern[bytes]]:
+    row = re.compile(b"<" + re.escape(prefix) + rb"row\b([^>]*?)(/?)>")
+    cell = re.compile(b"<" + re.escape(prefix) + rb"c\b([^>]*?)(?:/>|>(.*?)</" + re.escape(prefix)
+                      + rb"c>)", re.S)
+    return row, cell
+
+
+def _iter_rows(xml: bytes, start: int, end: int, row_re: re.Pattern[bytes]) -> Iterator[_Row]:
+    prev = 0
+    for m in row_re.finditer(xml, start, end):
+        r = _attr(m.group(1), b"r")
+        prev = int(r) if r else prev + 1
+        yield _Row(prev, m.start(), m.end(), m.group(2) == b"/", m.group(1))
+
+
+def _patch_row(xml: bytes, row: _Row, changes: Mapping[int, Any], ctx: _Ctx,
+               cell_re: re.Pattern[bytes]) -> tuple[bytes, int, int]:
+    """Rewrite one row with `changes` (col -> value). Returns (xml, end index, max col)."""
+    p = ctx.prefix
+    close = b"</" + p + b"row>"
+    if row.self_closing:
+        body, end = b"", row.tag_end
+    else:
+        end_at = xml.find(close, row.tag_end)
+        if end_at < 0:
+            raise PatchError(f"row {row.r} is not closed")
+        body, end = xml[row.tag_end:end_at], end_at + len(close)
+    cells: list[tuple[int, bytes]] = []
+    tail = b""
+    prev = -1
+    pos = 0
+    for m in cell_re.finditer(body):
+        ref = _attr(m.group(1), b"r")
+        col = _split_ref(ref)[1] if ref else prev + 1
+        prev = col
+        cells.append((col, m.group(0)))
+        pos = m.end()
+    tail = body[pos:]
+    pending = dict(changes)
+    out: list[bytes] = []
+    for col, cell in cells:
+        for c in sorted(k for k in pending if k < col):
+            out.append(_cell_xml(ctx, row.r, c, pending.pop(c), None))
+            ctx.cells_written += 1
+        if col in pending:
+            head = cell.split(b">", 1)[0]
+            st = _attr(head, b"s")
+            inner = cell[len(head):]
+            if re.search(b"<" + re.escape(p) + rb"f\b", inner):
+                if re.search(b"<" + re.escape(p) + rb"f\b[^>]*\bt=\"shared\"[^>]*\bref=", inner) \
+                        or re.search(b"<" + re.escape(p) + rb"f\b[^>]*\bref=[^>]*\bt=\"shared\"",
+                                     inner):
+                    raise PatchError(f"cell {column_letters(col)}{row.r} holds a shared formula "
+                                     "that other cells use; remove it before the engine writes")
+                ctx.dropped_formula = True
+            out.append(_cell_xml(ctx, row.r, col, pending.pop(col),
+                                 int(st) if st is not None else None))
+            ctx.cells_written += 1
+        else:
+            out.append(cell)
+    for c in sorted(pending):
+        out.append(_cell_xml(ctx, row.r, c, pending[c], None))
+        ctx.cells_written += 1
+    attrs = row.attrs
+    max_col = max([c for c, _ in cells] + list(changes), default=0)
+    spans = _attr(attrs, b"spans")
+    if spans and b":" in spans:
+        lo, _, hi = spans.partition(b":")
+        try:
+            lo_i, hi_i = int(lo), int(hi)
+            min_col = min([c for c, _ in cells] + list(changes), default=0)
+            if min_col + 1 < lo_i or max_col + 1 > hi_i:
+                new = b"%d:%d" % (min(lo_i, min_col + 1), max(hi_i, max_col + 1))
+                attrs = re.sub(rb'(\sspans\s*=\s*)("[^"]*"|\'[^\']*\')', b'\\1"' + new + b'"',
+                               attrs, count=1)
+        except ValueError:
+            pass
+    text = b"<" + p + b"row" + attrs + b">" + b"".join(out) + tail + close
+    return text, end, max_col
+
+
+def _new_row(ctx: _Ctx, r: int, changes: Mapping[int, Any]) -> tuple[bytes, int]:
+    cells = []
+    for c in sorted(changes):
+        cells.append(_cell_xml(ctx, r, c, changes[c], None))
+        ctx.cells_written += 1
+    body = b"".join(cells)
+    if not body:
+        return b"", 0
+    p = ctx.prefix
+    return b"<" + p + f'row r="{r}">'.encode() + body + b"</" + p + b"row>", max(changes)
+
+
+_AFTER_HYPERLINKS = (b"printOptions", b"pageMargins", b"pageSetup", b"headerFooter", b"rowBreaks",
+                     b"colBreaks", b"customProperties", b"cellWatches", b"ignoredErrors",
+                     b"smartTags", b"drawing", b"legacyDrawing", b"legacyDrawingHF",
+                     b"drawingHF", b"picture", b"oleObjects", b"controls", b"webPublishItems",
+                     b"tableParts", b"extLst")
+
+
+def _col_styles(head: bytes) -> list[tuple[int, int, int]]:
+    out = []
+    for m in re.finditer(rb"<(?:[\w.-]+:)?col\b([^>]*?)/?>", head):
+        lo, hi, st = (_attr(m.group(1), k) for k in (b"min", b"max", b"style"))
+        if lo and hi and st:
+            out.append((int(lo) - 1, int(hi) - 1, int(st)))
+    return out
+
+
+def patch_sheet_xml(xml: bytes, changes: Mapping[int, Mapping[int, Any]],
+                    replacement: SheetRows | None, styles: Styles, date1904: bool,
+                    name: str = "sheet") -> tuple[list[bytes], bool, int]:
+    """Patch one worksheet part. Returns (output chunks, dropped a formula, cells written)."""
+    m = re.search(rb"<((?:[\w.-]+:)?)sheetData\b[^>]*?(/?)>", xml)
+    if not m:
+        raise PatchError(f"{name} has no sheetData")
+    prefix = m.group(1)
+    row_re, cell_re = _sheet_regexes(prefix)
+    ctx = _Ctx(styles=styles, date1904=date1904, prefix=prefix,
+               col_styles=_col_styles(xml[:m.start()]))
+    if m.group(2) == b"/":
+        data_start = data_end = m.end()
+        open_tag = xml[m.start():m.end() - 2].rstrip() + b">"
+        close_tag = b"</" + prefix + b"sheetData>"
+        head, tail_start = xml[:m.start()] + open_tag, m.end()
+    else:
+        data_start = m.end()
+        close = re.compile(b"</" + re.escape(prefix) + rb"sheetData\s*>")
+        cm = close.search(xml, data_start)
+        if not cm:
+            raise PatchError(f"{name}: sheetData is not closed")
+        data_end = cm.start()
+        head, close_tag, tail_start = xml[:data_start], b"", data_end
+
+    chunks: list[bytes] = []
+    max_row, max_col = 0, 0
+    pos = data_start
+    if replacement is not None:
+        new_rows: dict[int, dict[int, Any]] = {}
+        for i, values in enumerate(replacement.rows):
+            new_rows[replacement.first_row + i] = {c: v for c, v in enumerate(values)
+                                                   if v is not None and v != ""}
+        for row in _iter_rows(xml, data_start, data_end, row_re):
+            if row.r < replacement.first_row:
+                continue
+            chunks.append(xml[pos:row.start])
+            if row.self_closing:
+                pos = row.tag_end
+            else:
+                end_at = xml.find(b"</" + prefix + b"row>", row.tag_end)
+                if end_at < 0:
+                    raise PatchError(f"{name}: row {row.r} is not closed")
+                pos = end_at + len(prefix) + 6
+        chunks.append(xml[pos:data_end])
+        body = []
+        for r in sorted(new_rows):
+            text, mc = _new_row(ctx, r, new_rows[r])
+            if text:
+                body.append(text)
+                max_row, max_col = max(max_row, r), max(max_col, mc)
+        chunks.append(b"".join(body))
+        pos = data_end
+    else:
+        targets = sorted(changes)
+        ti = 0
+        for row in _iter_rows(xml, data_start, data_end, row_re):
+            if ti >= len(targets):
+                break
+            while ti < len(targets) and targets[ti] < row.r:
+                text, mc = _new_row(ctx, targets[ti], changes[targets[ti]])
+                if text:
+                    chunks.append(xml[pos:row.start])
+                    pos = row.start
+                    chunks.append(text)
+                    max_row, max_col = max(max_row, targets[ti]), max(max_col, mc)
+                ti += 1
+            if ti < len(targets) and targets[ti] == row.r:
+                chunks.append(xml[pos:row.start])
+                text, pos, mc = _patch_row(xml, row, changes[row.r], ctx, cell_re)
+                chunks.append(text)
+                max_row, max_col = max(max_row, row.r), max(max_col, mc)
+                ti += 1
+        chunks.append(xml[pos:data_end])
+        pos = data_end
+        for r in targets[ti:]:
+            text, mc = _new_row(ctx, r, changes[r])
+            if text:
+                chunks.append(text)
+                max_row, max_col = max(max_row, r), max(max_col, mc)
+    tail = xml[tail_start:]
+    if replacement is not None:
+        tail = _replace_hyperlinks(tail, replacement.links, prefix)
+    head = _widen_dimension(head, max_row, max_col, prefix)
+    return [head, *chunks, close_tag, tail], ctx.dropped_formula, ctx.cells_written
+
+
+def _widen_dimension(head: bytes, max_row: int, max_col: int, prefix: bytes) -> bytes:
+    if not max_row:
+        return head
+    m = re.search(b"<" + re.escape(prefix) + rb"dimension\b([^>]*?)/?>", head)
+    if not m:
+        return head
+    ref = _attr(m.group(1), b"ref") or b"A1"
+    lo, _, hi = ref.partition(b":")
+    try:
+        r0, c0 = _split_ref(lo)
+        r1, c1 = _split_ref(hi or lo)
+    except PatchError:
+        return head
+    nr, nc = max(r1, max_row), max(c1, max_col)
+    if (nr, nc) == (r1, c1):
+        return head
+    new_ref = f"{column_letters(c0)}{r0}:{column_letters(nc)}{nr}".encode()
+    new_tag = b"<" + prefix + b'dimension ref="' + new_ref + b'"/>'
+    return head[:m.start()] + new_tag + head[m.end():]
+
+
+def _replace_hyperlinks(tail: bytes, links: Mapping[tuple[int, int], str], prefix: bytes) -> bytes:
+    p = re.escape(prefix)
+    tail = re.sub(b"<" + p + rb"hyperlinks\b[^>]*?(?:/>|>.*?</" + p + rb"hyperlinks>)", b"", tail,
+                  flags=re.S)
+    if not links:
+        return tail
+    items = b"".join(
+        b"<" + prefix + f'hyperlink ref="{column_letters(c)}{r}" location="{_attr_escape(loc)}"'
+        f' display="{_attr_escape(loc)}"/>'.encode()
+        for (r, c), loc in sorted(links.items()))
+    block = b"<" + prefix + b"hyperlinks>" + items + b"</" + prefix + b"hyperlinks>"
+    at = len(tail)
+    for name in _AFTER_HYPERLINKS:
+        m = re.search(b"<" + p + name + rb"\b", tail)
+        if m and m.start() < at:
+            at = m.start()
+    return tail[:at] + block + tail[at:]
+
+
+# ---------------------------------------------------------------------------- package
+
+
+def _drop_calc_chain(zf: ZipFile, pkg: Package, chain: str) -> dict[str, bytes]:
+    """Parts that change when calcChain.xml is removed: content types and workbook rels."""
+    out: dict[str, bytes] = {}
+    ct = _read_part(zf, "[Content_Types].xml")
+    out["[Content_Types].xml"] = re.sub(
+        rb'<(?:[\w.-]+:)?Override\b[^>]*PartName="/' + re.escape(chain.encode()) + rb'"[^>]*/>',
+        b"", ct)
+    base = posixpath.dirname(pkg.workbook_part)
+    rels_name = posixpath.join(base, "_rels", posixpath.basename(pkg.workbook_part) + ".rels")
+    rels = _read_part(zf, rels_name)
+    out[rels_name] = re.sub(rb'<(?:[\w.-]+:)?Relationship\b[^>]*/calcChain"[^>]*/>', b"", rels)
+    return out
+
+
+def patch_workbook(src: Path, dest: Path, cells: Mapping[CellKey, Any] | None = None,
+                   replace: Mapping[str, SheetRows] | None = None, *,
+                   level: int = 6) -> PatchResult:
+    """Write `dest`: a copy of `src` with `cells` set and `replace`d engine sheets.
+
+    Every zip member that need not change is copied byte for byte (compressed data and
+    CRC included). `dest` must differ from `src`; the safe write path
+    (`writeback.safe_write`) wraps this with locks, backup, atomic replace and audit.
+    """
+    cells = cells or {}
+    replace = replace or {}
+    by_sheet: dict[str, dict[int, dict[int, Any]]] = {}
+    for (sheet, row, col), value in cells.items():
+        if row < 1 or col < 0:
+            raise PatchError(f"bad cell position {sheet}!{row},{col}")
+        by_sheet.setdefault(sheet, {}).setdefault(row, {})[col] = value
+    if set(by_sheet) & set(replace):
+        raise PatchError("a sheet cannot be both patched and replaced in one write")
+    try:
+        zf = ZipFile(src)
+    except (BadZipFile, OSError) as exc:
+        raise PatchError(f"{src} is not a readable xlsx: {exc}") from exc
+    with zf:
+        pkg = read_package(zf)
+        missing = [s for s in (*by_sheet, *replace) if s not in pkg.sheets]
+        if missing:
+            raise PatchError(f"sheet {missing[0]!r} is not in {Path(src).name}")
+        styles = Styles(_read_part(zf, pkg.styles_part) if pkg.styles_part else None)
+        new_parts: dict[str, list[bytes]] = {}
+        dropped = False
+        written = 0
+        for sheet in (*by_sheet, *replace):
+            part = pkg.sheets[sheet]
+            xml = _read_part(zf, part)
+            chunks, drop, n = patch_sheet_xml(xml, by_sheet.get(sheet, {}), replace.get(sheet),
+                                              styles, pkg.date1904, part)
+            del xml
+            new_parts[part] = chunks
+            dropped = dropped or drop
+            written += n
+        if styles.changed and pkg.styles_part and styles.xml is not None:
+            new_parts[pkg.styles_part] = [styles.xml]
+        removed: list[str] = []
+        if dropped and pkg.calc_chain:
+            removed.append(pkg.calc_chain)
+            for name, data in _drop_calc_chain(zf, pkg, pkg.calc_chain).items():
+                new_parts[name] = [data]
+        shas: dict[str, str] = {}
+        with open(dest, "wb") as out:
+            writer = ZipWriter(out)
+            for info in zf.infolist():
+                if info.filename in removed:
+                    continue
+                if info.filename in new_parts:
+                    h = hashlib.sha256()
+
+                    def feed(chunks: list[bytes], h: Any = h) -> Iterator[bytes]:
+                        for c in chunks:
+                            h.update(c)
+                            yield c
+
+                    writer.write_member(info.filename, feed(new_parts[info.filename]),
+                                        date_time=info.date_time, level=level,
+                                        external_attr=info.external_attr)
+                    shas[info.filename] = h.hexdigest()
+                else:
+                    writer.copy_raw(zf, info)
+            writer.close()
+            out.flush()
+    return PatchResult(patched_parts=sorted(new_parts), removed_parts=removed, part_sha256=shas,
+                       cells_written=written)
