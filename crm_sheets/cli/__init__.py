@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from . import (
+    apply_cmd,  # noqa: F401
     core_cmds,  # noqa: F401
     user_cmds,  # noqa: F401
 )
