@@ -176,8 +176,22 @@ def user_group() -> None:
 @home_option
 def user_add(name: str, role: str, display_name: str | None, password_file: Path | None,
              home_dir: Path | None) -> None:
-    """Add an account (admin). The user sets their password at first login."""
+    """Add an account (admin). The user sets their password at first login.
+
+    In a home with no accounts yet, this creates the first admin instead (the OS
+    user who owns the private state folder bootstraps it, like `crm init --admin`).
+    """
     home = resolve_home(home_dir)
+    if not accounts.has_accounts(home):
+        if role != "admin":
+            raise Refused(t(home.lang, "此主目录还没有账户：先添加管理员（--role admin）",
+                            "this home has no accounts yet: add an admin first (--role admin)"))
+        password = _new_password(home, password_file, "管理员密码（至少 10 个字符）",
+                                 "Admin password (at least 10 characters)")
+        accounts.create_first_admin(home, name, password, display_name=display_name)
+        click.echo(t(home.lang, f"已创建第一个管理员 {name}；现在可以 crm login。",
+                     f"Created the first admin {name}; you can crm login now."))
+        return
     actor = authorize("user_admin", home=home)
     password = (accounts.read_password_file(password_file, lang=home.lang)
                 if password_file is not None else None)
