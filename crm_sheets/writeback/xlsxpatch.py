@@ -187,7 +187,7 @@ def read_package(zf: ZipFile) -> Package:
     for el in wb.iter():
         tag = _local(el.tag)
         if tag == "workbookPr":
-            date1904 = el.get("date1904", "0").lower() in ("1", "true")
+            date1904 = date1904 or el.get("date1904", "0").lower() in ("1", "true")
         elif tag == "sheet":
             rid = el.get(f"{{{_REL_NS_DOC}}}id") or el.get(f"{{{_REL_NS_STRICT}}}id")
             if rid in targets:
