@@ -5,6 +5,7 @@ from __future__ import annotations
 from . import (
     apply_cmd,  # noqa: F401
     core_cmds,  # noqa: F401
+    report_cmds,  # noqa: F401  (query, export, dashboard)
     user_cmds,  # noqa: F401
 )
 from .app import cli
