@@ -15,7 +15,7 @@ A workbook outside any CRM home has no accounts: `authorize(..., home=None)` ret
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -157,8 +157,11 @@ def authorize(action: str, *, home: CrmHome | None, lang: str | None = None) -> 
 # --- row and column scoping (DESIGN §7) -------------------------------------------------
 
 def _values(record: Any) -> Mapping[str, Any]:
-    return record.values if hasattr(record, "values") and not isinstance(record, Mapping) \
-        else record
+    """A Record's values, or the mapping itself."""
+    if isinstance(record, dict):
+        return record
+    values = getattr(record, "values", None)
+    return values if isinstance(values, dict) else record
 
 
 def _same_owner(value: Any, actor: Actor) -> bool:
@@ -258,9 +261,24 @@ def mask_value(value: Any) -> Any:
     return text[:1] + "*" * max(1, len(text) - 1)
 
 
+def projector(actor: Actor, sheet_schema: SheetSchema) -> Callable[[Any], dict[str, Any]]:
+    """A function giving each row as `actor` may see it (columns chosen once, for speed)."""
+    keys = visible_fields(actor, sheet_schema)
+    masked = masked_fields(actor) & set(keys)
+
+    def project(record: Any) -> dict[str, Any]:
+        values = _values(record)
+        out = {k: values.get(k) for k in keys}
+        for k in masked:
+            out[k] = mask_value(out[k])
+        return out
+
+    return project
+
+
 def project_record(actor: Actor, record: Any, sheet_schema: SheetSchema) -> dict[str, Any]:
-    """The row as `actor` may see it: visible columns only, contact details masked."""
-    values = _values(record)
-    masked = masked_fields(actor)
-    return {k: (mask_value(values.get(k)) if k in masked else values.get(k))
-            for k in visible_fields(actor, sheet_schema)}
+    """The row as `actor` may see it: visible columns only, contact details masked.
+
+    For many rows, build the function once with `projector(actor, schema)`.
+    """
+    return projector(actor, sheet_schema)(record)
