@@ -8,6 +8,7 @@ from . import (
     report_cmds,  # noqa: F401  (query, export, dashboard)
     user_cmds,  # noqa: F401
 )
+from . import dedupe_cmd  # noqa: F401
 from .app import cli
 
 

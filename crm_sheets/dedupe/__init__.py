@@ -1,0 +1,24 @@
+"""Duplicate customer detection (系统自动提示相似客户).
+
+`find_duplicates(workbook)` clusters customers that are probably the same company;
+`duplicate_findings(workbook)` turns them into validate warnings; `DuplicateIndex` checks
+one new or changed row against a whole sheet (watcher, import). See docs/dedupe.md.
+"""
+
+from __future__ import annotations
+
+from .api import (
+    Cluster,
+    DedupeResult,
+    DuplicateIndex,
+    Match,
+    Pair,
+    duplicate_findings,
+    find_duplicates,
+    record_label,
+)
+from .normalize import name_forms, normalize_email, normalize_name, normalize_phone
+
+__all__ = ["Cluster", "DedupeResult", "DuplicateIndex", "Match", "Pair", "duplicate_findings",
+           "find_duplicates", "name_forms", "normalize_email", "normalize_name",
+           "normalize_phone", "record_label"]

@@ -1,0 +1,171 @@
+"""Candidate pairs without comparing all pairs.
+
+Each customer yields index terms:
+- strong terms, one shared term is enough: the exact key (k), anchored skip-bigrams for
+  abbreviations (a: first character + second or third character of each name form, so
+  上汽 meets 上海汽车), the phone (p) and the email (e);
+- gram terms (g): the character bigrams of the normalised names; a pair needs to share
+  at least half of the shorter name's bigrams to be worth a fuzzy comparison.
+Terms held by too many customers (科技, 中国, a switchboard number) say nothing about a
+pair and are dropped (caps below); an exact-key group is never dropped but linked as a
+star when it is large, so it still forms one cluster.
+The batch path enumerates pairs per posting list with numpy; the incremental path
+(`candidates_for`) applies the same rules to one record against a built index.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Sequence
+
+import numpy as np
+
+from .normalize import has_cjk
+from .score import Profile
+
+CAP_STRONG = 60  # an abbreviation/contact term shared by more customers is not evidence
+CAP_GRAM = 120  # a bigram shared by more customers is too common to block on
+STAR_OVER = 50  # an exact-key group larger than this is linked as a star
+GRAM_SHARE = 0.5  # share of the shorter name's bigrams a fuzzy candidate must share
+
+
+def strong_terms(p: Profile) -> set[str]:
+    """Terms of which one shared is enough to compare a pair."""
+    out: set[str] = set()
+    for f in p.forms.forms:
+        if len(f) >= 2 and has_cjk(f):
+            out.add("a" + f[0] + f[1])
+            if len(f) >= 3:
+                out.add("a" + f[0] + f[2])
+    if p.phone:
+        out.add("p" + p.phone)
+    if p.email:
+        out.add("e" + p.email)
+    return out
+
+
+def gram_terms(p: Profile) -> set[str]:
+    """Character bigrams of the key and the full name (for fuzzy candidates)."""
+    out: set[str] = set()
+    for f in (p.forms.key, p.forms.full):
+        out.update(f[i:i + 2] for i in range(len(f) - 1))
+    return out
+
+
+def gram_need(n_a: int, n_b: int) -> int:
+    """How many bigrams a pair must share to be a fuzzy candidate."""
+    return max(1, math.ceil(GRAM_SHARE * min(n_a, n_b)))
+
+
+def _postings(term_lists: Sequence[set[str]]) -> dict[str, list[int]]:
+    post: dict[str, list[int]] = {}
+    for i, ts in enumerate(term_lists):
+        for t in ts:
+            lst = post.get(t)
+            if lst is None:
+                post[t] = [i]
+            else:
+                lst.append(i)
+    return post
+
+
+def _pairs_within(groups: list[list[int]]) -> np.ndarray:
+    """All i<j pairs inside each group, as int64 codes i * 2**32 + j."""
+    chunks: list[np.ndarray] = []
+    by_size: dict[int, list[list[int]]] = {}
+    for g in groups:
+        by_size.setdefault(len(g), []).append(g)
+    for size, gs in by_size.items():
+        arr = np.asarray(gs, dtype=np.int64)  # (n_groups, size), each row sorted ascending
+        iu, ju = np.triu_indices(size, k=1)
+        a = arr[:, iu].ravel()
+        b = arr[:, ju].ravel()
+        chunks.append((a << 32) | b)
+    if not chunks:
+        return np.empty(0, dtype=np.int64)
+    return np.concatenate(chunks)
+
+
+def candidate_pairs(profiles: Sequence[Profile]) -> list[tuple[int, int]]:
+    """Candidate pairs (i < j) of a whole sheet by blocking; never all pairs."""
+    n = len(profiles)
+    codes: list[np.ndarray] = []
+    # exact keys: all pairs in small groups, a star in big ones
+    keys: dict[str, list[int]] = {}
+    for i, p in enumerate(profiles):
+        if p.forms.key:
+            keys.setdefault(p.forms.key, []).append(i)
+    small: list[list[int]] = []
+    star: list[int] = []
+    for members in keys.values():
+        if len(members) < 2:
+            continue
+        if len(members) <= STAR_OVER:
+            small.append(members)
+        else:
+            first = members[0]
+            star.extend((first << 32) | m for m in members[1:])
+    codes.append(_pairs_within(small))
+    if star:
+        codes.append(np.asarray(star, dtype=np.int64))
+    strong = _postings([strong_terms(p) for p in profiles])
+    codes.append(_pairs_within([g for g in strong.values() if 2 <= len(g) <= CAP_STRONG]))
+    gram_sets = [gram_terms(p) for p in profiles]
+    grams = _postings(gram_sets)
+    gcodes = _pairs_within([g for g in grams.values() if 2 <= len(g) <= CAP_GRAM])
+    if gcodes.size:
+        uniq, counts = np.unique(gcodes, return_counts=True)
+        ng = np.fromiter((len(s) for s in gram_sets), dtype=np.int64, count=n)
+        a, b = uniq >> 32, uniq & 0xFFFFFFFF
+        need = np.maximum(1, np.ceil(GRAM_SHARE * np.minimum(ng[a], ng[b])))
+        codes.append(uniq[counts >= need])
+    allc = np.unique(np.concatenate(codes)) if codes else np.empty(0, dtype=np.int64)
+    return list(zip((allc >> 32).tolist(), (allc & 0xFFFFFFFF).tolist(), strict=True))
+
+
+class TermIndex:
+    """Posting lists of a sheet's customers, for checking one record at a time."""
+
+    def __init__(self, profiles: Sequence[Profile]) -> None:
+        self.profiles: list[Profile] = list(profiles)
+        self.keys: dict[str, list[int]] = {}
+        self.strong: dict[str, list[int]] = {}
+        self.grams: dict[str, list[int]] = {}
+        self.n_grams: list[int] = []
+        for p in self.profiles:
+            self.add(p)
+
+    def add(self, p: Profile) -> int:
+        """Index one more profile; returns its position."""
+        i = len(self.n_grams)
+        if i == len(self.profiles):
+            self.profiles.append(p)
+        if p.forms.key:
+            self.keys.setdefault(p.forms.key, []).append(i)
+        for t in strong_terms(p):
+            self.strong.setdefault(t, []).append(i)
+        gs = gram_terms(p)
+        for t in gs:
+            self.grams.setdefault(t, []).append(i)
+        self.n_grams.append(len(gs))
+        return i
+
+    def candidates_for(self, p: Profile) -> set[int]:
+        """Positions worth comparing with `p` (same rules as `candidate_pairs`)."""
+        out: set[int] = set(self.keys.get(p.forms.key, ())) if p.forms.key else set()
+        for t in strong_terms(p):
+            post = self.strong.get(t)
+            if post and len(post) < CAP_STRONG:
+                out.update(post)
+        gs = gram_terms(p)
+        counts: Counter[int] = Counter()
+        for t in gs:
+            post = self.grams.get(t)
+            if post and len(post) < CAP_GRAM:
+                counts.update(post)
+        ng = len(gs)
+        for j, c in counts.items():
+            if c >= gram_need(ng, self.n_grams[j]):
+                out.add(j)
+        return out

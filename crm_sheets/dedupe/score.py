@@ -1,0 +1,292 @@
+"""Match rules and the combined 0–100 score of a candidate pair.
+
+Name evidence (the strongest rule wins):
+- exact: the normalised keys are equal and the regions do not contradict (北京 vs 上海);
+- abbreviation: the shorter name takes characters in order from the longer one, starting
+  at its first character and skipping at most one character at a time (中国国航 ←
+  中国国际航空, 上汽 ← 上海汽车), or is its leading part (美丽 ← 美丽生态);
+- fuzzy: rapidfuzz's normalised Indel similarity of the normalised names.
+Phone and email equality are supporting evidence: they raise a name score (and alone make
+a weak match), so a typo'd name with the same phone still surfaces.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rapidfuzz.distance import Indel, Levenshtein
+
+from .normalize import COUNTRY_WORDS, NameForms, has_cjk, regions_conflict
+
+
+def COUNTRY_FREE(s: str) -> bool:  # noqa: N802
+    return not s.startswith(COUNTRY_WORDS)
+
+SCORE_EXACT = 100
+SCORE_PREFIX = 92  # the short name is the leading part of the long one
+SCORE_ABBREV = 88  # characters in order, single-character skips
+SHORT_PENALTY = 3  # two-character names are weaker evidence
+SCORE_WEAK = 80  # a two-character stem whose generic word (股份, 集团) the long name lacks
+SCORE_BRAND = 86  # brand kept, middle words dropped (科拓生物 ← 科拓恒通生物技术)
+BRAND_MIN = 4
+WORD_INSERT_CAP = 80  # fuzzy score of two names that differ by one whole inserted word
+SCORE_SAME_CORE = 95  # equal once a region prefix the key kept is removed
+SUFFIX_MIN = 4  # a short name may drop up to SUFFIX_EXTRA leading characters
+SUFFIX_EXTRA = 3
+MAX_GAP = 1
+EVIDENCE_WEIGHT = 0.35  # share of the remaining distance to 100 that one equal phone/email closes
+EVIDENCE_FLOOR = {1: 70, 2: 80}  # a pair with equal contacts but unrelated names
+
+
+@dataclass(slots=True, frozen=True)
+class Evidence:
+    """One rule that fired: its kind, name score and the words for the reason."""
+
+    kind: str  # exact | prefix | abbreviation | fuzzy | none
+    score: int
+    short: str = ""
+    long: str = ""
+    removed: tuple[str, ...] = ()
+    short_side: int = 0  # 0: the first name of the pair is the abbreviation, 1: the second
+    short_len: int = 0  # length of the abbreviating form
+
+
+@dataclass(slots=True, frozen=True)
+class Profile:
+    """What matching knows about one customer: name forms and normalised contacts."""
+
+    forms: NameForms
+    phone: str = ""
+    email: str = ""
+
+
+def exact_rule(a: NameForms, b: NameForms) -> Evidence | None:
+    """Same normalised key, regions compatible: 平安银行股份有限公司 = 平安银行（深圳）."""
+    if a.key and a.key == b.key and not regions_conflict(a.regions, b.regions):
+        removed = tuple(x for x in (*a.removed, *b.removed)
+                        if not (x in a.removed and x in b.removed))
+        return Evidence("exact", SCORE_EXACT, removed=tuple(dict.fromkeys(removed)))
+    return None
+
+
+def align_gaps(short: str, long: str) -> list[int] | None:
+    """Interior gaps of the best in-order alignment of `short` in `long`, anchored at long[0].
+
+    Returns the lengths of the skipped runs between matched characters (the tail after the
+    last match is free), choosing the alignment with the smallest largest gap; None when
+    `short` is not a subsequence of `long` starting at its first character.
+    """
+    if not short or not long or short[0] != long[0] or len(short) > len(long):
+        return None
+    # DP over positions: best[i] = (max gap, gaps) for short[:k+1] ending at long index i.
+    prev: dict[int, tuple[int, list[int]]] = {0: (0, [])}
+    for ch in short[1:]:
+        cur: dict[int, tuple[int, list[int]]] = {}
+        for i, (mg, gaps) in prev.items():
+            j = long.find(ch, i + 1)
+            while j != -1:
+                gap = j - i - 1
+                cand = (max(mg, gap), [*gaps, gap])
+                if j not in cur or cand[0] < cur[j][0]:
+                    cur[j] = cand
+                j = long.find(ch, j + 1)
+        if not cur:
+            return None
+        prev = cur
+    return min(prev.values(), key=lambda t: t[0])[1]
+
+
+def brand_gaps_ok(short: str, long: str) -> bool:
+    """简称 that keeps the brand and drops middle words: 科拓生物 ← 科拓恒通生物技术.
+
+    The first two characters (the brand) must open the long name contiguously and the
+    rest (two or more characters) follow in order with any gaps. 中国银行 is not taken
+    from 中国建设银行 this way: 中国 is no brand (country words are cut from the long forms).
+    """
+    if len(short) < BRAND_MIN or not long.startswith(short[:2]):
+        return False
+    pos = 2
+    for ch in short[2:]:
+        pos = long.find(ch, pos)
+        if pos < 0:
+            return False
+        pos += 1
+    return True
+
+
+def abbreviation_rule(a: NameForms, b: NameForms) -> Evidence | None:
+    """The shorter name abbreviates the longer one (简称: characters kept in order)."""
+    if regions_conflict(a.regions, b.regions):
+        return None
+    best: Evidence | None = None
+    for side, (x, y) in enumerate(((a, b), (b, a))):
+        for s in x.short_forms:
+            cjk = has_cjk(s)
+            if len(s) < (2 if cjk else 3):
+                continue
+            for lf in y.long_forms:
+                if len(lf) < len(s) or (len(lf) == len(s) and (lf != s or s == x.key == y.key)):
+                    continue
+                if lf.startswith(s):
+                    if len(lf) == len(s):  # same once the region is gone: 广田集团 = 深圳广田集团
+                        score, kind = SCORE_SAME_CORE, "same_core"
+                    else:
+                        score, kind = SCORE_PREFIX, "prefix"
+                    if len(s) == 2:
+                        if regions_conflict(a.weak_regions, b.weak_regions):
+                            continue
+                        score = SCORE_PREFIX - SHORT_PENALTY
+                        # 渤海股份 names 渤海…股份有限公司, not the short name 渤海租赁
+                        if s == x.stem and s != x.key and not all(
+                                g in y.surface for g in x.generic):
+                            score = SCORE_WEAK
+                elif is_legal_name(x):  # a registered name is no 简称 of another one
+                    continue
+                elif cjk and len(s) >= SUFFIX_MIN and lf.endswith(s) and \
+                        len(lf) - len(s) <= SUFFIX_EXTRA:  # 博创科技 ← 长芯博创科技
+                    score, kind = SCORE_BRAND, "abbreviation"
+                elif cjk and len(s) >= 3 and lf[0] == s[0]:
+                    gaps = align_gaps(s, lf)
+                    if gaps is not None and max(gaps) <= MAX_GAP:
+                        score, kind = SCORE_ABBREV, "abbreviation"
+                    elif brand_gaps_ok(s, lf) and COUNTRY_FREE(lf):
+                        score, kind = SCORE_BRAND, "abbreviation"
+                    else:
+                        continue
+                else:
+                    continue
+                if best is None or score > best.score:
+                    best = Evidence(kind, score, short=x.raw, long=y.raw, short_side=side,
+                                    short_len=len(s))
+    return best
+
+
+def inserted_word(a: str, b: str) -> bool:
+    """True when b is a with one inserted word (two or more characters) or vice versa.
+
+    中国银行 / 中国建设银行, 康汇服装 / 康汇国际服装: a whole word more is another company,
+    where a typo changes, drops or swaps single characters.
+    """
+    if abs(len(a) - len(b)) < 2:
+        return False
+    ops = [op for op in Levenshtein.opcodes(a, b) if op.tag != "equal"]
+    return len(ops) == 1 and ops[0].tag in ("insert", "delete")
+
+
+def fuzzy_rule(a: NameForms, b: NameForms) -> Evidence:
+    """Similarity of the normalised names (typos, a dropped or added character)."""
+    best, pair = Indel.normalized_similarity(a.full, b.full), (a.full, b.full)
+    if not regions_conflict(a.regions, b.regions):
+        sim = Indel.normalized_similarity(a.key, b.key)
+        if sim > best:
+            best, pair = sim, (a.key, b.key)
+    score = int(best * 100 + 1e-9)
+    if score > WORD_INSERT_CAP and inserted_word(*pair):
+        score = WORD_INSERT_CAP
+    return Evidence("fuzzy", score)
+
+
+def name_evidence(a: NameForms, b: NameForms) -> Evidence:
+    """The strongest name rule for a pair."""
+    ev = exact_rule(a, b)
+    if ev:
+        return ev
+    fz = fuzzy_rule(a, b)
+    ab = abbreviation_rule(a, b)
+    if ab and ab.score >= fz.score:
+        return ab
+    return fz
+
+
+LEGAL_DIFF = 0.8  # two legal names less similar than this name two companies
+
+
+def is_legal_name(f: NameForms) -> bool:
+    """The name carries a legal form (…有限公司, Co., Ltd.): it is a full registered name."""
+    return any(r.endswith(("公司", "ltd.", "ltd", "limited", "inc.", "inc", "corp", "corporation"))
+               for r in f.removed)
+
+
+def clearly_different(a: NameForms, b: NameForms) -> bool:
+    """Negative evidence: contradicting regions, or two different full legal names."""
+    if a.key == b.key and not regions_conflict(a.regions, b.regions):
+        return False
+    if regions_conflict(a.regions, b.regions):
+        return True
+    if not (is_legal_name(a) and is_legal_name(b)):
+        return False
+    return Indel.normalized_similarity(a.full, b.full) < LEGAL_DIFF or inserted_word(a.key, b.key)
+
+
+def combine(name_score: int, same_phone: bool, same_email: bool) -> int:
+    """One 0–100 score: name evidence raised by equal phone and email."""
+    k = int(same_phone) + int(same_email)
+    if not k:
+        return name_score
+    s = max(float(name_score), EVIDENCE_FLOOR[k])
+    s += (100 - s) * (1 - (1 - EVIDENCE_WEIGHT) ** k)
+    return min(100, int(s + 1e-9))
+
+
+@dataclass(slots=True, frozen=True)
+class PairScore:
+    score: int
+    name: Evidence
+    same_phone: bool
+    same_email: bool
+
+
+def score_pair(a: Profile, b: Profile) -> PairScore:
+    """Score two customers from their names and contacts."""
+    ev = name_evidence(a.forms, b.forms)
+    same_phone = bool(a.phone) and a.phone == b.phone
+    same_email = bool(a.email) and a.email == b.email
+    return PairScore(combine(ev.score, same_phone, same_email), ev, same_phone, same_email)
+
+
+# --- reasons --------------------------------------------------------------------------------
+
+_TEXTS = {
+    "identical": ("名称相同", "identical name"),
+    "exact_removed": ("去掉{removed}后名称相同", "same name after removing {removed}"),
+    "exact_surface": ("忽略空格、全半角、括号、大小写和繁简后名称相同",
+                      "same name ignoring spaces, width, brackets, case and script"),
+    "same_core": ("「{short}」与「{long}」去掉地区和公司类型后相同",
+                  "'{short}' and '{long}' are the same without region and legal form"),
+    "prefix": ("「{short}」是「{long}」的简称", "'{short}' is an abbreviation of '{long}'"),
+    "abbreviation": ("「{short}」是「{long}」的简称", "'{short}' is an abbreviation of '{long}'"),
+    "fuzzy": ("名称相似 {sim}%", "similar name ({sim}%)"),
+    "phone": ("电话相同", "same phone"),
+    "email": ("邮箱相同", "same email"),
+    "and": ("、", " and "),
+    "sep": ("；", "; "),
+}
+
+
+def _t(key: str, lang: str, **kw: object) -> str:
+    zh, en = _TEXTS[key]
+    return (zh if lang == "zh" else en).format(**kw)
+
+
+def reason(ps: PairScore, a: NameForms, b: NameForms, lang: str) -> str:
+    """A human reason naming the evidence that fired, in the workbook's language."""
+    parts: list[str] = []
+    ev = ps.name
+    if ev.kind == "same_core":
+        parts.append(_t("same_core", lang, short=ev.short.strip(), long=ev.long.strip()))
+    elif ev.kind == "exact":
+        if a.raw.strip() == b.raw.strip():
+            parts.append(_t("identical", lang))
+        elif ev.removed:
+            parts.append(_t("exact_removed", lang, removed=_t("and", lang).join(ev.removed)))
+        else:
+            parts.append(_t("exact_surface", lang))
+    elif ev.kind in ("prefix", "abbreviation"):
+        parts.append(_t(ev.kind, lang, short=ev.short.strip(), long=ev.long.strip()))
+    elif ev.score >= 50 or not (ps.same_phone or ps.same_email):
+        parts.append(_t("fuzzy", lang, sim=ev.score))
+    if ps.same_phone:
+        parts.append(_t("phone", lang))
+    if ps.same_email:
+        parts.append(_t("email", lang))
+    return _t("sep", lang).join(parts)
