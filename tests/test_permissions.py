@@ -14,6 +14,7 @@ from crm_sheets.permissions import (
     PERMISSIONS,
     ROLES,
     Actor,
+    actor_for_workbook,
     allowed,
     authorize,
     can_add_followup,
@@ -23,6 +24,7 @@ from crm_sheets.permissions import (
     editable_fields,
     masked_fields,
     project_record,
+    projector,
     refusal_message,
     visible_customer,
     visible_fields,
@@ -191,3 +193,20 @@ def test_permission_check_is_cheap(logged_in_home):
         authorize("export", home=li.home)
     per_call = (time.perf_counter() - start) / n
     assert per_call < 0.02  # a session lookup, orders of magnitude below the 1 s login
+
+
+def test_projector_matches_project_record_and_masks_once():
+    mk = ACTORS[MK]
+    project = projector(mk, CUSTOMERS)
+    rec = _customer("李四")
+    assert project(rec) == project_record(mk, rec, CUSTOMERS)
+    assert rec.values["phone"] == "13800138000"  # the record itself is untouched
+    assert projector(ACTORS[M], CUSTOMERS)(rec)["phone"] == "13800138000"
+    assert projector(mk, FOLLOWUPS)({"content": "谈价格"}) == {}
+
+
+def test_actor_for_workbook_uses_the_home_session(logged_in_home, tmp_path):
+    li = logged_in_home("marketing")
+    assert actor_for_workbook(li.home.master) == li.actor
+    assert li.actor.role == "marketing" and li.actor.owner_name == "市场一号"
+    assert actor_for_workbook(tmp_path / "elsewhere" / "CRM.xlsx") is None
