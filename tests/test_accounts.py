@@ -360,3 +360,10 @@ def _timed(fn) -> float:
     start = time.perf_counter()
     fn()
     return time.perf_counter() - start
+
+
+def test_display_names_may_hold_spaces_but_account_names_not(home):
+    accounts.add_user(home, "zw", "sales", by="admin", password=PW, display_name="Zhang Wei")
+    assert accounts.account_for_owner(home, "zhang wei").name == "zw"
+    with pytest.raises(CrmError):
+        accounts.add_user(home, "zw2", "sales", by="admin", password=PW, display_name="a\tb")

@@ -41,6 +41,7 @@ UNKNOWN_WHO = "(unknown)"
 ROLE_ZH = {"admin": "管理员", "manager": "管理层", "sales": "销售", "service": "客服",
            "marketing": "市场"}
 _NAME_RE = re.compile(r"^[^\s/\\:*?\"<>|\x00-\x1f]{1,64}$")
+_DISPLAY_RE = re.compile(r"^[^\x00-\x1f\x7f]{1,64}$")  # owner names: spaces allowed ("Zhang Wei")
 
 
 # --- errors -------------------------------------------------------------------------
@@ -133,7 +134,8 @@ def _check_role(home: CrmHome, role: str) -> str:
 def _check_name(home: CrmHome, name: str, what_zh: str = "账户名", what_en: str = "account name"
                 ) -> str:
     name = name.strip()
-    if not _NAME_RE.match(name):
+    pattern = _NAME_RE if what_en == "account name" else _DISPLAY_RE
+    if not pattern.match(name):
         raise AccountError(t(home.lang, f"{what_zh} '{name}' 无效（1-64 个字符，不含空格和 / \\ :）",
                              f"{what_en} '{name}' is not valid (1-64 characters, no spaces or / \\ :)"))
     return name
