@@ -324,10 +324,9 @@ def build_dashboard(wb: Workbook, *, today: dt.date | None = None,
     if customer_filter is not None:
         custs = [r for r in custs if customer_filter(r)]
     ids = {r.values.get("customer_id") for r in custs if r.values.get("customer_id")}
-    restrict = ids if customer_filter is not None else None
-    contacts = _contacts(wb, restrict, today)
-    fups = [r for r in wb.followups.records
-            if restrict is None or r.values.get("customer_id") in restrict]
+    # follow-ups count when their customer counts (not merged away, visible to the actor)
+    contacts = _contacts(wb, ids, today)
+    fups = [r for r in wb.followups.records if r.values.get("customer_id") in ids]
     hours = wb.settings.get("timeliness_hours", 24)
     dd = wb.settings.get("dormant_days", 180)
     tables = [

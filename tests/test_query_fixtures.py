@@ -59,7 +59,10 @@ def sample_workbook(n: int = 40, seed: int = 7) -> Workbook:
             days_ago = 5
         elif i == 2:
             vals.update(notes=f"法人身份证 {RESIDENT_ID}，回款卡 {BANK_CARD}",
-                        contact_title=BANK_CARD, name="北京证件测试有限公司")
+                        contact_title=BANK_CARD, name="北京证件测试有限公司",
+                        followup_summary=f"身份证{RESIDENT_ID}")
+        if days_ago >= 180 and vals["stage"] != "成交":
+            vals["status"] = "休眠"  # as the engine's dormancy rule would have marked it
         wb.customers.records.append(Record(row=i + 2, values=vals))
         for k in range(3):
             fid += 1

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 import shutil
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -89,9 +90,13 @@ def query_cmd(workbook: Path, fmt: str, columns: str | None, limit: int | None,
 
         buf = io.StringIO(newline="")
         write_csv(buf, result)
-        out = click.get_binary_stream("stdout")
-        out.write(buf.getvalue().encode("utf-8-sig"))
-        out.flush()
+        stream = sys.stdout
+        if hasattr(stream, "buffer"):  # bytes: UTF-8 with BOM whatever the console code page
+            stream.flush()
+            stream.buffer.write(buf.getvalue().encode("utf-8-sig"))
+            stream.buffer.flush()
+        else:
+            stream.write("\ufeff" + buf.getvalue())
     else:
         print_table(result, pick_columns(result, columns),
                     TABLE_LIMIT if limit is None else limit)
