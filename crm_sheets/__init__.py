@@ -5,19 +5,8 @@ Library entry points: `load(path) -> Workbook`, `validate(workbook, today=...) -
 
 from __future__ import annotations
 
-from typing import Any
+from .reader import load
+from .validate import validate
 
 __all__ = ["load", "validate"]
 __version__ = "0.1.0"
-
-
-def __getattr__(name: str) -> Any:  # lazy, so importing a submodule stays cheap
-    if name == "load":
-        from .reader import load
-
-        return load
-    if name == "validate":
-        from .validate import validate
-
-        return validate
-    raise AttributeError(name)

@@ -9,6 +9,7 @@ and a problem code, which validation turns into a finding at the right cell.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -100,37 +101,80 @@ def canonical_sheets(names: Iterable[str]) -> dict[str, str]:
 
 # ---- coercion plan --------------------------------------------------------------------
 
-Converter = Callable[[Any], Any]
+_ODD = re.compile("[\u200b-\u200d\u2060\ufeff\u00ad\u00a0\u2007\u202f\u3000\uff01-\uff5e]")
+_WS = " \t\r\n\u3000"
 
 
-def _conv_text(v: Any) -> Any:
-    return coerce.clean_text(v) if type(v) is str else coerce.to_text(v)
+class Bad:
+    """A value that did not coerce: kept with the problem code for a finding."""
+
+    __slots__ = ("raw", "code")
+
+    def __init__(self, raw: Any, code: str) -> None:
+        self.raw, self.code = raw, code
 
 
-def _conv_code(v: Any) -> Any:
-    return coerce.halfwidth(v) if type(v) is str else coerce.to_text(v)
+def _text(v: Any) -> Any:
+    if type(v) is str:
+        if v.isascii():
+            return v.strip() or None
+        if _ODD.search(v):
+            return coerce.clean_text(v) or None
+        return v.strip(_WS) or None
+    if v is None:
+        return None
+    return coerce.to_text(v)
 
 
-def _conv_choice(v: Any) -> Any:
-    s = coerce.halfwidth(v) if type(v) is str else coerce.to_text(v)
-    return VALUE_ALIASES.get(s.lower(), s) if s.isascii() else s
+def _code(v: Any) -> Any:
+    if type(v) is str:
+        if v.isascii():
+            return v.strip() or None
+        return coerce.halfwidth(v) or None
+    if v is None:
+        return None
+    return coerce.to_text(v)
 
 
-def converter(kind: Kind, date1904: bool) -> tuple[Converter, str]:
-    """The parser for a field kind and the problem code when it fails."""
+def _choice(v: Any) -> Any:
+    s = _code(v)
+    if s is not None and s.isascii():
+        return VALUE_ALIASES.get(s.lower(), s)
+    return s
+
+
+def _guarded(fn: Callable[[Any], Any], code: str, typed: tuple[type, ...]) -> Callable[[Any], Any]:
+    """Wrap a parser: blanks -> None, already-typed values pass, failures -> Bad."""
+
+    def conv(v: Any) -> Any:
+        t = type(v)
+        if t in typed:
+            return v
+        if v is None or (t is str and not v.strip(_WS)):
+            return None
+        try:
+            return fn(v)
+        except (ValueError, OverflowError, TypeError):
+            return Bad(v, code)
+
+    return conv
+
+
+def column_converter(kind: Kind, date1904: bool) -> Callable[[Any], Any]:
+    """The per-cell parser for a field kind (blank -> None, failure -> Bad)."""
     if kind is Kind.CODE:
-        return _conv_code, ""
+        return _code
     if kind is Kind.CHOICE:
-        return _conv_choice, ""
+        return _choice
     if kind is Kind.INT:
-        return coerce.parse_int, "integer.invalid"
+        return _guarded(coerce.parse_int, "integer.invalid", (int,))
     if kind is Kind.NUMBER:
-        return coerce.parse_number, "number.invalid"
+        return _guarded(coerce.parse_number, "number.invalid", (int,))
     if kind is Kind.DATE:
-        return (lambda v: coerce.parse_date(v, date1904)), "date.invalid"
+        return _guarded(lambda v: coerce.parse_date(v, date1904), "date.invalid", (dt.date,))
     if kind is Kind.DATETIME:
-        return (lambda v: coerce.parse_datetime_range(v, date1904)), "date.invalid"
-    return _conv_text, ""
+        return _guarded(lambda v: coerce.parse_datetime_range(v, date1904), "date.invalid", ())
+    return _text
 
 
 # ---- data sheets ------------------------------------------------------------------------
@@ -186,56 +230,60 @@ def read_table(rows: list[list[Any]], schema: SheetSchema, sheet_name: str, date
                            f"lacks required column(s): {names}")
     for d in dups:
         notes.append(("column.duplicate", {"header": d, "row": idx + 1}))
-    plan = []
-    for f in schema.fields:
-        if f.key in columns:
-            conv, problem = converter(f.kind, date1904)
-            plan.append((f.key, columns[f.key], conv, problem, f.kind))
-    extra_plan = list(extras.items())
     table = Table(schema=schema, sheet_name=sheet_name, columns=columns, header_row=idx + 1,
                   extra_columns=dict(extras))
-    records = table.records
-    has_end = "end" in columns
-    for ri in range(idx + 1, len(rows)):
-        row = rows[ri]
-        n = len(row)
-        values: dict[str, Any] = {}
-        raw: dict[str, Any] = {}
-        problems: dict[str, str] = {}
-        empty = True
-        for key, ci, conv, problem, kind in plan:
-            v = row[ci] if ci < n else None
-            if v is None or v == "" or (type(v) is str and is_blank(v)):
-                values[key] = None
-                continue
-            empty = False
-            try:
-                out = conv(v)
-            except (ValueError, OverflowError, TypeError):
-                values[key] = None
-                raw[key] = v
-                problems[key] = problem or "value.invalid"
-                continue
-            if kind is Kind.DATETIME:
-                out, end = out
-                if end is not None and key == "start":
-                    raw["end"] = end  # the end half of "14:00-15:00"
-            values[key] = out
-            if out != v and kind in (Kind.INT, Kind.NUMBER, Kind.DATE, Kind.DATETIME):
-                if type(v) is str:
-                    raw[key] = v
-        extra: dict[str, Any] = {}
-        for header, ci in extra_plan:
-            v = row[ci] if ci < n else None
-            if not is_blank(v):
-                extra[header] = v
-                empty = False
-        if empty:
+    data = rows[idx + 1 :]
+    width = max((len(r) for r in data), default=0)
+    if any(len(r) != width for r in data):
+        data = [r + [""] * (width - len(r)) for r in data]
+    keys: list[str] = []
+    cols: list[list[Any]] = []
+    raws: dict[int, dict[str, Any]] = {}
+    problems: dict[int, dict[str, str]] = {}
+    for f in schema.fields:
+        if f.key not in columns:
             continue
-        end = raw.pop("end", None) if "end" in raw and isinstance(raw.get("end"), dt.datetime) else None
+        ci = columns[f.key]
+        conv = column_converter(f.kind, date1904)
+        raw_col = [r[ci] for r in data] if ci < width else [None] * len(data)
+        col = list(map(conv, raw_col))
+        if f.kind in (Kind.INT, Kind.NUMBER, Kind.DATE, Kind.DATETIME):
+            for i, v in enumerate(col):
+                if v is None:
+                    continue
+                if type(v) is Bad:
+                    col[i] = None
+                    raws.setdefault(i, {})[f.key] = v.raw
+                    problems.setdefault(i, {})[f.key] = v.code
+                    continue
+                if f.kind is Kind.DATETIME:
+                    v, end = v
+                    col[i] = v
+                    if end is not None and f.key == "start":
+                        raws.setdefault(i, {})["__end__"] = end
+                if type(raw_col[i]) is str:
+                    raws.setdefault(i, {})[f.key] = raw_col[i]
+        keys.append(f.key)
+        cols.append(col)
+    extra_cols = [(h, [r[ci] for r in data]) for h, ci in extras.items() if ci < width]
+    records = table.records
+    nkeys = len(keys)
+    has_end = "end" in columns
+    for i, vals in enumerate(zip(*cols, strict=True) if cols else ()):
+        extra = {}
+        for h, col in extra_cols:
+            v = col[i]
+            if v is not None and v != "" and not (type(v) is str and not v.strip(_WS)):
+                extra[h] = v
+        if vals.count(None) == nkeys and not extra and i not in raws:
+            continue
+        values = dict(zip(keys, vals, strict=True))
+        raw = raws.get(i, {})
+        end = raw.pop("__end__", None) if raw else None
         if end is not None and (not has_end or values.get("end") is None):
             values["end"] = end
-        records.append(Record(row=ri + 1, values=values, raw=raw, problems=problems, extra=extra))
+        records.append(Record(row=idx + 2 + i, values=values, raw=raw, problems=problems.get(i, {}),
+                              extra=extra))
     return table, lang, notes
 
 

@@ -120,13 +120,16 @@ def build_workbook(path: str | Path, *, lang: str = "zh", customers: Iterable[Ma
     ws = wb.add_worksheet(SHEET_LISTS)
     all_lists = {k: list(v) for k, v in DEFAULT_LISTS.items()}
     all_lists.update({k: list(v) for k, v in (lists or {}).items()})
+    columns = [all_lists.get(key, []) for key in LIST_COLUMNS]
     for c, (key, (zh, en)) in enumerate(LIST_COLUMNS.items()):
         ws.set_column(c, c, 14)
         ws.write_string(0, c, zh if lang == "zh" else en, fmts["header"])
-        for r, value in enumerate(all_lists.get(key, []), start=1):
-            ws.write_string(r, c, str(value))
         letter = column_letter(c)
         wb.define_name(list_range_name(key), f"='{SHEET_LISTS}'!${letter}$2:${letter}${LIST_ROWS + 1}")
+    for r in range(max(map(len, columns), default=0)):  # row by row: constant_memory needs it
+        for c, values in enumerate(columns):
+            if r < len(values):
+                ws.write_string(r + 1, c, str(values[r]))
     ws.freeze_panes(1, 0)
 
     ws = wb.add_worksheet(SHEET_SETTINGS)

@@ -1,14 +1,16 @@
-"""Command line entry point: importing the command modules registers them on `cli`."""
+"""Command line entry point: importing the command modules registers them on `cli`.
+
+One import line per command module (isort is off for this file so parallel edits
+never collide).
+"""
 
 from __future__ import annotations
 
-from . import (
-    apply_cmd,  # noqa: F401
-    core_cmds,  # noqa: F401
-    report_cmds,  # noqa: F401  (query, export, dashboard)
-    user_cmds,  # noqa: F401
-)
+from . import core_cmds  # noqa: F401
+from . import user_cmds  # noqa: F401
 from . import dedupe_cmd  # noqa: F401
+from . import apply_cmd  # noqa: F401
+from . import report_cmds  # noqa: F401  (query, export, dashboard)
 from .app import cli
 
 

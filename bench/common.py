@@ -1,0 +1,46 @@
+"""Shared benchmark helpers: run a step in a fresh process, report seconds and peak RSS."""
+
+from __future__ import annotations
+
+import json
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+_RUNNER = r"""
+import json, resource, sys, time
+sys.path.insert(0, {root!r})
+{setup}
+t = time.perf_counter()
+{stmt}
+elapsed = time.perf_counter() - t
+rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+print(json.dumps({{"seconds": elapsed, "peak_rss": rss}}))
+"""
+
+BARE_READ_SETUP = "import python_calamine as pc"
+BARE_READ = """
+wb = pc.CalamineWorkbook.from_path(PATH)
+for name in ("Customers", "Followups"):
+    wb.get_sheet_by_name(name).to_python(skip_empty_area=False)
+"""
+
+
+def measure(stmt: str, setup: str = "", path: Path | None = None, repeat: int = 3) -> dict:
+    """Median seconds and max peak RSS of `stmt` over `repeat` fresh processes."""
+    code = _RUNNER.format(root=str(ROOT), setup=f"PATH = {str(path)!r}\n{setup}", stmt=stmt)
+    runs = []
+    for _ in range(repeat):
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+        runs.append(json.loads(out.stdout.strip().splitlines()[-1]))
+    return {"seconds": statistics.median(r["seconds"] for r in runs),
+            "peak_rss_mib": max(r["peak_rss"] for r in runs) / 1024**2,
+            "runs": [round(r["seconds"], 2) for r in runs]}
+
+
+def bare_read(path: Path, repeat: int = 3) -> dict:
+    """The floor every budget is a ratio of: python-calamine reading both data sheets."""
+    return measure(BARE_READ, BARE_READ_SETUP, path, repeat)
