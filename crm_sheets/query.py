@@ -205,13 +205,9 @@ def mask_value(value: Any) -> Any:
 # ---------------------------------------------------------------- resolving values
 
 
-def _domain(wb: Workbook, key: str) -> list[str]:
-    """Known values of a column: its Lists values and the values present in the data."""
+def _data_values(wb: Workbook, key: str) -> list[str]:
+    """Distinct non-blank values of a customer column."""
     seen: dict[str, None] = {}
-    list_name = CHOICE_FILTERS.get(key)
-    if list_name:
-        for v in wb.lists.get(list_name, []):
-            seen.setdefault(str(v), None)
     for r in wb.customers.records:
         v = r.values.get(key)
         if v is not None and v != "":
@@ -258,14 +254,17 @@ def _matcher(key: str, wanted: set[str]):  # noqa: ANN202 - a small closure fact
     return ok
 
 
-def resolve(filters: Filters, wb: Workbook) -> Filters:
-    """Check and canonicalise filter values against the workbook (raises CrmError on typos)."""
+def resolve_values(filters: Filters, lists: dict[str, list[str]],
+                   data_values: dict[str, list[str]]) -> Filters:
+    """Canonicalise filter values against Lists and the values present in the data
+    (`data_values`: field key -> distinct values); raises CrmError on an unknown choice."""
     changes: dict[str, tuple[str, ...]] = {}
     for attr, key in VALUE_FILTERS:
         vals = getattr(filters, attr)
         if not vals or key in _PLACE_FIELDS or key == "owner":
             continue
-        domain = _domain(wb, key)
+        domain = list(dict.fromkeys([str(v) for v in lists.get(CHOICE_FILTERS[key], [])]
+                                    + list(data_values.get(key, []))))
         by_norm = {norm(d): d for d in domain}
         out = []
         for v in vals:
@@ -273,6 +272,25 @@ def resolve(filters: Filters, wb: Workbook) -> Filters:
                 out.append(by_norm.get(n, v))
         changes[attr] = tuple(dict.fromkeys(out))
     return replace(filters, **changes)
+
+
+def resolve(filters: Filters, wb: Workbook) -> Filters:
+    """Check and canonicalise filter values against the workbook (raises CrmError on typos)."""
+    keys = [key for attr, key in VALUE_FILTERS if getattr(filters, attr) and key in CHOICE_FILTERS]
+    return resolve_values(filters, wb.lists, {k: _data_values(wb, k) for k in keys})
+
+
+def value_checks(filters: Filters) -> list[tuple[str, Any]]:
+    """(field key, predicate on a stored value) for every value filter in use."""
+    checks: list[tuple[str, Any]] = []
+    for attr, key in VALUE_FILTERS:
+        vals = getattr(filters, attr)
+        if vals:
+            wanted: set[str] = set()
+            for v in vals:
+                wanted |= {norm(v)} | ({norm(short_name(v))} if key in _PLACE_FIELDS else set())
+            checks.append((key, _matcher(key, wanted)))
+    return checks
 
 
 # ---------------------------------------------------------------- follow-up dates
@@ -374,21 +392,21 @@ def session_actor(home: Any) -> Any:
 
 
 def run_query(wb: Workbook, filters: Filters, *, today: dt.date | None = None,
-              actor: Any = None) -> QueryResult:
-    """Select the customers matching every filter (merged duplicates only when asked for)."""
+              actor: Any = None, last: dict[str, dt.date] | None = None,
+              resolved: bool = False) -> QueryResult:
+    """Select the customers matching every filter (merged duplicates only when asked for).
+
+    `last` (customer_id -> latest follow-up date) and `resolved` let a caller that read
+    the workbook selectively (report_load.load_for_query) pass what it already computed.
+    """
     today = today or dt.date.today()
-    filters = resolve(filters, wb)
+    if not resolved:
+        filters = resolve(filters, wb)
     pred, fields, masked = actor_view(actor)
-    checks: list[tuple[str, Any]] = []
-    for attr, key in VALUE_FILTERS:
-        vals = getattr(filters, attr)
-        if vals:
-            wanted: set[str] = set()
-            for v in vals:
-                wanted |= {norm(v)} | ({norm(short_name(v))} if key in _PLACE_FIELDS else set())
-            checks.append((key, _matcher(key, wanted)))
+    checks = value_checks(filters)
     want_merged = STATUS_MERGED in filters.status
-    last = last_followups(wb, today)
+    if last is None:
+        last = last_followups(wb, today)
     fw = filters.followed_within
     nfw = filters.not_followed_within
     since_fw = today - dt.timedelta(days=fw) if fw is not None else None

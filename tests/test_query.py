@@ -198,3 +198,48 @@ def test_cli_bad_filter_exits_2_with_one_line(master):
     res = CliRunner().invoke(cli, ["query", str(master), "--stage", "nonsense"])
     assert res.exit_code == 2
     assert "unknown stage" in res.output and "Traceback" not in res.output
+
+
+# ---------------------------------------------------------------- the selective reader
+
+
+@pytest.fixture
+def gappy_master(tmp_path):
+    """A master with blank rows in between (row numbers must stay the Excel rows)."""
+    wb = sample_workbook(40)
+    custs = [r.values for r in wb.customers.records]
+    custs = custs[:5] + [{}] + custs[5:20] + [{}, {}] + custs[20:]
+    path = tmp_path / "gappy.xlsx"
+    build_workbook(path, customers=custs, followups=[r.values for r in wb.followups.records])
+    return path
+
+
+@pytest.mark.parametrize("opts", [{}, {"industry": "manufacturing", "type": "intent",
+                                       "not_followed_within": "30d"},
+                                  {"province": "广东", "stage": "意向,谈判"}, {"dormant": True},
+                                  {"followed_within": "30d", "owner": "李娜"}])
+def test_selective_read_gives_the_same_answer_as_a_full_load(gappy_master, opts):
+    from crm_sheets.cli.report_cmds import select
+    from crm_sheets.reader import load
+
+    f = Filters.from_options(**opts)
+    fast = select(gappy_master, f, TODAY, None)
+    full = run_query(load(gappy_master), f, today=TODAY)
+    assert [(r.row, r.values) for r in fast.records] == [(r.row, r.values) for r in full.records]
+    assert fast.filters == full.filters
+    assert {k: v for k, v in full.last_followup.items()
+            if k in {r.values["customer_id"] for r in full.records}} == \
+        {k: v for k, v in fast.last_followup.items()
+         if k in {r.values["customer_id"] for r in fast.records}}
+    assert any(r.row > 27 for r in fast.records) or opts
+
+
+def test_selective_dashboard_read_gives_the_same_figures(gappy_master):
+    from crm_sheets.charts_data import build_dashboard
+    from crm_sheets.reader import load
+    from crm_sheets.report_load import load_for_dashboard
+
+    a = build_dashboard(load_for_dashboard(gappy_master), today=TODAY)
+    b = build_dashboard(load(gappy_master), today=TODAY)
+    assert [t.rows for t in a.tables] == [t.rows for t in b.tables]
+    assert a.kpis == b.kpis

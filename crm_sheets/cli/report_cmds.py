@@ -55,12 +55,12 @@ def build_filters(kw: dict[str, Any]) -> Filters:
         not_followed_within=kw.get("not_followed_within"), dormant=kw.get("dormant"))
 
 
-def _load(path: Path) -> Any:
-    from ..reader import load
+def select(path: Path, filters: Filters, today: dt.date, actor: Any) -> QueryResult:
+    """Read only what the filters need (report_load) and run the query."""
+    from ..report_load import load_for_query
 
-    if not path.exists():
-        raise CrmError(f"{path} does not exist")
-    return load(path)
+    wb, resolved, last = load_for_query(path, filters, today=today)
+    return run_query(wb, resolved, today=today, actor=actor, last=last, resolved=True)
 
 
 # ---------------------------------------------------------------- crm query
@@ -80,9 +80,8 @@ def query_cmd(workbook: Path, fmt: str, columns: str | None, limit: int | None,
     """List the customers matching the filters (AND between filters, OR within one)."""
     filters = build_filters(kw)
     today = parse_today(kw.get("today"))
-    wb = _load(workbook)
     actor = session_actor(home_for_workbook(workbook))
-    result = run_query(wb, filters, today=today, actor=actor)
+    result = select(workbook, filters, today, actor)
     if fmt == "json":
         echo_json(result_json(result))
     elif fmt == "csv":
@@ -221,9 +220,9 @@ def export_cmd(workbook: Path, to: Path, **kw: Any) -> None:
     today = parse_today(kw.get("today"))
     home = home_for_workbook(workbook)
     actor = permissions.authorize("export", home=home, lang=home.lang if home else None)
-    wb = _load(workbook)
-    result = run_query(wb, filters, today=today, actor=actor)
-    bar, tick = _progress("导出" if wb.lang == "zh" else "exporting", len(result.records))
+    result = select(workbook, filters, today, actor)
+    zh = result.lang == "zh"
+    bar, tick = _progress("导出" if zh else "exporting", len(result.records))
     try:
         path = export(result, to, progress=tick)
     finally:
@@ -232,7 +231,7 @@ def export_cmd(workbook: Path, to: Path, **kw: Any) -> None:
     _audit(home, actor, "export", path=str(path), rows=len(result.records),
            filters=result.filters.describe("en"))
     n = len(result.records)
-    click.echo(f"已导出 {n} 位客户：{path}" if wb.lang == "zh" else f"exported {n} customers: {path}")
+    click.echo(f"已导出 {n} 位客户：{path}" if zh else f"exported {n} customers: {path}")
 
 
 def _audit(home: Any, actor: Any, action: str, **details: Any) -> None:
@@ -259,6 +258,7 @@ def dashboard_cmd(workbook: Path, to: Path | None, today: str | None) -> None:
     """Write reports/dashboard.xlsx (native Excel charts) and, with --to, a PDF."""
     from .. import permissions
     from ..dashboard import make_dashboard
+    from ..report_load import load_for_dashboard
 
     if to is not None and to.suffix.lower() != ".pdf":
         raise CrmError(f"--to must end in .pdf, got {to.name!r}")
@@ -267,7 +267,7 @@ def dashboard_cmd(workbook: Path, to: Path | None, today: str | None) -> None:
     day = parse_today(today)
     home = home_for_workbook(workbook)
     actor = permissions.authorize("dashboard", home=home, lang=home.lang if home else None)
-    wb = _load(workbook)
+    wb = load_for_dashboard(workbook)
     files = make_dashboard(wb, pdf_path=to, today=day,
                            actor=None if actor is getattr(permissions, "LOCAL", None) else actor)
     _audit(home, actor, "dashboard", path=str(files.xlsx))

@@ -1,0 +1,222 @@
+"""Fast reads of a master workbook for queries and dashboards (the CLI uses these).
+
+`reader.load` builds every cell of every row; a query needs every column only of
+the rows it selects, and a dashboard only a dozen columns. Both functions here use the
+reader's own header detection and cell converters (same values, same row numbers),
+but convert only what is needed:
+
+- `load_for_query`: the value filters run on the converted filter columns first; only
+  matching rows go through `reader.read_table`; follow-ups contribute just their
+  customer and date (the latest contact per customer).
+- `load_for_dashboard`: the columns the charts use, for all rows of both sheets.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from . import reader
+from .errors import CrmError
+from .model import Record, Table, Workbook, default_settings
+from .query import VALUE_FILTERS, Filters, resolve_values
+from .schema import (
+    CUSTOMERS,
+    DEFAULT_LISTS,
+    FOLLOWUPS,
+    SHEET_LISTS,
+    SHEET_SETTINGS,
+    SheetSchema,
+)
+
+DASHBOARD_CUSTOMER_KEYS = ("customer_id", "name", "industry", "province", "source", "stage",
+                           "expected_amount", "status", "first_contact", "owner", "customer_type")
+DASHBOARD_FOLLOWUP_KEYS = ("customer_id", "start", "end", "owner", "stage_after", "recorded_at")
+
+
+class _Master:
+    """An opened master: calamine handle, canonical sheet names, date system."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        if not self.path.exists():
+            raise CrmError(f"{self.path} does not exist")
+        reader.check_xlsx(self.path)
+        self.cwb = reader.open_calamine(self.path)
+        names = list(self.cwb.sheet_names)
+        self.names = names
+        self.sheets = reader.canonical_sheets(names)
+        for needed, zh in ((CUSTOMERS.name, CUSTOMERS.zh), (FOLLOWUPS.name, FOLLOWUPS.zh)):
+            if needed not in self.sheets:
+                raise CrmError(f"缺少工作表 '{needed}'（{zh}）/ {self.path.name} has no '{needed}' "
+                               f"sheet (sheets: {', '.join(names)})")
+        self.date1904 = reader._date1904(self.path, None)
+
+    def rows(self, canon: str) -> list[list[Any]]:
+        return reader.read_sheet_rows(self.cwb, self.sheets[canon], self.path)
+
+    def lists(self) -> dict[str, list[str]]:
+        if SHEET_LISTS not in self.sheets:
+            return {k: list(v) for k, v in DEFAULT_LISTS.items()}
+        return reader.read_lists(self.rows(SHEET_LISTS))
+
+    def settings(self, lang: str) -> dict[str, int]:
+        if SHEET_SETTINGS not in self.sheets:
+            return default_settings()
+        return reader.read_settings(self.rows(SHEET_SETTINGS), lang)[0]
+
+    def close(self) -> None:
+        self.cwb.close()
+
+
+def _header(rows: list[list[Any]], schema: SheetSchema, sheet: str, path: Path) -> tuple[int, dict[str, int], str]:
+    idx, columns, _extras, lang, _dups = reader.find_header(rows, schema)
+    if idx < 0:
+        raise CrmError(f"工作表 '{sheet}' 找不到表头 / sheet '{sheet}' of {path.name} has no "
+                       f"recognisable header row")
+    return idx, columns, lang
+
+
+def _column(rows: list[list[Any]], start: int, ci: int | None, conv: Any) -> list[Any]:
+    """Converted values of one column (None for blanks and for values that do not convert)."""
+    if ci is None:
+        return [None] * (len(rows) - start)
+    cache: dict[Any, Any] = {}
+    out = []
+    append = out.append
+    for r in rows[start:]:
+        v = r[ci] if ci < len(r) else None
+        try:
+            c = cache[v]
+        except KeyError:
+            c = conv(v)
+            if type(c) is reader.Bad:
+                c = None
+            elif type(c) is tuple:  # a "start-end" range: the start
+                c = c[0]
+            cache[v] = c
+        except TypeError:  # unhashable: cannot happen with calamine values, but be safe
+            c = conv(v)
+        append(c)
+    return out
+
+
+def _last_contacts(m: _Master, ids: set[str] | None, today: dt.date | None) -> dict[str, dt.date]:
+    rows = m.rows(FOLLOWUPS.name)
+    idx, columns, _ = _header(rows, FOLLOWUPS, m.sheets[FOLLOWUPS.name], m.path)
+    if "customer_id" not in columns or "start" not in columns:
+        return {}
+    fk = FOLLOWUPS.by_key
+    cids = _column(rows, idx + 1, columns["customer_id"],
+                   reader.column_converter(fk["customer_id"].kind, m.date1904))
+    starts = _column(rows, idx + 1, columns["start"],
+                     reader.column_converter(fk["start"].kind, m.date1904))
+    out: dict[str, dt.date] = {}
+    for cid, s in zip(cids, starts, strict=True):
+        if cid is None or s is None or (ids is not None and cid not in ids):
+            continue
+        d = s.date() if isinstance(s, dt.datetime) else s
+        if not isinstance(d, dt.date) or (today is not None and d > today):
+            continue
+        cur = out.get(cid)
+        if cur is None or d > cur:
+            out[cid] = d
+    return out
+
+
+def load_for_query(path: str | Path, filters: Filters, *,
+                   today: dt.date | None = None) -> tuple[Workbook, Filters, dict[str, dt.date]]:
+    """The workbook with only the customers the value filters can select (full rows, true
+    Excel row numbers), the filters resolved against the whole sheet, and each selected
+    customer's latest follow-up date."""
+    m = _Master(Path(path))
+    try:
+        rows = m.rows(CUSTOMERS.name)
+        sheet = m.sheets[CUSTOMERS.name]
+        idx, columns, lang = _header(rows, CUSTOMERS, sheet, m.path)
+        lists = m.lists()
+        # resolve filter values against Lists + every value in the column, then pre-select
+        keep: list[int] | None = None
+        domains: dict[str, list[str]] = {}
+        col_values: dict[str, list[Any]] = {}
+        for attr, key in VALUE_FILTERS:
+            if not getattr(filters, attr):
+                continue
+            conv = reader.column_converter(CUSTOMERS.field(key).kind, m.date1904)
+            col = _column(rows, idx + 1, columns.get(key), conv)
+            col_values[key] = col
+            domains[key] = [str(v) for v in dict.fromkeys(col) if v is not None and v != ""]
+        filters = resolve_values(filters, lists, domains)
+        from .query import value_checks
+
+        checks = value_checks(filters)
+        if checks:
+            keep = []
+            n = len(rows) - idx - 1
+            cols = [(col_values[key], match) for key, match in checks]
+            for i in range(n):
+                for col, match in cols:
+                    if not match(col[i]):
+                        break
+                else:
+                    keep.append(i)
+        if keep is None:
+            sub = rows
+        else:
+            sub = rows[: idx + 1] + [rows[idx + 1 + i] for i in keep]
+        table, _lang, _notes = reader.read_table(sub, CUSTOMERS, sheet, m.date1904, m.path)
+        if keep is not None:
+            for rec in table.records:
+                rec.row = idx + 2 + keep[rec.row - idx - 2]
+        ids = {r.values.get("customer_id") for r in table.records if r.values.get("customer_id")}
+        last = _last_contacts(m, ids, today)
+        for r in table.records:  # the Customers column counts too (engine-maintained)
+            d = r.values.get("last_followup")
+            d = d.date() if isinstance(d, dt.datetime) else d
+            cid = r.values.get("customer_id")
+            if isinstance(d, dt.date) and cid and (today is None or d <= today) \
+                    and (cid not in last or d > last[cid]):
+                last[cid] = d
+        settings = m.settings(lang)
+    finally:
+        m.close()
+    wb = Workbook(path=m.path, lang=lang, customers=table,
+                  followups=Table(schema=FOLLOWUPS, sheet_name=FOLLOWUPS.name, columns={},
+                                  header_row=1),
+                  lists=lists, settings=settings, sheet_names=m.names)
+    return wb, filters, last
+
+
+def _projected(m: _Master, schema: SheetSchema, keys: Iterable[str]) -> tuple[Table, str]:
+    rows = m.rows(schema.name)
+    sheet = m.sheets[schema.name]
+    idx, columns, lang = _header(rows, schema, sheet, m.path)
+    keys = [k for k in keys if k in columns]
+    cols = [_column(rows, idx + 1, columns[k],
+                    reader.column_converter(schema.field(k).kind, m.date1904)) for k in keys]
+    table = Table(schema=schema, sheet_name=sheet, columns={k: columns[k] for k in keys},
+                  header_row=idx + 1)
+    recs = table.records
+    nkeys = len(keys)
+    data = rows[idx + 1:]
+    for i, vals in enumerate(zip(*cols, strict=True) if cols else ()):
+        if vals.count(None) == nkeys and not any(not reader.is_blank(c) for c in data[i]):
+            continue
+        recs.append(Record(row=idx + 2 + i, values=dict(zip(keys, vals, strict=True))))
+    return table, lang
+
+
+def load_for_dashboard(path: str | Path) -> Workbook:
+    """The columns the dashboard uses, for every row of Customers and Followups."""
+    m = _Master(Path(path))
+    try:
+        customers, lang = _projected(m, CUSTOMERS, DASHBOARD_CUSTOMER_KEYS)
+        followups, _ = _projected(m, FOLLOWUPS, DASHBOARD_FOLLOWUP_KEYS)
+        lists = m.lists()
+        settings = m.settings(lang)
+    finally:
+        m.close()
+    return Workbook(path=m.path, lang=lang, customers=customers, followups=followups,
+                    lists=lists, settings=settings, sheet_names=m.names)
