@@ -102,7 +102,7 @@ class ChangeLog:
 
     def set(self, table: Table, rec: Record, key: str, new: Any, reason: str) -> bool:
         cur = rec.values.get(key)
-        if _same(cur, new):
+        if (cur == new and type(cur) is type(new)) or _same(cur, new):
             return False
         cell = (table.schema.name, rec.row, key)
         first = self._by_cell.get(cell)

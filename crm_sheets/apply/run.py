@@ -9,6 +9,7 @@ import datetime as dt
 import hashlib
 import json
 import os
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -44,6 +45,7 @@ class ApplyOutcome:
     dry_run: bool = False
     backup: Path | None = None
     skipped: list[str] = field(default_factory=list)  # things not written, one line each
+    timings: dict[str, float] = field(default_factory=dict)  # seconds per phase
 
     @property
     def errors(self) -> int:
@@ -164,8 +166,18 @@ def run_apply(path: str | Path, *, today: dt.date, now: dt.datetime | None = Non
 
     path = Path(path)
     now = now or engine_now(today)
+    timings: dict[str, float] = {}
+    clock = time.perf_counter()
+
+    def lap(name: str) -> None:
+        nonlocal clock
+        t = time.perf_counter()
+        timings[name] = round(t - clock, 3)
+        clock = t
+
     sha_before = file_sha256(path) if path.is_file() else None
     wb = load(path)
+    lap("load")
     home = home if home is not None else home_for_workbook(path)
     state_dir = state_dir or state_dir_for(path, home)
     state = load_state(state_dir)
@@ -178,7 +190,9 @@ def run_apply(path: str | Path, *, today: dt.date, now: dt.datetime | None = Non
         except ValueError as exc:
             raise CrmError(str(exc)) from None
     plan: Plan = compute_changes(wb, today, now, state, log)
+    lap("rules")
     report = validate(wb, today)
+    lap("validate")
     findings = _dedupe([*report.findings, *plan.findings])
     skipped: list[str] = []
     cells = _cells(wb, plan.changes, skipped)
@@ -195,7 +209,8 @@ def run_apply(path: str | Path, *, today: dt.date, now: dt.datetime | None = Non
         skipped.append("Issues sheet missing: findings not written")
     out = ApplyOutcome(path=path, lang=wb.lang, changes=plan.changes, findings=findings,
                        notes=plan.notes, review=plan.review, issues_changed=issues_changed,
-                       dry_run=dry_run, skipped=skipped)
+                       dry_run=dry_run, skipped=skipped, timings=timings)
+    lap("issues")
     if dry_run or (not cells and not issues_changed):
         return out
     replace: dict[str, SheetRows] = {}
@@ -223,6 +238,7 @@ def run_apply(path: str | Path, *, today: dt.date, now: dt.datetime | None = Non
                         state_dir=state_dir, who=who, action=action, audit_events=events,
                         expected_sha256=sha_before, lang=wb.lang)
     save_state(state_dir, plan.state)
+    lap("write")
     out.written = True
     out.backup = result.backup
     return out

@@ -7,6 +7,7 @@ permissions, the file changed while applying), 2 on bad usage or an unreadable i
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import click
@@ -25,6 +26,9 @@ def _run(workbook: Path, today: str | None, dry_run: bool, action: str,
                     merge=merge)
     for line in describe(out):
         click.echo(line)
+    if os.environ.get("CRM_TIMINGS"):
+        click.echo("timings: " + ", ".join(f"{k} {v:.2f} s" for k, v in out.timings.items()),
+                   err=True)
 
 
 @cli.command("apply")

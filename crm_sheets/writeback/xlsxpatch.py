@@ -99,11 +99,18 @@ def column_index(letters: str) -> int:
 _REF = re.compile(rb"([A-Za-z]{1,3})(\d+)")
 
 
+_COLS: dict[bytes, int] = {}
+
+
 def _split_ref(ref: bytes) -> tuple[int, int]:
-    m = _REF.fullmatch(ref.strip().replace(b"$", b""))
+    m = _REF.fullmatch(ref) or _REF.fullmatch(ref.strip().replace(b"$", b""))
     if not m:
         raise PatchError(f"bad cell reference {ref!r}")
-    return int(m.group(2)), column_index(m.group(1).decode())
+    letters = m.group(1)
+    col = _COLS.get(letters)
+    if col is None:
+        col = _COLS[letters] = column_index(letters.decode())
+    return int(m.group(2)), col
 
 
 def quote_sheet(name: str) -> str:
@@ -219,11 +226,18 @@ _XF = re.compile(rb"<(?:[\w.-]+:)?xf\b[^>]*?(?:/>|>.*?</(?:[\w.-]+:)?xf>)", re.S
 _NUMFMT = re.compile(rb"<(?:[\w.-]+:)?numFmt\b([^>]*?)/?>")
 
 
+_ATTR_RES: dict[bytes, re.Pattern[bytes]] = {}
+
+
 def _attr(attrs: bytes, name: bytes) -> bytes | None:
-    m = re.search(rb"(?:^|\s)" + name + rb"\s*=\s*(\"([^\"]*)\"|'([^']*)')", attrs)
+    rx = _ATTR_RES.get(name)
+    if rx is None:
+        rx = _ATTR_RES[name] = re.compile(rb"(?:^|\s)" + name +
+                                          rb"\s*=\s*(?:\"([^\"]*)\"|'([^']*)')")
+    m = rx.search(attrs)
     if not m:
         return None
-    return m.group(2) if m.group(2) is not None else m.group(3)
+    return m.group(1) if m.group(1) is not None else m.group(2)
 
 
 def _is_date_code(code: str) -> bool:
@@ -449,12 +463,15 @@ def _patch_row(xml: bytes, row: _Row, changes: Mapping[int, Any], ctx: _Ctx,
     tail = b""
     prev = -1
     pos = 0
+    last_change = max(changes)
     for m in cell_re.finditer(body):
         ref = _attr(m.group(1), b"r")
         col = _split_ref(ref)[1] if ref else prev + 1
         prev = col
         cells.append((col, m.group(0)))
         pos = m.end()
+        if col >= last_change:
+            break
     tail = body[pos:]
     pending = dict(changes)
     out: list[bytes] = []

@@ -1,0 +1,120 @@
+"""Benchmark `crm apply` on the 100k-customer / 300k-follow-up workbook.
+
+    .venv/bin/python bench/bench_apply.py [--customers 100000] [--repeat 1]
+
+Steps: copy the cached benchmark workbook (bench/gen.py) to a temp folder; run a first
+`crm apply` (it fills every engine column once: untimed for the budget, reported);
+then patch in a few thousand user edits (new follow-ups without IDs, edited notes) and
+time `crm apply` in a fresh process, next to a bare python-calamine read of both data
+sheets of the same file, measured in the same run. Peak RSS is the child's maxrss.
+Budget: apply ≤ 3 × the calamine read, peak RSS ≤ 2 GiB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from gen import BENCH_TODAY, cached_workbook  # noqa: E402
+
+from crm_sheets.writeback.xlsxpatch import patch_workbook  # noqa: E402
+
+CALAMINE = """
+import sys, time
+from python_calamine import CalamineWorkbook
+t = time.perf_counter()
+wb = CalamineWorkbook.from_path(sys.argv[1])
+for name in ("Customers", "Followups"):
+    wb.get_sheet_by_name(name).to_python(skip_empty_area=False)
+print(time.perf_counter() - t)
+"""
+
+
+def run_child(args: list[str], env: dict[str, str]) -> tuple[float, int, str]:
+    """(wall seconds, peak RSS bytes of this child alone, stdout)."""
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        t = time.perf_counter()
+        proc = subprocess.Popen(args, env=env, stdout=out, stderr=err)
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - t
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        if proc.returncode != 0:
+            raise SystemExit(f"{args[:4]} failed ({proc.returncode}): "
+                             f"{err.read().decode()[-2000:]}")
+        return wall, usage.ru_maxrss * 1024, out.read().decode("utf-8")
+
+
+def user_edits(path: Path, out: Path, n_followups: int, n_notes: int) -> int:
+    """Append follow-ups without IDs and edit customers' notes; returns cells edited."""
+    from python_calamine import CalamineWorkbook
+
+    wb = CalamineWorkbook.from_path(str(path))
+    cust = wb.get_sheet_by_name("Customers").to_python(skip_empty_area=False)
+    fol = wb.get_sheet_by_name("Followups").to_python(skip_empty_area=False)
+    wb.close()
+    ch: dict = {}
+    step = max(1, (len(cust) - 1) // max(1, n_followups))
+    for i in range(n_followups):
+        crow = cust[1 + (i * step) % (len(cust) - 1)]
+        r = len(fol) + 1 + i
+        start = dt.datetime.combine(BENCH_TODAY, dt.time(9)) - dt.timedelta(hours=i % 20)
+        for col, v in ((1, crow[0]), (3, start), (5, "电话"), (6, f"基准测试跟进 {i}"),
+                       (9, crow[15])):
+            ch[("Followups", r, col)] = v
+    for i in range(n_notes):
+        ch[("Customers", 2 + i * 37 % (len(cust) - 1), 24)] = f"备注已修改 {i}"
+    patch_workbook(path, out, ch)
+    return len(ch)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--customers", type=int, default=100_000)
+    ap.add_argument("--followups", type=int, default=1000)
+    ap.add_argument("--notes", type=int, default=1000)
+    args = ap.parse_args()
+    base = cached_workbook(args.customers, 3 * args.customers)
+    py = sys.executable
+    crm = [py, "-c", "from crm_sheets.cli import main; main()"]
+    with tempfile.TemporaryDirectory(prefix="bench-apply-") as tmp:
+        tmp_p = Path(tmp)
+        master = tmp_p / "CRM.xlsx"
+        shutil.copyfile(base, master)
+        env = {**os.environ, "CRM_STATE_DIR": str(tmp_p / "state"), "PYTHONPATH": str(ROOT),
+               "CRM_TODAY": BENCH_TODAY.isoformat()}
+        env.pop("CRM_HOME", None)
+        first, rss1, out1 = run_child([*crm, "apply", str(master)], env)
+        print(f"first apply (fills every engine column): {first:.1f} s, "
+              f"peak RSS {rss1 / 2**20:.0f} MiB; {out1.strip().splitlines()[-1]}")
+        edited = tmp_p / "edited.xlsx"
+        n = user_edits(master, edited, args.followups, args.notes)
+        os.replace(edited, master)
+        read_s, _, out = run_child([py, "-c", CALAMINE, str(master)], env)
+        bare = float(out.strip())
+        wall, rss, out2 = run_child([*crm, "apply", str(master)], env)
+        summary = out2.strip().splitlines()[-1]
+        again, _, out3 = run_child([*crm, "apply", str(master)], env)
+        print(f"user edits patched in: {n} cells")
+        print(f"bare calamine read (both sheets, in-process): {bare:.2f} s "
+              f"(child wall incl. start-up {read_s:.2f} s)")
+        print(f"crm apply: {wall:.2f} s = {wall / bare:.2f} x calamine; peak RSS "
+              f"{rss / 2**20:.0f} MiB; {summary}")
+        print(f"second apply (nothing new): {again:.2f} s; {out3.strip().splitlines()[-1]}")
+        print(f"file size {master.stat().st_size / 2**20:.1f} MiB")
+
+
+if __name__ == "__main__":
+    main()
