@@ -243,3 +243,17 @@ def test_selective_dashboard_read_gives_the_same_figures(gappy_master):
     b = build_dashboard(load(gappy_master), today=TODAY)
     assert [t.rows for t in a.tables] == [t.rows for t in b.tables]
     assert a.kpis == b.kpis
+
+
+def test_cli_query_follows_the_logged_in_role(logged_in_home):
+    li = logged_in_home("marketing")
+    wb = sample_workbook(12)
+    build_workbook(li.home.master, customers=[r.values for r in wb.customers.records],
+                   followups=[r.values for r in wb.followups.records])
+    r = CliRunner().invoke(cli, ["query", str(li.home.master), "--format", "json",
+                                 "--today", TODAY.isoformat()])
+    assert r.exit_code == 0, r.output
+    data = json.loads(r.output)
+    assert data["count"] == 12
+    assert all("****" in c["phone"] for c in data["customers"])
+    assert all("followup_summary" not in c for c in data["customers"])
