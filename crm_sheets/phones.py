@@ -58,7 +58,7 @@ def _valid_one(s: str) -> bool:
 
 def is_valid(value: str) -> bool:
     """True when every number in the cell is a real phone number."""
-    parts = [p for p in _SPLIT.split(value.strip()) if p]
+    parts = [p for p in _SPLIT.split(halfwidth(value)) if p]
     return bool(parts) and all(_valid_one(p) for p in parts)
 
 

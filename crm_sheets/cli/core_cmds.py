@@ -48,28 +48,38 @@ def print_report(report: Report, lang: str, fmt: str) -> None:
               help="File whose first line is the admin's password (for scripts).")
 def init_cmd(home: Path | None, lang: str, admin_name: str | None, admin_password_file: str | None) -> None:
     """Create a CRM home: master workbook from the template, folders, private state, first admin."""
+    from ..accounts import create_first_admin
+    from ..accounts.passwords import check_policy
+
     root = home or REPO_WORKBOOKS
+    admin = _ask_admin(admin_name, admin_password_file, lang)
+    if admin:  # refuse a weak password before anything is created
+        check_policy(admin[1], name=admin[0], lang=lang)
     crm_home = create_home(root, lang=lang)
     build_template(crm_home.master, lang)
-    _first_admin(crm_home, admin_name, admin_password_file)
+    if admin:
+        create_first_admin(crm_home, *admin)
     zh = lang == "zh"
     click.echo(("已创建 CRM 主目录：" if zh else "created CRM home: ") + str(crm_home.root))
     click.echo(("主工作簿：" if zh else "master workbook: ") + str(crm_home.master))
-
-
-def _first_admin(home, name: str | None, password_file: str | None) -> None:
-    try:
-        from ..accounts import create_first_admin
-    except ImportError:  # accounts not installed in this build
-        return
-    if name is None and password_file is None and not sys.stdin.isatty():
-        return  # scripted init without an admin: `crm user` can add one later
-    name = name or click.prompt("管理员账号 / admin account", default="admin")
-    if password_file:
-        password = read_password_file(password_file)
+    if admin:
+        click.echo(("管理员账户：" if zh else "admin account: ") + admin[0])
     else:
-        password = click.prompt("管理员密码 / admin password", hide_input=True, confirmation_prompt=True)
-    create_first_admin(home, name, password)
+        click.echo("尚未创建管理员：crm user add NAME --role admin" if zh
+                   else "no admin yet: crm user add NAME --role admin")
+
+
+def _ask_admin(name: str | None, password_file: str | None, lang: str) -> tuple[str, str] | None:
+    """The first admin's name and password: from options, or prompted on a terminal."""
+    if name is None and password_file is None and not sys.stdin.isatty():
+        return None  # scripted init without an admin: `crm user add` can create one later
+    zh = lang == "zh"
+    name = name or click.prompt("管理员账号" if zh else "admin account", default="admin")
+    if password_file:
+        return name, read_password_file(password_file)
+    password = click.prompt("管理员密码（至少 10 位）" if zh else "admin password (10+ characters)",
+                            hide_input=True, confirmation_prompt=True)
+    return name, password
 
 
 @cli.command("validate")

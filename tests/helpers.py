@@ -1,0 +1,68 @@
+"""Shared test helpers: workbooks from Python literals, LibreOffice headless, fixtures."""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from crm_sheets.template import build_workbook
+
+FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "xlsx"
+TODAY = dt.date(2024, 6, 1)
+OWNERS = ["张伟", "李娜"]
+
+
+def customer(**over: Any) -> dict[str, Any]:
+    """A valid customer row; override any field."""
+    row = {
+        "customer_id": "C20240315001", "name": "北京华信科技有限公司", "industry": "信息技术",
+        "employees": 120, "annual_revenue": 3500.5, "province": "北京市", "city": "北京市",
+        "district": "海淀区", "contact_name": "王强", "contact_title": "总经理",
+        "phone": "13800138000", "email": "wang@huaxin.com.cn", "customer_type": "意向客户",
+        "source": "展会推荐", "first_contact": dt.date(2024, 3, 15), "owner": "张伟", "stage": "意向",
+        "expected_amount": 50.0,
+    }
+    row.update(over)
+    return row
+
+
+def followup(**over: Any) -> dict[str, Any]:
+    row = {
+        "followup_id": "F202403200001", "customer_id": "C20240315001", "customer_name": "北京华信科技有限公司",
+        "start": dt.datetime(2024, 3, 20, 14, 0), "end": dt.datetime(2024, 3, 20, 15, 0), "method": "电话",
+        "content": "介绍产品", "next_action": "发送报价", "next_date": dt.date(2024, 3, 27), "owner": "张伟",
+        "recorded_at": dt.datetime(2024, 3, 20, 16, 0),
+    }
+    row.update(over)
+    return row
+
+
+def make_master(path: Path, customers: list[dict] | None = None, followups: list[dict] | None = None,
+                lang: str = "zh", **kw: Any) -> Path:
+    lists = kw.pop("lists", {"owners": OWNERS, "service": ["赵敏"]})
+    return build_workbook(path, lang=lang, customers=customers if customers is not None else [customer()],
+                          followups=followups if followups is not None else [followup()], lists=lists, **kw)
+
+
+def soffice() -> str:
+    exe = shutil.which("soffice") or shutil.which("libreoffice")
+    assert exe, "LibreOffice (soffice) is required: .ci/run installs libreoffice-calc"
+    return exe
+
+
+def libreoffice_convert(src: Path, fmt: str, outdir: Path) -> Path:
+    """Convert with LibreOffice headless; assert the output exists (soffice exits 0 on failure)."""
+    profile = Path(tempfile.mkdtemp(prefix="lo-profile-"))
+    try:
+        subprocess.run([soffice(), f"-env:UserInstallation=file://{profile}", "--headless",
+                        "--convert-to", fmt, "--outdir", str(outdir), str(src)],
+                       capture_output=True, timeout=180, check=False)
+    finally:
+        shutil.rmtree(profile, ignore_errors=True)
+    out = outdir / (src.stem + "." + fmt.split(":")[0])
+    assert out.exists() and out.stat().st_size > 0, f"LibreOffice could not open {src.name}"
+    return out
