@@ -53,3 +53,13 @@ def logged_in_home(tmp_path, crm_state_dir):
 
     return make
 # ==== end of accounts & permissions fixtures ==========================================
+
+
+# ==== engine core fixtures (issue 2; owner: core) =========================================
+# Every test runs with a private state folder in tmp (never the real profile) and without
+# CRM_HOME / CRM_TODAY from the environment.
+@_acct_pytest.fixture(autouse=True)
+def _isolated_state(tmp_path_factory, monkeypatch):
+    monkeypatch.setenv("CRM_STATE_DIR", str(tmp_path_factory.mktemp("state")))
+    monkeypatch.delenv("CRM_HOME", raising=False)
+    monkeypatch.delenv("CRM_TODAY", raising=False)
