@@ -14,7 +14,7 @@ from typing import Any
 
 from .charts_data import Dashboard, build_dashboard
 from .export import atomic_path
-from .export.xlsx import Formats, new_workbook, write_chart_tables, write_text
+from .export.xlsx import Formats, new_workbook, print_setup, write_chart_tables, write_text
 from .home import home_for_workbook
 from .model import Workbook
 
@@ -72,12 +72,8 @@ def write_dashboard_xlsx(dash: Dashboard, path: Path) -> Path:
                 write_text(ws, 4, c, value, fm.kpi_value)
         ws.set_row(3, 30)
         end = write_chart_tables(book, ws, fm, dash.tables, first_row=6)
-        ws.set_landscape()
-        ws.set_paper(9)  # A4
-        ws.fit_to_pages(1, 0)
-        ws.set_margins(left=0.4, right=0.4, top=0.5, bottom=0.5)
+        print_setup(ws)
         ws.print_area(0, 0, end, 22)
-        ws.set_footer("&C&P / &N")
         ws.hide_gridlines(2)
         book.set_properties({"title": dash.title, "comments": line})
         book.close()

@@ -111,7 +111,18 @@ def write_records_sheet(book: XWorkbook, fm: Formats, name: str, fields: Sequenc
     ws.freeze_panes(1, min(2, len(fields)))
     if fields:
         ws.autofilter(0, 0, max(len(rows), 1), len(fields) - 1)
+    print_setup(ws)
+    ws.repeat_rows(0)
     return ws
+
+
+def print_setup(ws: Worksheet) -> None:
+    """A4 landscape, one page wide, page numbers in the footer."""
+    ws.set_landscape()
+    ws.set_paper(9)
+    ws.fit_to_pages(1, 0)
+    ws.set_margins(left=0.4, right=0.4, top=0.5, bottom=0.5)
+    ws.set_footer("&C&P / &N")
 
 
 def _axis_names(spec: ChartSpec) -> tuple[dict, dict]:
@@ -235,7 +246,9 @@ def write_selection_xlsx(result: Any, path: Path,
                 f"Filter: {result.filters.describe(lang)}   Date: {result.today.isoformat()}   "
                 f"{len(result.records)} customers")
         write_text(ws, 1, 0, info, fm.text)
-        write_chart_tables(book, ws, fm, selection_tables(result.records, lang), first_row=3)
+        end = write_chart_tables(book, ws, fm, selection_tables(result.records, lang), first_row=3)
+        print_setup(ws)
+        ws.print_area(0, 0, end, 22)
         book.set_properties({"title": "客户导出" if zh else "Customer export",
                              "comments": result.filters.describe(lang)})
         book.close()
