@@ -1,0 +1,491 @@
+"""What happens on a save of the master and on a copy dropped into the inbox.
+
+Library functions that return data; the watcher loop (and tests) call them, the CLI
+prints what they return.
+
+- `revalidate`: load the saved master, run every rule except the duplicate scan,
+  check duplicates incrementally (`DupTracker`: only changed rows are matched against
+  a kept `DuplicateIndex`), add shared-mode ownership findings, attribute the save.
+- `write_findings`: `reports/latest-findings.json` (atomic).
+- `apply_master`: `run_apply` as the engine through the safe write-back; a lock file
+  or a concurrent save is a refusal reported as data, never an exception.
+- `process_inbox`: merge a handed-back copy, move it to `inbox/done/` or
+  `inbox/rejected/` with its findings beside it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+import os
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import CrmError, Refused, WorkbookLocked
+from ..findings import Finding, Report, make, sort_key
+from ..home import CrmHome
+from ..model import Record, Workbook
+from ..writeback.atomic import atomic_write_bytes
+from ..writeback.safe import file_sha256
+from .adapters import Hooks
+
+FINDINGS_FILE = "latest-findings.json"
+DUP_RULE = "possible_duplicate"
+
+
+# ------------------------------------------------------------------ duplicates
+
+
+def _dup_sig(values: Mapping[str, Any]) -> tuple:
+    return tuple(str(values.get(k) or "").strip() for k in ("customer_id", "name", "phone", "email"))
+
+
+@dataclass
+class _Best:
+    earlier: Record | None  # an indexed record (None: not found again by the index)
+    finding: Finding
+    score: int | None  # None: from the baseline scan (score only in the message)
+
+
+class DupTracker:
+    """Duplicate findings kept up to date by checking only the rows that changed.
+
+    The first workbook gets the full scan (`duplicate_findings`) and a `DuplicateIndex`.
+    Later workbooks are matched to the indexed rows by content; rows whose name, phone,
+    email or ID changed (or are new) are added to the index and checked, and so are rows
+    whose "earlier duplicate" disappeared or which a changed row now precedes. Replaced
+    index entries are ignored (not live) and the index is rebuilt when too many piled up.
+    """
+
+    def __init__(self) -> None:
+        self.index: Any = None
+        self.config: tuple | None = None
+        self.by_sig: dict[tuple, list[Record]] = {}
+        self.current: dict[int, Record] = {}  # id(indexed record) -> record in the latest workbook
+        self.best: dict[int, _Best] = {}  # id(indexed later record) -> its best earlier match
+        self.stale = 0
+        self.lang = "zh"
+        self.last_full = False
+        self.last_changed = 0
+
+    def _config(self, wb: Workbook) -> tuple:
+        from ..dedupe.api import resolve_threshold
+
+        return (resolve_threshold(wb, None), wb.lang,
+                frozenset(frozenset(p) for p in wb.not_duplicates))
+
+    def _baseline(self, wb: Workbook) -> list[Finding]:
+        from ..dedupe import DuplicateIndex, duplicate_findings
+
+        self.index = DuplicateIndex.from_workbook(wb)
+        self.config = self._config(wb)
+        self.lang = wb.lang
+        self.stale = 0
+        recs = wb.customers.records
+        self.by_sig = {}
+        self.current = {}
+        for r in recs:
+            self.by_sig.setdefault(_dup_sig(r.values), []).append(r)
+            self.current[id(r)] = r
+        by_row = {r.row: r for r in recs}
+        self.best = {}
+        findings = duplicate_findings(wb)
+        for f in findings:
+            later = by_row.get(f.row or -1)
+            if later is None:
+                continue
+            found = self._best_earlier(later, later, self.current)
+            if found is not None:
+                found = _Best(earlier=found.earlier, finding=f, score=found.score)
+            self.best[id(later)] = found or _Best(earlier=None, finding=f, score=None)
+        self.last_full = True
+        self.last_changed = len(recs)
+        return findings
+
+    def update(self, wb: Workbook) -> list[Finding]:
+        """The duplicate findings of `wb`, incrementally when possible."""
+        recs = wb.customers.records
+        if self.index is None or self.config != self._config(wb) \
+                or self.stale > max(500, len(self.current) // 4):
+            return self._baseline(wb)
+        pool = {s: list(v) for s, v in self.by_sig.items()}
+        current: dict[int, Record] = {}
+        changed: list[Record] = []
+        for r in recs:
+            lst = pool.get(_dup_sig(r.values))
+            if lst:
+                current[id(lst.pop())] = r
+            else:
+                changed.append(r)
+        if len(changed) > max(500, len(recs) // 4):
+            return self._baseline(wb)
+        self.stale += sum(len(v) for v in pool.values())
+        for r in changed:
+            self.index.add(r)
+            current[id(r)] = r
+        by_sig: dict[tuple, list[Record]] = {}
+        indexed = {id(r): r for r in self.index.records}
+        for key in current:
+            ix = indexed.get(key)
+            if ix is not None:
+                by_sig.setdefault(_dup_sig(ix.values), []).append(ix)
+        # changed rows that were not indexed (no name) still need a stable identity
+        self.by_sig = by_sig
+        self.current = current
+        best: dict[int, _Best] = {}
+        recheck: set[int] = {id(r) for r in changed}
+        for key, b in self.best.items():
+            if key in current and key not in recheck:
+                if b.earlier is None or id(b.earlier) in current:
+                    best[key] = b
+                else:
+                    recheck.add(key)
+        for r in changed:  # a changed row may now be the earlier duplicate of an unchanged one
+            for m in self.index.check(dict(r.values)):
+                cur = current.get(id(m.record))
+                if cur is not None and m.record is not r and cur.row > r.row:
+                    recheck.add(id(m.record))
+        for key in recheck:
+            cur = current.get(key)
+            ix = indexed.get(key)
+            if cur is None or ix is None:
+                continue
+            found = self._best_earlier(ix, cur, current)
+            if found is not None:
+                best[key] = found
+        self.best = best
+        self.last_full = False
+        self.last_changed = len(changed)
+        return self._findings()
+
+    def _best_earlier(self, ix: Record, cur: Record, current: dict[int, Record]) -> _Best | None:
+        from ..dedupe import record_label
+
+        top = None
+        for m in self.index.check(dict(cur.values)):
+            other = current.get(id(m.record))
+            if other is None or m.record is ix or other.row >= cur.row:
+                continue
+            if top is None or (m.score, -other.row) > (top[0].score, -top[1].row):
+                top = (m, other)
+        if top is None:
+            return None
+        m, other = top
+        f = make("customer.possible_duplicate", self.lang, sheet="Customers", row=cur.row,
+                 column="name", customer_id=str(cur.values.get("customer_id") or "").strip() or None,
+                 other_id=record_label(other), other_name=m.other_name, reason=m.reason,
+                 score=m.score)
+        return _Best(earlier=m.record, finding=f, score=m.score)
+
+    def _findings(self) -> list[Finding]:
+        out = []
+        for key, b in self.best.items():
+            cur = self.current.get(key)
+            if cur is None:
+                continue
+            cid = str(cur.values.get("customer_id") or "").strip() or None
+            f = b.finding
+            if f.row != cur.row or f.customer_id != cid:
+                f = dataclasses.replace(f, row=cur.row, customer_id=cid)
+            out.append(f)
+        out.sort(key=lambda f: f.row or 0)
+        return out
+
+
+# ------------------------------------------------------------------ master saves
+
+
+def _row_key(rec: Record) -> Any:
+    try:
+        return tuple(rec.values.items())
+    except TypeError:  # pragma: no cover - unhashable values
+        return repr(sorted(rec.values.items()))
+
+
+def _changed(before: Workbook | None, after: Workbook, table: str) -> int:
+    new = getattr(after, table).records
+    if before is None:
+        return len(new)
+    counts: dict[Any, int] = {}
+    for r in getattr(before, table).records:
+        k = _row_key(r)
+        counts[k] = counts.get(k, 0) + 1
+    n = 0
+    for r in new:
+        k = _row_key(r)
+        if counts.get(k):
+            counts[k] -= 1
+        else:
+            n += 1
+    return max(n, sum(counts.values()))  # rows added/changed, or removed if more
+
+
+@dataclass
+class MasterTracker:
+    """What the watcher remembers between saves of the master."""
+
+    workbook: Workbook | None = None
+    sha256: str | None = None
+    dup: DupTracker = field(default_factory=DupTracker)
+
+
+@dataclass
+class SaveReport:
+    """The outcome of revalidating one save of the master."""
+
+    path: Path
+    sha256: str
+    author: str | None
+    account: str | None
+    report: Report
+    changed_customers: int
+    changed_followups: int
+    ownership: list[Finding] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+    incremental: bool = False
+    at: str = ""
+
+    @property
+    def findings(self) -> list[Finding]:
+        return self.report.findings
+
+    def to_dict(self) -> dict[str, Any]:
+        d = self.report.to_dict()
+        d["summary"]["ownership"] = len(self.ownership)
+        d.update({"workbook": str(self.path), "sha256": self.sha256, "saved_by": self.author,
+                  "account": self.account, "at": self.at,
+                  "changed": {"customers": self.changed_customers,
+                              "followups": self.changed_followups},
+                  "incremental": self.incremental, "errors": self.errors,
+                  "seconds": round(self.seconds, 3)})
+        return d
+
+
+def _account_for(home: CrmHome, author: str | None) -> str | None:
+    if not author:
+        return None
+    try:
+        from ..accounts import account_for_owner
+
+        acct = account_for_owner(home, author)
+    except Exception:  # noqa: BLE001 - no accounts yet: attribution stays the raw name
+        return None
+    return getattr(acct, "name", None) if acct is not None else None
+
+
+def revalidate(home: CrmHome, tracker: MasterTracker, *, today: dt.date, sha256: str | None = None,
+               hooks: Hooks | None = None, path: Path | None = None,
+               merged_by: str | None = None) -> SaveReport:
+    """Validate the saved master (incremental duplicate check) and update `tracker`.
+
+    `merged_by`: the file was just written by an inbox merge on behalf of this account,
+    so it is attributed to it and the shared-mode ownership check is skipped (the merge
+    already checked rights).
+
+    Raises CrmError when the file cannot be read (the caller retries, then reports).
+    """
+    from ..reader import load
+    from ..rules import RULES
+    from ..validate import validate
+
+    t0 = time.perf_counter()
+    hooks = hooks or Hooks()
+    path = Path(path or home.master)
+    sha = sha256 or file_sha256(path)
+    wb = load(path)
+    rules = [r.name for r in RULES if r.name != DUP_RULE]
+    report = validate(wb, today, rules=rules)
+    errors: list[str] = []
+    try:
+        dups = tracker.dup.update(wb)
+    except Exception as exc:  # noqa: BLE001 - a matcher bug must not hide the other findings
+        dups = []
+        errors.append(f"duplicates: {type(exc).__name__}: {exc}")
+    author = merged_by or hooks.author(path)
+    ownership: list[Finding] = []
+    check = hooks.shared_check() if merged_by is None else None
+    if check is not None and tracker.workbook is not None:
+        try:
+            ownership = list(check(tracker.workbook, wb, author, home) or [])
+        except Exception as exc:  # noqa: BLE001
+            errors.append(f"shared_mode_check: {type(exc).__name__}: {exc}")
+    findings = sorted([*report.findings, *dups, *ownership], key=sort_key)
+    full = Report(findings=findings, customers=report.customers, followups=report.followups)
+    out = SaveReport(path=path, sha256=sha, author=author, account=_account_for(home, author),
+                     report=full,
+                     changed_customers=_changed(tracker.workbook, wb, "customers"),
+                     changed_followups=_changed(tracker.workbook, wb, "followups"),
+                     ownership=ownership, errors=errors, incremental=not tracker.dup.last_full,
+                     at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"))
+    tracker.workbook = wb
+    tracker.sha256 = sha
+    out.seconds = time.perf_counter() - t0
+    return out
+
+
+def write_findings(home: CrmHome, save: SaveReport) -> Path:
+    """Write `reports/latest-findings.json` atomically; returns its path."""
+    home.reports.mkdir(parents=True, exist_ok=True)
+    data = json.dumps(save.to_dict(), ensure_ascii=False, indent=1, default=str).encode("utf-8")
+    return atomic_write_bytes(home.reports / FINDINGS_FILE, data)
+
+
+@dataclass
+class ApplyReport:
+    """What `apply_master` did: status is written | unchanged | locked | refused | error."""
+
+    status: str
+    changes: int = 0
+    findings: int = 0
+    backup: Path | None = None
+    message: str = ""
+    sha256_after: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"status": self.status, "changes": self.changes, "findings": self.findings,
+                "backup": str(self.backup) if self.backup else None, "message": self.message}
+
+
+def apply_master(home: CrmHome, *, today: dt.date, author: str | None = None,
+                 account: str | None = None) -> ApplyReport:
+    """Run apply on the master as the engine; refusals come back as data."""
+    from .. import audit
+    from ..apply import run_apply
+
+    try:
+        out = run_apply(home.master, today=today, who="engine", home=home)
+    except WorkbookLocked as exc:
+        return ApplyReport(status="locked", message=str(exc))
+    except Refused as exc:
+        return ApplyReport(status="refused", message=str(exc))
+    except CrmError as exc:
+        return ApplyReport(status="error", message=str(exc))
+    rep = ApplyReport(status="written" if out.written else "unchanged", changes=len(out.changes),
+                      findings=len(out.findings), backup=out.backup)
+    if out.written:
+        try:
+            rep.sha256_after = file_sha256(home.master)
+        except OSError:
+            rep.sha256_after = None
+        audit.record(home.state, "engine", "watch.apply", changes=len(out.changes),
+                     saved_by=author, account=account, sha256=rep.sha256_after)
+    return rep
+
+
+# ------------------------------------------------------------------ inbox
+
+
+@dataclass
+class InboxReport:
+    """What happened to one inbox drop: done | rejected | deferred | unavailable."""
+
+    path: Path
+    status: str
+    moved_to: Path | None = None
+    findings_path: Path | None = None
+    result: dict[str, Any] = field(default_factory=dict)
+    message: str = ""
+
+    @property
+    def landed(self) -> int:
+        return _count(self.result.get("landed"))
+
+    @property
+    def rejected(self) -> int:
+        return _count(self.result.get("rejected"))
+
+    @property
+    def conflicts(self) -> int:
+        return _count(self.result.get("conflicts"))
+
+
+def _count(v: Any) -> int:
+    if v is None or isinstance(v, bool):
+        return int(bool(v))
+    if isinstance(v, int):
+        return v
+    try:
+        return len(v)
+    except TypeError:
+        return 0
+
+
+def _result_dict(result: Any) -> dict[str, Any]:
+    if hasattr(result, "to_dict"):
+        try:
+            d = result.to_dict()
+            if isinstance(d, dict):
+                return d
+        except Exception:  # noqa: BLE001
+            pass
+    d = {}
+    for k in ("landed", "rejected", "conflicts"):
+        v = getattr(result, k, None)
+        d[k] = v if isinstance(v, (int, list, dict, str, type(None))) else \
+            [getattr(x, "to_dict", lambda x=x: str(x))() for x in v]
+    return d
+
+
+def _free_name(folder: Path, name: str) -> Path:
+    target = folder / name
+    if not target.exists():
+        return target
+    stem, suffix = os.path.splitext(name)
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    n = 1
+    while True:
+        target = folder / f"{stem}-{stamp}{'' if n == 1 else f'-{n}'}{suffix}"
+        if not target.exists():
+            return target
+        n += 1
+
+
+def _file_away(path: Path, folder: Path, payload: dict[str, Any]) -> tuple[Path, Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    target = _free_name(folder, path.name)
+    os.replace(path, target)
+    findings = target.with_name(target.name + ".findings.json")
+    atomic_write_bytes(findings, json.dumps(payload, ensure_ascii=False, indent=1,
+                                            default=str).encode("utf-8"))
+    return target, findings
+
+
+def process_inbox(home: CrmHome, path: Path, *, hooks: Hooks | None = None) -> InboxReport:
+    """Merge one handed-back copy into the master and file it away.
+
+    Rejected: the merge refused it (not a view of this home, someone else's view,
+    unreadable) or nothing landed while changes were rejected or in conflict. Deferred (left in the
+    inbox, retried later): the master is open in an editor. Unavailable: no merge yet.
+    """
+    hooks = hooks or Hooks()
+    path = Path(path)
+    merge = hooks.merge()
+    if merge is None:
+        msg = ("合并功能尚不可用（crm_sheets.views.merge_view）" if home.lang == "zh"
+               else "merging is not available yet (crm_sheets.views.merge_view)")
+        return InboxReport(path=path, status="unavailable", message=msg)
+    payload: dict[str, Any] = {"file": path.name,
+                               "at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}
+    try:
+        result = merge(home.master, path, home=home)
+    except WorkbookLocked as exc:
+        return InboxReport(path=path, status="deferred", message=str(exc))
+    except Exception as exc:  # noqa: BLE001 - a refused or broken copy goes to rejected/
+        msg = str(exc) if isinstance(exc, CrmError) else f"{type(exc).__name__}: {exc}"
+        payload.update({"status": "rejected", "error": msg})
+        moved, fpath = _file_away(path, home.inbox / "rejected", payload)
+        return InboxReport(path=path, status="rejected", moved_to=moved, findings_path=fpath,
+                           message=msg)
+    data = _result_dict(result)
+    rep = InboxReport(path=path, status="done", result=data)
+    if data.get("refused") or (rep.landed == 0 and (rep.rejected or rep.conflicts)):
+        rep.status = "rejected"
+    payload.update({"status": rep.status, **data})
+    rep.moved_to, rep.findings_path = _file_away(
+        path, home.inbox / ("done" if rep.status == "done" else "rejected"), payload)
+    return rep
