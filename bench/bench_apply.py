@@ -42,7 +42,7 @@ print(time.perf_counter() - t)
 
 
 def run_child(args: list[str], env: dict[str, str]) -> tuple[float, int, str]:
-    """(wall seconds, peak RSS bytes of this child alone, stdout)."""
+    """(wall seconds, peak RSS bytes of this child alone, stdout + timings line)."""
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         t = time.perf_counter()
         proc = subprocess.Popen(args, env=env, stdout=out, stderr=err)
@@ -54,7 +54,10 @@ def run_child(args: list[str], env: dict[str, str]) -> tuple[float, int, str]:
         if proc.returncode != 0:
             raise SystemExit(f"{args[:4]} failed ({proc.returncode}): "
                              f"{err.read().decode()[-2000:]}")
-        return wall, usage.ru_maxrss * 1024, out.read().decode("utf-8")
+        timing = [ln for ln in err.read().decode("utf-8").splitlines()
+                  if ln.startswith("timings:")]
+        return wall, usage.ru_maxrss * 1024, out.read().decode("utf-8") + "\n".join(
+            ["", *timing] if timing else [])
 
 
 def user_edits(path: Path, out: Path, n_followups: int, n_notes: int) -> int:
@@ -85,35 +88,49 @@ def main() -> None:
     ap.add_argument("--customers", type=int, default=100_000)
     ap.add_argument("--followups", type=int, default=1000)
     ap.add_argument("--notes", type=int, default=1000)
+    ap.add_argument("--fresh", action="store_true", help="redo the first apply")
     args = ap.parse_args()
     base = cached_workbook(args.customers, 3 * args.customers)
     py = sys.executable
     crm = [py, "-c", "from crm_sheets.cli import main; main()"]
-    with tempfile.TemporaryDirectory(prefix="bench-apply-") as tmp:
-        tmp_p = Path(tmp)
-        master = tmp_p / "CRM.xlsx"
+    cache = ROOT / "bench" / "out" / f"apply_{args.customers}"
+    # a fixed work folder: the local state folder is keyed by the workbook's path
+    tmp_p = ROOT / "bench" / "out" / f"apply_work_{args.customers}"
+    shutil.rmtree(tmp_p, ignore_errors=True)
+    tmp_p.mkdir(parents=True)
+    master = tmp_p / "CRM.xlsx"
+    env = {**os.environ, "CRM_STATE_DIR": str(tmp_p / "state"), "PYTHONPATH": str(ROOT),
+           "CRM_TODAY": BENCH_TODAY.isoformat(), "CRM_TIMINGS": "1"}
+    env.pop("CRM_HOME", None)
+    if args.fresh or not (cache / "CRM.xlsx").exists():
         shutil.copyfile(base, master)
-        env = {**os.environ, "CRM_STATE_DIR": str(tmp_p / "state"), "PYTHONPATH": str(ROOT),
-               "CRM_TODAY": BENCH_TODAY.isoformat()}
-        env.pop("CRM_HOME", None)
         first, rss1, out1 = run_child([*crm, "apply", str(master)], env)
         print(f"first apply (fills every engine column): {first:.1f} s, "
-              f"peak RSS {rss1 / 2**20:.0f} MiB; {out1.strip().splitlines()[-1]}")
-        edited = tmp_p / "edited.xlsx"
-        n = user_edits(master, edited, args.followups, args.notes)
-        os.replace(edited, master)
-        read_s, _, out = run_child([py, "-c", CALAMINE, str(master)], env)
-        bare = float(out.strip())
-        wall, rss, out2 = run_child([*crm, "apply", str(master)], env)
-        summary = out2.strip().splitlines()[-1]
-        again, _, out3 = run_child([*crm, "apply", str(master)], env)
-        print(f"user edits patched in: {n} cells")
-        print(f"bare calamine read (both sheets, in-process): {bare:.2f} s "
-              f"(child wall incl. start-up {read_s:.2f} s)")
-        print(f"crm apply: {wall:.2f} s = {wall / bare:.2f} x calamine; peak RSS "
-              f"{rss / 2**20:.0f} MiB; {summary}")
-        print(f"second apply (nothing new): {again:.2f} s; {out3.strip().splitlines()[-1]}")
-        print(f"file size {master.stat().st_size / 2**20:.1f} MiB")
+              f"peak RSS {rss1 / 2**20:.0f} MiB; "
+              f"{' | '.join(out1.strip().splitlines()[-2:])}")
+        shutil.rmtree(cache, ignore_errors=True)
+        shutil.copytree(tmp_p, cache)
+    else:  # the workbook after its first apply, and its state, from an earlier run
+        shutil.rmtree(tmp_p)
+        shutil.copytree(cache, tmp_p)
+        print(f"reusing {cache.relative_to(ROOT)} (after the first apply; --fresh redoes it)")
+    edited = tmp_p / "edited.xlsx"
+    n = user_edits(master, edited, args.followups, args.notes)
+    os.replace(edited, master)
+    read_s, _, out = run_child([py, "-c", CALAMINE, str(master)], env)
+    bare = float(out.strip())
+    wall, rss, out2 = run_child([*crm, "apply", str(master)], env)
+    summary = " | ".join(out2.strip().splitlines()[-2:])
+    again, _, out3 = run_child([*crm, "apply", str(master)], env)
+    print(f"user edits patched in: {n} cells")
+    print(f"bare calamine read (both sheets, in-process): {bare:.2f} s "
+          f"(child wall incl. start-up {read_s:.2f} s)")
+    print(f"crm apply: {wall:.2f} s = {wall / bare:.2f} x calamine; peak RSS "
+          f"{rss / 2**20:.0f} MiB; {summary}")
+    print(f"second apply (nothing new): {again:.2f} s; "
+          f"{' | '.join(out3.strip().splitlines()[-2:])}")
+    print(f"file size {master.stat().st_size / 2**20:.1f} MiB")
+    shutil.rmtree(tmp_p, ignore_errors=True)
 
 
 if __name__ == "__main__":

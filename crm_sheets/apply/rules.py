@@ -191,19 +191,23 @@ def summary_text(fu: Record, lang: str) -> str:
     return f"{head}{sep}{content}" if content else head
 
 
-def user_fields_hash(wb: Workbook, rec: Record) -> str:
+def user_keys(wb: Workbook) -> tuple[str, ...]:
+    """The customer columns a person edits (not engine-owned)."""
+    return tuple(f.key for f in wb.customers.schema.fields if not f.engine)
+
+
+def user_fields_hash(rec: Record, keys: tuple[str, ...]) -> str:
     """A short hash of a customer's user-owned columns (what a person edits)."""
+    values, raw = rec.values, rec.raw
     parts = []
-    for f in wb.customers.schema.fields:
-        if f.engine:
-            continue
-        v = rec.values.get(f.key)
+    for k in keys:
+        v = values.get(k)
         if v is None:
-            v = rec.raw.get(f.key)
-        if isinstance(v, dt.datetime):
+            v = raw.get(k)
+        if type(v) is dt.datetime and v.microsecond:
             v = v.replace(microsecond=0)
-        parts.append(f"{f.key}={v!r}")
-    return hashlib.blake2b("\x1f".join(parts).encode("utf-8"), digest_size=8).hexdigest()
+        parts.append(v)
+    return hashlib.blake2b(repr(parts).encode("utf-8"), digest_size=8).hexdigest()
 
 
 def _day(v: Any) -> dt.date | None:
@@ -250,6 +254,7 @@ def compute_changes(wb: Workbook, today: dt.date, now: dt.datetime, state: Apply
     pool_days = wb.settings.get("pool_days", 0)
     review_days = wb.settings.get("review_days", 30)
     backwards_seen: dict[str, list[str]] = {}
+    ukeys = user_keys(wb)
 
     for rec in cust_t.records:
         cid = rec.values.get("customer_id")
@@ -304,7 +309,7 @@ def compute_changes(wb: Workbook, today: dt.date, now: dt.datetime, state: Apply
         elif not status:
             log.set(cust_t, rec, "status", STATUS_NORMAL, "customer.status")
         # updated-at: a user column changed since the last apply (or a new profile)
-        digest = user_fields_hash(wb, rec)
+        digest = user_fields_hash(rec, ukeys)
         before = state.snapshot.get(cid)
         if (before is not None and before != digest) or (
                 (before is None or rec.row in new_cust_rows) and not rec.values.get("updated_at")):

@@ -10,6 +10,11 @@ import hashlib
 import json
 import os
 import time
+
+try:
+    import resource
+except ImportError:  # Windows
+    resource = None  # type: ignore[assignment]
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -173,6 +178,9 @@ def run_apply(path: str | Path, *, today: dt.date, now: dt.datetime | None = Non
         nonlocal clock
         t = time.perf_counter()
         timings[name] = round(t - clock, 3)
+        if resource is not None:  # peak RSS so far, MiB (Linux reports KiB)
+            timings[f"rss_after_{name}"] = round(
+                resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
         clock = t
 
     sha_before = file_sha256(path) if path.is_file() else None

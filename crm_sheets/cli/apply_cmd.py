@@ -27,8 +27,9 @@ def _run(workbook: Path, today: str | None, dry_run: bool, action: str,
     for line in describe(out):
         click.echo(line)
     if os.environ.get("CRM_TIMINGS"):
-        click.echo("timings: " + ", ".join(f"{k} {v:.2f} s" for k, v in out.timings.items()),
-                   err=True)
+        click.echo("timings: " + ", ".join(
+            f"{k} {v:.0f} MiB" if k.startswith("rss") else f"{k} {v:.2f} s"
+            for k, v in out.timings.items()), err=True)
 
 
 @cli.command("apply")

@@ -546,7 +546,7 @@ def _col_styles(head: bytes) -> list[tuple[int, int, int]]:
 
 def patch_sheet_xml(xml: bytes, changes: Mapping[int, Mapping[int, Any]],
                     replacement: SheetRows | None, styles: Styles, date1904: bool,
-                    name: str = "sheet") -> tuple[list[bytes], bool, int]:
+                    name: str = "sheet") -> tuple[list[bytes | memoryview], bool, int]:
     """Patch one worksheet part. Returns (output chunks, dropped a formula, cells written)."""
     m = re.search(rb"<((?:[\w.-]+:)?)sheetData\b[^>]*?(/?)>", xml)
     if not m:
@@ -569,7 +569,8 @@ def patch_sheet_xml(xml: bytes, changes: Mapping[int, Mapping[int, Any]],
         data_end = cm.start()
         head, close_tag, tail_start = xml[:data_start], b"", data_end
 
-    chunks: list[bytes] = []
+    chunks: list[bytes | memoryview] = []  # views into `xml`: no copies of untouched rows
+    mv = memoryview(xml)
     max_row, max_col = 0, 0
     pos = data_start
     if replacement is not None:
@@ -580,7 +581,7 @@ def patch_sheet_xml(xml: bytes, changes: Mapping[int, Mapping[int, Any]],
         for row in _iter_rows(xml, data_start, data_end, row_re):
             if row.r < replacement.first_row:
                 continue
-            chunks.append(xml[pos:row.start])
+            chunks.append(mv[pos:row.start])
             if row.self_closing:
                 pos = row.tag_end
             else:
@@ -588,7 +589,7 @@ def patch_sheet_xml(xml: bytes, changes: Mapping[int, Mapping[int, Any]],
                 if end_at < 0:
                     raise PatchError(f"{name}: row {row.r} is not closed")
                 pos = end_at + len(prefix) + 6
-        chunks.append(xml[pos:data_end])
+        chunks.append(mv[pos:data_end])
         body = []
         for r in sorted(new_rows):
             text, mc = _new_row(ctx, r, new_rows[r])
@@ -606,18 +607,18 @@ def patch_sheet_xml(xml: bytes, changes: Mapping[int, Mapping[int, Any]],
             while ti < len(targets) and targets[ti] < row.r:
                 text, mc = _new_row(ctx, targets[ti], changes[targets[ti]])
                 if text:
-                    chunks.append(xml[pos:row.start])
+                    chunks.append(mv[pos:row.start])
                     pos = row.start
                     chunks.append(text)
                     max_row, max_col = max(max_row, targets[ti]), max(max_col, mc)
                 ti += 1
             if ti < len(targets) and targets[ti] == row.r:
-                chunks.append(xml[pos:row.start])
+                chunks.append(mv[pos:row.start])
                 text, pos, mc = _patch_row(xml, row, changes[row.r], ctx, cell_re)
                 chunks.append(text)
                 max_row, max_col = max(max_row, row.r), max(max_col, mc)
                 ti += 1
-        chunks.append(xml[pos:data_end])
+        chunks.append(mv[pos:data_end])
         pos = data_end
         for r in targets[ti:]:
             text, mc = _new_row(ctx, r, changes[r])
@@ -716,7 +717,7 @@ def patch_workbook(src: Path, dest: Path, cells: Mapping[CellKey, Any] | None = 
         if missing:
             raise PatchError(f"sheet {missing[0]!r} is not in {Path(src).name}")
         styles = Styles(_read_part(zf, pkg.styles_part) if pkg.styles_part else None)
-        new_parts: dict[str, list[bytes]] = {}
+        new_parts: dict[str, list[bytes | memoryview]] = {}
         dropped = False
         written = 0
         for sheet in (*by_sheet, *replace):
@@ -744,7 +745,8 @@ def patch_workbook(src: Path, dest: Path, cells: Mapping[CellKey, Any] | None = 
                 if info.filename in new_parts:
                     h = hashlib.sha256()
 
-                    def feed(chunks: list[bytes], h: Any = h) -> Iterator[bytes]:
+                    def feed(chunks: list[bytes | memoryview], h: Any = h
+                             ) -> Iterator[bytes | memoryview]:
                         for c in chunks:
                             h.update(c)
                             yield c

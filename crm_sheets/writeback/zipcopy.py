@@ -38,7 +38,7 @@ class ZipWriter:
         self.entries: list[tuple[bytes, int, int, int, int, int, int, int, int, int, int]] = []
         self.offset = 0
 
-    def _write(self, data: bytes) -> None:
+    def _write(self, data: bytes | memoryview) -> None:
         self.fp.write(data)
         self.offset += len(data)
 
@@ -79,7 +79,7 @@ class ZipWriter:
             self._write(chunk)
             left -= len(chunk)
 
-    def write_member(self, name: str, chunks: Iterable[bytes], *,
+    def write_member(self, name: str, chunks: Iterable[bytes | memoryview], *,
                      date_time: tuple = (1980, 1, 1, 0, 0, 0), level: int = 6,
                      external_attr: int = 0) -> None:
         """Deflate `chunks` into a new member (sizes are patched into the header after)."""
