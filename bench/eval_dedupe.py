@@ -44,11 +44,13 @@ NAME_COLUMNS = ("full_name", "short_name", "expanded_short_name", "b_share_short
 
 # --- data sets ------------------------------------------------------------------------------
 
-def load_aliases(path: Path) -> list[tuple[str, str]]:
+def load_aliases(path: Path, limit: int | None = None) -> list[tuple[str, str]]:
     """(group, name) for every distinct name of every code (English names are left out)."""
     out: list[tuple[str, str]] = []
     with open(path, encoding="utf-8-sig", newline="") as fh:
-        for row in csv.DictReader(fh):
+        for k, row in enumerate(csv.DictReader(fh)):
+            if limit is not None and k >= limit:
+                break
             seen: set[str] = set()
             for col in NAME_COLUMNS:
                 for name in (row.get(col) or "").split("|"):

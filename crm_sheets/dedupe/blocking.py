@@ -27,17 +27,15 @@ from .score import Profile
 CAP_STRONG = 60  # an abbreviation/contact term shared by more customers is not evidence
 CAP_GRAM = 120  # a bigram shared by more customers is too common to block on
 STAR_OVER = 50  # an exact-key group larger than this is linked as a star
-GRAM_SHARE = 0.5  # share of the shorter name's bigrams a fuzzy candidate must share
+GRAM_SHARE = 0.4  # share of the shorter name's bigrams a fuzzy candidate must share
 
 
-def strong_terms(p: Profile) -> set[str]:
-    """Terms of which one shared is enough to compare a pair."""
+SHORT_MAX = 8  # longer names are not abbreviations; their prefixes meet through bigrams
+
+
+def contact_terms(p: Profile) -> set[str]:
+    """Phone and email: one shared is enough."""
     out: set[str] = set()
-    for f in p.forms.forms:
-        if len(f) >= 2 and has_cjk(f):
-            out.add("a" + f[0] + f[1])
-            if len(f) >= 3:
-                out.add("a" + f[0] + f[2])
     if p.phone:
         out.add("p" + p.phone)
     if p.email:
@@ -45,12 +43,40 @@ def strong_terms(p: Profile) -> set[str]:
     return out
 
 
-def gram_terms(p: Profile) -> set[str]:
-    """Character bigrams of the key and the full name (for fuzzy candidates)."""
+def short_terms(p: Profile) -> set[str]:
+    """Anchored bigrams of the forms this name offers as an abbreviation (上汽 → 上汽).
+
+    A registered name (…有限公司) is no abbreviation; when it is the leading part of
+    another name the two share their bigrams, so the gram terms find the pair.
+    """
+    if p.forms.legal:
+        return set()
+    return {f[0] + f[1] for f in (p.forms.key, p.forms.stem)
+            if 2 <= len(f) <= SHORT_MAX and has_cjk(f)}
+
+
+def long_terms(p: Profile) -> set[str]:
+    """Anchored skip-bigrams of the forms this name offers as the full name (上海汽车 →
+    上海, 上汽), so an abbreviation that skips one character still meets it."""
     out: set[str] = set()
-    for f in (p.forms.key, p.forms.full):
-        out.update(f[i:i + 2] for i in range(len(f) - 1))
+    for f in p.forms.long_forms:
+        if len(f) >= 2 and has_cjk(f):
+            out.add(f[0] + f[1])
+            if len(f) >= 3:
+                out.add(f[0] + f[2])
     return out
+
+
+def strong_terms(p: Profile) -> set[str]:
+    """All terms of which one shared is enough (used by the incremental index)."""
+    return ({"s" + t for t in short_terms(p)} | {"l" + t for t in long_terms(p)}
+            | contact_terms(p))
+
+
+def gram_terms(p: Profile) -> set[str]:
+    """Character bigrams of the key (for fuzzy candidates)."""
+    f = p.forms.key
+    return {f[i:i + 2] for i in range(len(f) - 1)}
 
 
 def gram_need(n_a: int, n_b: int) -> int:
@@ -109,8 +135,23 @@ def candidate_pairs(profiles: Sequence[Profile]) -> list[tuple[int, int]]:
     codes.append(_pairs_within(small))
     if star:
         codes.append(np.asarray(star, dtype=np.int64))
-    strong = _postings([strong_terms(p) for p in profiles])
-    codes.append(_pairs_within([g for g in strong.values() if 2 <= len(g) <= CAP_STRONG]))
+    contacts = _postings([contact_terms(p) for p in profiles])
+    codes.append(_pairs_within([g for g in contacts.values() if 2 <= len(g) <= CAP_STRONG]))
+    shorts = _postings([short_terms(p) for p in profiles])
+    longs = _postings([long_terms(p) for p in profiles])
+    cross: list[np.ndarray] = []
+    for t, s_list in shorts.items():
+        l_list = longs.get(t)
+        if not l_list or len(s_list) > CAP_STRONG or len(l_list) > CAP_STRONG:
+            continue
+        a = np.repeat(np.asarray(s_list, dtype=np.int64), len(l_list))
+        b = np.tile(np.asarray(l_list, dtype=np.int64), len(s_list))
+        keep = a != b
+        a, b = a[keep], b[keep]
+        lo, hi = np.minimum(a, b), np.maximum(a, b)
+        cross.append((lo << 32) | hi)
+    if cross:
+        codes.append(np.concatenate(cross))
     gram_sets = [gram_terms(p) for p in profiles]
     grams = _postings(gram_sets)
     gcodes = _pairs_within([g for g in grams.values() if 2 <= len(g) <= CAP_GRAM])
@@ -154,10 +195,17 @@ class TermIndex:
     def candidates_for(self, p: Profile) -> set[int]:
         """Positions worth comparing with `p` (same rules as `candidate_pairs`)."""
         out: set[int] = set(self.keys.get(p.forms.key, ())) if p.forms.key else set()
-        for t in strong_terms(p):
+        for t in contact_terms(p):
             post = self.strong.get(t)
             if post and len(post) < CAP_STRONG:
                 out.update(post)
+        # an abbreviation meets full names through the other side's terms, both ways
+        for mine, theirs in (("s", "l"), ("l", "s")):
+            for t in (short_terms(p) if mine == "s" else long_terms(p)):
+                post = self.strong.get(theirs + t)
+                if post and len(post) <= CAP_STRONG and \
+                        len(self.strong.get(mine + t, ())) < CAP_STRONG:
+                    out.update(post)
         gs = gram_terms(p)
         counts: Counter[int] = Counter()
         for t in gs:

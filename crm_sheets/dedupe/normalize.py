@@ -22,12 +22,14 @@ _CJK_RE = re.compile(f"[{CJK}]")
 ZERO_WIDTH = "\u200b\u200c\u200d\u2060\ufeff\u00ad\u180e"
 _WS_RE = re.compile(rf"[\s{ZERO_WIDTH}]+")
 _ZW_TABLE = {ord(c): None for c in ZERO_WIDTH}
+_ZW_SET = frozenset(ZERO_WIDTH)
 _WS_NEAR_CJK = re.compile(rf"\s+(?=[{CJK}(])|(?<=[{CJK})])\s+")
 
 # Bracket styles people type (after NFKC the full-width （） are already ASCII).
 _BRACKETS = str.maketrans({"（": "(", "）": ")", "【": "(", "】": ")", "〔": "(", "〕": ")",
                            "[": "(", "]": ")", "「": "(", "」": ")", "〈": "(", "〉": ")",
                            "《": "(", "》": ")", "{": "(", "}": ")", "﹙": "(", "﹚": ")"})
+_BRACKET_SET = frozenset(chr(c) for c in _BRACKETS)
 
 # Legal forms, longest first; they may repeat ("有限公司(集团)"), so strip in a loop.
 LEGAL_FORMS_ZH = (
@@ -42,6 +44,8 @@ LEGAL_FORMS_EN = re.compile(
 
 # A-share status and share-class marks: *ST, ST, S*ST, XD/XR/DR, N/C (new listing), A/B, -U/-W.
 _STATUS_PREFIX = re.compile(rf"^(?:s?\*?st|xd|xr|dr|n|c)(?=[{CJK}])", re.I)
+_STATUS_FIRST = frozenset("sSnNcCxXdD*")
+_CLASS_LAST = frozenset("aAbBuUwW股")
 _CLASS_SUFFIX = re.compile(rf"(?<=[{CJK}])(?:[ab]股?|-[uw]{{1,2}})$", re.I)
 
 # Official one-character province abbreviations (京, 沪, 粤…): 粤水电, 川能动力, 鄂武商.
@@ -67,9 +71,13 @@ def nfkc(s: str) -> str:
     return unicodedata.normalize("NFKC", s)
 
 
+def _drop_zero_width(s: str) -> str:
+    return s if _ZW_SET.isdisjoint(s) else s.translate(_ZW_TABLE)
+
+
 def remove_whitespace(s: str) -> str:
     """Drop every kind of space: ASCII, full-width U+3000, NBSP, tabs and zero-width (U+200B…)."""
-    return _WS_RE.sub("", s.translate(_ZW_TABLE))
+    return _WS_RE.sub("", _drop_zero_width(s))
 
 
 def tidy_whitespace(s: str) -> str:
@@ -77,7 +85,7 @@ def tidy_whitespace(s: str) -> str:
 
     Latin names keep single spaces between words so legal forms ("Co., Ltd.") stay words.
     """
-    s = s.translate(_ZW_TABLE)
+    s = _drop_zero_width(s)
     if _WS_RE.search(s) is None:
         return s
     s = _WS_NEAR_CJK.sub("", s)
@@ -86,7 +94,7 @@ def tidy_whitespace(s: str) -> str:
 
 def unify_brackets(s: str) -> str:
     """Every bracket style becomes ASCII ( ): （深圳）, 【深圳】, [深圳] → (深圳)."""
-    return s.translate(_BRACKETS)
+    return s if _BRACKET_SET.isdisjoint(s) else s.translate(_BRACKETS)
 
 
 def fold_case(s: str) -> str:
@@ -132,6 +140,8 @@ def to_simplified(s: str) -> str:
 def strip_status_marks(s: str) -> tuple[str, list[str]]:
     """Remove A-share status and share-class marks: *ST美丽 → 美丽, 南玻A → 南玻, 科兴-U → 科兴."""
     removed: list[str] = []
+    if s[:1] not in _STATUS_FIRST and s[-1:] not in _CLASS_LAST:
+        return s, removed
     while True:
         m = _STATUS_PREFIX.search(s)
         if not m or len(s) - m.end() < 2:
@@ -150,6 +160,9 @@ _LEGAL_ZH_RE = re.compile(
     + "|".join(re.escape(f) for f in GENERIC_ZH + LEGAL_FORMS_ZH) + r")\))$")
 
 
+_LEGAL_TAILS = tuple({f[-1] for f in LEGAL_FORMS_ZH} | {")"})
+
+
 def strip_legal_form(s: str) -> tuple[str, list[str]]:
     """Remove legal forms at the end (股份有限公司, 有限公司, (集团), Co., Ltd.), repeatedly.
 
@@ -157,6 +170,8 @@ def strip_legal_form(s: str) -> tuple[str, list[str]]:
     """
     removed: list[str] = []
     while True:
+        if not s.endswith(_LEGAL_TAILS) and not s[-1:].isascii():
+            return s, removed
         m = _LEGAL_ZH_RE.search(s)
         if m is None or m.start() < 2:
             m = LEGAL_FORMS_EN.search(s) if s[-1:].isascii() else None
@@ -176,8 +191,9 @@ def strip_generic(s: str) -> tuple[str, list[str]]:
             return ""
         return m.group(0)
 
-    s = _PAREN_RE.sub(repl, s)
-    changed = True
+    if "(" in s:
+        s = _PAREN_RE.sub(repl, s)
+    changed = s.endswith(GENERIC_ZH)
     while changed:
         changed = False
         for word in GENERIC_ZH:
@@ -201,6 +217,8 @@ def strip_bracketed_regions(s: str) -> tuple[str, list[str], list[str]]:
     """
     removed: list[str] = []
     codes: list[str] = []
+    if "(" not in s and ")" not in s:
+        return s, removed, codes
 
     def repl(m: re.Match[str]) -> str:
         inner = m.group(1)
@@ -293,19 +311,16 @@ class NameForms:
     removed: tuple[str, ...] = ()
     abbrs: tuple[str, ...] = field(default=())
 
-    @property
-    def short_forms(self) -> tuple[str, ...]:
-        """Forms this name offers when it is the shorter (abbreviating) side."""
-        return tuple(dict.fromkeys(f for f in (self.key, self.full, self.stem) if f))
-
-    @property
-    def long_forms(self) -> tuple[str, ...]:
-        """Forms this name offers when it is the longer (abbreviated) side."""
-        return tuple(dict.fromkeys(f for f in (self.key, self.full, *self.abbrs) if f))
+    short_forms: tuple[str, ...] = ()  # forms offered as the shorter (abbreviating) side
+    long_forms: tuple[str, ...] = ()  # forms offered as the longer (abbreviated) side
+    legal: bool = False  # carries a legal form (…有限公司, Co., Ltd.): a registered name
 
     @property
     def forms(self) -> tuple[str, ...]:
         return tuple(dict.fromkeys((*self.short_forms, *self.long_forms)))
+
+
+_LEGAL_ENDINGS = ("公司", "ltd.", "ltd", "limited", "inc.", "inc", "corp", "corporation")
 
 
 def clean(s: str) -> str:
@@ -321,43 +336,67 @@ def name_forms(raw: str) -> NameForms:
     s, removed = strip_status_marks(s)
     s, rm = strip_legal_form(s)
     removed += rm
+    before = s
     s, rm, codes = strip_bracketed_regions(s)
     removed += rm
     s = remove_whitespace(s)
-    s, rm = strip_status_marks(s)  # marks may sit before a stripped bracket: 南玻A(集团)
-    removed += rm
-    s, rm = strip_legal_form(s)
-    removed += rm
+    if s != before:  # marks may sit before a stripped bracket: 南玻A(集团)
+        s, rm = strip_status_marks(s)
+        removed += rm
+        s, rm = strip_legal_form(s)
+        removed += rm
     full = s
     stem, generic = strip_generic(s)
     if len(stem) >= MIN_CORE:
         removed += generic
         s = stem
-    rest, rm, rc = strip_region_prefix(s, min_rest=1)
-    weak = [*codes, *rc]
+    # one pass over the leading regions of the full name; every form cuts a prefix of it
+    _, parts, _ = strip_region_prefix(full, min_rest=1)
+    cum = [0]
+    for part in parts:
+        cum.append(cum[-1] + len(part))
+
+    def cut(x: str, min_rest: int) -> int:
+        """How many leading regions to remove from x so at least min_rest characters stay."""
+        k = len(parts)
+        while k and len(x) - cum[k] < min_rest:
+            k -= 1
+        return k
+
+    k_all = cut(s, 1)
+    rest = s[cum[k_all]:]
+    weak = list(codes)
+    for part in parts[:k_all]:
+        weak.extend(REGIONS[part])
     abbrs: list[str] = []
-    if rm:
-        firsts = [part[0] for part in rm]
-        for code in rc:
+    if k_all:
+        firsts = [part[0] for part in parts[:k_all]]
+        for code in weak:
             a = PROVINCE_ABBR.get(code[:2])
             if a:
                 firsts.append(a)
         abbrs.extend(ch + rest for ch in firsts)
-    key, rm_key, rc_key = strip_region_prefix(s, min_rest=MIN_CORE)
-    removed += rm_key
-    codes += rc_key
-    for k in range(1, len(rm)):  # 江西新余国科 → 新余国科 as well as 国科
-        abbrs.append(s[sum(len(x) for x in rm[:k]):])
+    k_key = cut(s, MIN_CORE)
+    key = s[cum[k_key]:]
+    removed += parts[:k_key]
+    for part in parts[:k_key]:
+        codes.extend(REGIONS[part])
+    for k in range(1, k_all):  # 江西新余国科 → 新余国科 as well as 国科
+        abbrs.append(s[cum[k]:])
     # the name without its region even when short: 浙江华媒控股 → 华媒控股, 华媒
-    abbrs.append(strip_region_prefix(full, min_rest=2)[0])
-    abbrs.append(strip_region_prefix(stem, min_rest=2)[0])
+    abbrs.append(full[cum[cut(full, 2)]:])
+    abbrs.append(stem[cum[cut(stem, 2)]:])
     for cw in COUNTRY_WORDS:  # 中国南玻 is also written 南玻
         if key.startswith(cw) and len(key) - len(cw) >= 2:
             abbrs.append(key[len(cw):])
+    abbrs = [a for a in abbrs if a and a != key]
     return NameForms(raw=raw, full=full, key=key, stem=stem, generic=tuple(generic),
-                     surface=surface, weak_regions=tuple(dict.fromkeys(weak)), regions=tuple(dict.fromkeys(codes)),
-                     removed=tuple(dict.fromkeys(removed)),
-                     abbrs=tuple(dict.fromkeys(a for a in abbrs if a and a != key)))
+                     short_forms=tuple(dict.fromkeys(f for f in (key, full, stem) if f)),
+                     long_forms=tuple(dict.fromkeys(f for f in (key, full, *abbrs) if f)),
+                     legal=any(r.endswith(_LEGAL_ENDINGS) for r in removed),
+                     surface=surface, weak_regions=tuple(dict.fromkeys(weak)),
+                     regions=tuple(dict.fromkeys(codes)), removed=tuple(dict.fromkeys(removed)),
+                     abbrs=tuple(dict.fromkeys(abbrs)))
 
 
 def normalize_name(raw: str) -> str:

@@ -203,8 +203,7 @@ LEGAL_DIFF = 0.8  # two legal names less similar than this name two companies
 
 def is_legal_name(f: NameForms) -> bool:
     """The name carries a legal form (…有限公司, Co., Ltd.): it is a full registered name."""
-    return any(r.endswith(("公司", "ltd.", "ltd", "limited", "inc.", "inc", "corp", "corporation"))
-               for r in f.removed)
+    return f.legal
 
 
 def clearly_different(a: NameForms, b: NameForms) -> bool:

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import random
 
-from .normalize import PROVINCE_ABBR  # noqa: F401  (kept for callers building short names)
-
 REGIONS = ("北京", "上海", "天津", "重庆", "广州", "深圳", "杭州", "南京", "苏州", "武汉", "成都",
            "西安", "长沙", "郑州", "济南", "青岛", "宁波", "厦门", "福州", "合肥", "昆明", "沈阳",
            "大连", "哈尔滨", "长春", "石家庄", "太原", "南昌", "南宁", "贵阳", "兰州", "无锡",
