@@ -8,12 +8,12 @@ chart; the PDF renderer draws the same chart with matplotlib. Merged duplicates
 
 from __future__ import annotations
 
-import bisect
 import datetime as dt
 import statistics
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import Any
 
 from .model import Record, Workbook
@@ -150,25 +150,31 @@ def source_conversion(customers: Sequence[Record], lang: str = "zh") -> ChartTab
 # ---------------------------------------------------------------- follow-up figures
 
 
-@dataclass
-class _Contact:
-    day: dt.date
-    owner: str
-    stage_after: str | None
+# A follow-up as the figures need it: (day, owner, stage_after).
+Contact = tuple[dt.date, str, "str | None"]
 
 
-def _contacts(wb: Workbook, ids: set[str] | None, today: dt.date) -> dict[str, list[_Contact]]:
-    """Follow-ups per customer, oldest first, up to today."""
-    out: defaultdict[str, list[_Contact]] = defaultdict(list)
+def _contacts(wb: Workbook, ids: set[str] | None, today: dt.date) -> dict[str, list[Contact]]:
+    """Follow-ups per customer, oldest first (stable for the same day), up to today."""
+    out: defaultdict[str, list[Contact]] = defaultdict(list)
+    DT = dt.datetime  # noqa: N806
     for r in wb.followups.records:
         v = r.values
         cid = v.get("customer_id")
-        d = _as_date(v.get("start"))
-        if cid is None or d is None or d > today or (ids is not None and cid not in ids):
+        d = v.get("start")
+        if cid is None or d is None or (ids is not None and cid not in ids):
             continue
-        out[cid].append(_Contact(d, v.get("owner") or "", v.get("stage_after") or None))
+        if type(d) is DT:
+            d = d.date()
+        elif not isinstance(d, dt.date):
+            continue
+        if d > today:
+            continue
+        out[cid].append((d, v.get("owner") or "", v.get("stage_after") or None))
+    day = itemgetter(0)
     for lst in out.values():
-        lst.sort(key=lambda c: c.day)
+        if len(lst) > 1:
+            lst.sort(key=day)
     return out
 
 
@@ -218,7 +224,7 @@ def followup_efficiency(followups: Sequence[Record], lang: str = "zh", *, today:
     )
 
 
-def owner_activity(contacts: dict[str, list[_Contact]], lang: str = "zh", *,
+def owner_activity(contacts: dict[str, list[Contact]], lang: str = "zh", *,
                    today: dt.date, recent_days: int = 30) -> ChartTable:
     """Per owner (跟进人): follow-ups, stage moves (a follow-up whose 阶段更新 changes the
     stage), and follow-ups in the last `recent_days` days."""
@@ -228,15 +234,15 @@ def owner_activity(contacts: dict[str, list[_Contact]], lang: str = "zh", *,
     since = today - dt.timedelta(days=recent_days)
     for lst in contacts.values():
         prev: str | None = None
-        for c in lst:
-            owner = c.owner or BLANK[lang]
+        for day, owner, stage_after in lst:
+            owner = owner or BLANK[lang]
             fups[owner] += 1
-            if c.day >= since:
+            if day >= since:
                 recent[owner] += 1
-            if c.stage_after and c.stage_after != prev:
-                if not (prev is None and c.stage_after == STAGES[0]):
+            if stage_after and stage_after != prev:
+                if not (prev is None and stage_after == STAGES[0]):
                     moves[owner] += 1
-                prev = c.stage_after
+                prev = stage_after
     rows = [[o, n, moves[o], recent[o]] for o, n in fups.most_common()]
     return ChartTable(
         key="owners", title=_t(lang, "负责人活动", "Owner activity"),
@@ -260,7 +266,7 @@ def _month_ends(today: dt.date, months: int) -> list[dt.date]:
     return sorted(ends)
 
 
-def dormant_trend(customers: Sequence[Record], contacts: dict[str, list[_Contact]],
+def dormant_trend(customers: Sequence[Record], contacts: dict[str, list[Contact]],
                   lang: str = "zh", *, today: dt.date, dormant_days: int = 180,
                   months: int = 12) -> ChartTable:
     """Dormant customers at each month end over the last `months` months (today last).
@@ -268,29 +274,43 @@ def dormant_trend(customers: Sequence[Record], contacts: dict[str, list[_Contact
     At a date d a customer is dormant when its latest contact on or before d (follow-up,
     else first contact) is `dormant_days` or more before d and it was not yet 成交.
     """
+    import numpy as np
+
     points = _month_ends(today, months)
     counts = [0] * len(points)
+    keys: list[int] = []  # customer index * 2**21 + day ordinal, for a vectorised search
+    won_at: list[int] = []
+    span = 1 << 21  # > any date ordinal (3652059)
+    n = 0
     for r in customers:
         v = r.values
-        cid = v.get("customer_id") or ""
-        lst = contacts.get(cid, ())
-        days = [c.day for c in lst]
+        lst = contacts.get(v.get("customer_id") or "", ())
         fc = _as_date(v.get("first_contact"))
-        if fc is not None and (not days or fc < days[0]):
-            days.insert(0, fc)
-        won: dt.date | None = next((c.day for c in lst if c.stage_after == "成交"), None)
-        if won is None and v.get("stage") == "成交":
-            won = dt.date.min
-        if not days:
+        if not lst and fc is None:
             if v.get("status") == STATUS_DORMANT:
                 counts[-1] += 1
             continue
+        base = n * span
+        if fc is not None and (not lst or fc < lst[0][0]):
+            keys.append(base + fc.toordinal())
+        keys.extend(base + c[0].toordinal() for c in lst)
+        won = next((c[0].toordinal() for c in lst if c[2] == "成交"), None)
+        if won is None:
+            won = 0 if v.get("stage") == "成交" else span
+        won_at.append(won)
+        n += 1
+    if n:
+        arr = np.sort(np.asarray(keys, dtype=np.int64))
+        idx = np.arange(n, dtype=np.int64)
+        won_arr = np.asarray(won_at, dtype=np.int64)
         for i, d in enumerate(points):
-            if won is not None and won <= d:
-                continue
-            k = bisect.bisect_right(days, d)
-            if k and (d - days[k - 1]).days >= dormant_days:
-                counts[i] += 1
+            od = d.toordinal()
+            pos = np.searchsorted(arr, idx * span + od, side="right") - 1
+            found = pos >= 0
+            last = arr[np.where(found, pos, 0)]
+            mine = found & (last // span == idx)
+            gap = od - (last % span)
+            counts[i] += int(np.count_nonzero(mine & (gap >= dormant_days) & (won_arr > od)))
     rows = [[d.strftime("%Y-%m"), n] for d, n in zip(points, counts, strict=True)]
     return ChartTable(
         key="dormant", title=_t(lang, "休眠客户数（按月）", "Dormant customers over time"),
@@ -338,12 +358,12 @@ def build_dashboard(wb: Workbook, *, today: dt.date | None = None,
         owner_activity(contacts, lang, today=today),
         dormant_trend(custs, contacts, lang, today=today, dormant_days=dd),
     ]
-    last = {cid: lst[-1].day for cid, lst in contacts.items() if lst}
+    last = {cid: lst[-1][0] for cid, lst in contacts.items() if lst}
     won = sum(1 for r in custs if r.values.get("stage") == "成交")
     pipeline = sum(_num(r.values.get("expected_amount")) for r in custs
                    if r.values.get("stage") in ("线索", "意向", "谈判"))
     since30 = today - dt.timedelta(days=30)
-    recent = sum(1 for lst in contacts.values() for c in lst if c.day >= since30)
+    recent = sum(1 for lst in contacts.values() for c in lst if c[0] >= since30)
     dormant_now = tables[-1].rows[-1][1] if tables[-1].rows else 0
     stale = sum(1 for r in custs if r.values.get("stage") not in ("成交", "流失")
                 and (last.get(r.values.get("customer_id")) or dt.date.min) < since30)

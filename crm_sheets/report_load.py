@@ -28,6 +28,7 @@ from .schema import (
     FOLLOWUPS,
     SHEET_LISTS,
     SHEET_SETTINGS,
+    Kind,
     SheetSchema,
 )
 
@@ -79,15 +80,28 @@ def _header(rows: list[list[Any]], schema: SheetSchema, sheet: str, path: Path) 
     return idx, columns, lang
 
 
-def _column(rows: list[list[Any]], start: int, ci: int | None, conv: Any) -> list[Any]:
-    """Converted values of one column (None for blanks and for values that do not convert)."""
+def _column(rows: list[list[Any]], start: int, ci: int | None, conv: Any,
+            kind: Kind | None = None) -> list[Any]:
+    """Converted values of one column (None for blanks and for values that do not convert).
+
+    Datetimes and dates already typed by calamine skip the converter where that gives the
+    same value; text is converted once per distinct value.
+    """
     if ci is None:
         return [None] * (len(rows) - start)
+    DT, D = dt.datetime, dt.date  # noqa: N806
     cache: dict[Any, Any] = {}
     out = []
     append = out.append
     for r in rows[start:]:
         v = r[ci] if ci < len(r) else None
+        t = type(v)
+        if t is DT:  # as coerce.parse_datetime_range / parse_date treat typed values
+            append(v if kind is Kind.DATETIME else v.date() if kind is Kind.DATE else conv(v))
+            continue
+        if t is D and kind is Kind.DATE:
+            append(v)
+            continue
         try:
             c = cache[v]
         except KeyError:
@@ -97,8 +111,6 @@ def _column(rows: list[list[Any]], start: int, ci: int | None, conv: Any) -> lis
             elif type(c) is tuple:  # a "start-end" range: the start
                 c = c[0]
             cache[v] = c
-        except TypeError:  # unhashable: cannot happen with calamine values, but be safe
-            c = conv(v)
         append(c)
     return out
 
@@ -112,7 +124,7 @@ def _last_contacts(m: _Master, ids: set[str] | None, today: dt.date | None) -> d
     cids = _column(rows, idx + 1, columns["customer_id"],
                    reader.column_converter(fk["customer_id"].kind, m.date1904))
     starts = _column(rows, idx + 1, columns["start"],
-                     reader.column_converter(fk["start"].kind, m.date1904))
+                     reader.column_converter(fk["start"].kind, m.date1904), fk["start"].kind)
     out: dict[str, dt.date] = {}
     for cid, s in zip(cids, starts, strict=True):
         if cid is None or s is None or (ids is not None and cid not in ids):
@@ -144,8 +156,9 @@ def load_for_query(path: str | Path, filters: Filters, *,
         for attr, key in VALUE_FILTERS:
             if not getattr(filters, attr):
                 continue
-            conv = reader.column_converter(CUSTOMERS.field(key).kind, m.date1904)
-            col = _column(rows, idx + 1, columns.get(key), conv)
+            kind = CUSTOMERS.field(key).kind
+            col = _column(rows, idx + 1, columns.get(key),
+                          reader.column_converter(kind, m.date1904), kind)
             col_values[key] = col
             domains[key] = [str(v) for v in dict.fromkeys(col) if v is not None and v != ""]
         filters = resolve_values(filters, lists, domains)
@@ -194,17 +207,19 @@ def _projected(m: _Master, schema: SheetSchema, keys: Iterable[str]) -> tuple[Ta
     sheet = m.sheets[schema.name]
     idx, columns, lang = _header(rows, schema, sheet, m.path)
     keys = [k for k in keys if k in columns]
-    cols = [_column(rows, idx + 1, columns[k],
-                    reader.column_converter(schema.field(k).kind, m.date1904)) for k in keys]
+    kinds = [schema.field(k).kind for k in keys]
+    cols = [_column(rows, idx + 1, columns[k], reader.column_converter(kd, m.date1904), kd)
+            for k, kd in zip(keys, kinds, strict=True)]
     table = Table(schema=schema, sheet_name=sheet, columns={k: columns[k] for k in keys},
                   header_row=idx + 1)
     recs = table.records
     nkeys = len(keys)
     data = rows[idx + 1:]
+    base = idx + 2
     for i, vals in enumerate(zip(*cols, strict=True) if cols else ()):
         if vals.count(None) == nkeys and not any(not reader.is_blank(c) for c in data[i]):
             continue
-        recs.append(Record(row=idx + 2 + i, values=dict(zip(keys, vals, strict=True))))
+        recs.append(Record(base + i, dict(zip(keys, vals, strict=True))))
     return table, lang
 
 
