@@ -22,13 +22,13 @@ from ..errors import CrmError
 from ..findings import Finding, make
 from ..home import CrmHome, home_for_workbook
 from ..model import Record, Table, Workbook
-from ..reader import load
 from ..schema import CUSTOMERS, FOLLOWUPS, SHEET_META
 from ..writeback.backups import default_backups_dir
 from ..writeback.safe import file_sha256, safe_patch
 from ..writeback.xlsxpatch import CellKey, SheetRows
 from .cleaning import Incoming, clean_rows
-from .mapping import ColumnMap, Mapping_, find_mapping, load_mapping_file, target_label
+from .mapping import FU, ColumnMap, Mapping_, find_mapping, load_mapping_file, target_label
+from .master import load_master
 from .plan import ImportPlan, Progress, customers_table_for_ids, plan_import
 from .rejects import write_rejects
 from .sources import Source, read_source
@@ -163,9 +163,10 @@ def prepare_import(source_path: str | Path, workbook: str | Path, *, sheet: str 
     sha_before = file_sha256(master_path) if master_path.is_file() else ""
     if progress is not None:
         progress("read", 0, 1)
-    master = load(master_path)
     source = read_source(src_path, sheet, password)
     sheet_name, mapping = _choose_sheet(source, sheet, overrides, header_row)
+    has_followups = any(t.startswith(FU) for t in mapping.targets())
+    master = load_master(master_path, followups=has_followups)
     rows = source.sheet(sheet_name).rows
     incoming = clean_rows(rows, mapping, date1904=source.date1904, keep_unknown=keep_unknown,
                           defaults=defaults, lang=master.lang)
