@@ -58,6 +58,8 @@ def _valid_one(s: str) -> bool:
 
 def is_valid(value: str) -> bool:
     """True when every number in the cell is a real phone number."""
+    if len(value) == 11 and value.isascii() and value.isdigit() and value[0] == "1":
+        return _mobile_prefix_ok(value[:5])  # the common case: a bare mobile number
     parts = [p for p in _SPLIT.split(halfwidth(value)) if p]
     return bool(parts) and all(_valid_one(p) for p in parts)
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from collections.abc import Iterator
+from functools import lru_cache
 
 from email_validator import EmailNotValidError, validate_email
 
@@ -108,9 +110,8 @@ def choices(wb: Workbook, ctx: Context) -> Iterator[Finding]:
                                       allowed=shown)
 
 
+@lru_cache(maxsize=8192)
 def _id_date_ok(digits: str) -> bool:
-    import datetime as dt
-
     try:
         dt.date(int(digits[:4]), int(digits[4:6]), int(digits[6:8]))
         return True
