@@ -104,22 +104,66 @@ def build_demo(root: Path, *, today: dt.date | None = None, lang: str = "zh",
                       followups=len(followups))
 
 
+DEMO_PASSWORD = "crm-demo-sandbox"  # sandbox only: printed by `crm demo`, never used elsewhere
+DEMO_ACCOUNTS = (  # (account, role, display name = the owner name in the sheet)
+    ("admin", "admin", "管理员"), ("manager1", "manager", "经理王总"),
+    *((f"sales{i}", "sales", n) for i, n in enumerate(SALES_TEAM, start=1)),
+    ("service1", "service", SERVICE_STAFF[0]), ("marketing1", "marketing", "市场刘洋"),
+)
+
+
+def create_demo_accounts(home: CrmHome) -> list[tuple[str, str, str]]:
+    """The demo team's accounts (all with DEMO_PASSWORD), so every role can be tried."""
+    from . import accounts
+
+    (admin, _, admin_display), *others = DEMO_ACCOUNTS
+    accounts.create_first_admin(home, admin, DEMO_PASSWORD, display_name=admin_display)
+    for name, role, display in others:
+        accounts.add_user(home, name, role, by=admin, password=DEMO_PASSWORD, display_name=display)
+    return list(DEMO_ACCOUNTS)
+
+
 def run_demo(root: Path, *, today: dt.date, lang: str = "zh", echo: Any = print) -> DemoResult:
-    """Build the demo home and run the pipeline on it, printing a short guided summary."""
+    """Build the demo home and run every stage of the pipeline on it, printing a guided summary."""
+    from .apply import run_apply
+    from .dashboard import make_dashboard
+    from .dedupe import find_duplicates
+    from .export import export_selection
     from .messages import text
+    from .query import Filters
     from .reader import load
     from .validate import validate
 
     result = build_demo(root, today=today, lang=lang)
-    zh = lang == "zh"
+    home, zh = result.home, lang == "zh"
+    team = create_demo_accounts(home)
     report = validate(load(result.master), today=today)
-    echo(("演示 CRM 主目录：" if zh else "demo CRM home: ") + str(result.home.root))
+    applied = run_apply(result.master, today=today, home=home, who="admin")
+    wb = load(result.master)
+    clusters = find_duplicates(wb).clusters
+    dash = make_dashboard(wb, today=today)
+    result.outputs["dashboard"] = dash.xlsx
+    selection = Filters.from_options(type="意向客户", not_followed_within="30d")
+    for suffix in ("xlsx", "pdf"):
+        result.outputs[f"export.{suffix}"] = export_selection(
+            wb, home.reports / f"意向客户-30天未跟进.{suffix}", selection, today=today)
+
+    echo(("演示 CRM 主目录：" if zh else "demo CRM home: ") + str(home.root))
     echo(("主工作簿（用 Excel/WPS 打开）：" if zh else "master workbook (open in Excel/WPS): ")
          + str(result.master))
     echo(text("summary", lang, **report.summary()))
+    echo(("apply：" if zh else "apply: ") + (f"{len(applied.changes)} 处单元格已更新，问题已写入 Issues 工作表"
+                                              if zh else f"{len(applied.changes)} cells updated, findings written to the Issues sheet"))
+    echo(f"疑似重复客户：{len(clusters)} 组（crm dedupe 查看）" if zh
+          else f"possible duplicate customers: {len(clusters)} cluster(s) (see crm dedupe)")
     echo("预埋的问题（练习时逐个修正）：" if zh else "planted problems (fix them as practice):")
     for p in result.planted:
         echo(f"  {p.sheet} {p.row:>4}  {p.code:<28} {p.note}")
     for label, path in result.outputs.items():
         echo(f"{label}: {path}")
+    accounts_line = ", ".join(f"{name}({role})" for name, role, _ in team)
+    echo((f"演示账户（密码均为 {DEMO_PASSWORD}，仅限演示）：" if zh
+          else f"demo accounts (password {DEMO_PASSWORD}, sandbox only): ") + accounts_line)
+    echo(f"试试：CRM_HOME={home.root} crm login --user sales1" if zh
+          else f"try: CRM_HOME={home.root} crm login --user sales1")
     return result
