@@ -61,6 +61,22 @@ def load_aliases(path: Path, limit: int | None = None) -> list[tuple[str, str]]:
     return out
 
 
+def load_locations(path: Path) -> dict[str, dict[str, str]]:
+    """code -> {"province", "city"} from the CSV (empty for codes without them)."""
+    with open(path, encoding="utf-8-sig", newline="") as fh:
+        return {row["code"]: {"province": row.get("province") or "",
+                              "city": row.get("city") or ""} for row in csv.DictReader(fh)}
+
+
+def alias_entries(path: Path, with_location: bool = True, limit: int | None = None
+                  ) -> list[tuple[str, str, dict[str, str]]]:
+    """The alias customers; with_location fills province/city the same for every name of
+    a code (as a CRM row would carry them)."""
+    locs = load_locations(path) if with_location else {}
+    return [(g, n, {k: v for k, v in locs.get(g, {}).items() if v})
+            for g, n in load_aliases(path, limit)]
+
+
 def synthetic_set(seed: int = 7) -> list[tuple[str, str, dict[str, str]]]:
     """(group, name, contacts) with planted variants and hard negatives."""
     from crm_sheets.dedupe.synthetic import company_names, variant
@@ -98,7 +114,8 @@ def build_workbook(entries: Iterable[tuple[str, str, dict[str, str]]], lang: str
         truth[cid] = group
         wb.customers.records.append(Record(row=k + 2, values={
             "customer_id": cid, "name": name, "phone": contacts.get("phone"),
-            "email": contacts.get("email"), "contact_name": "联系人", "owner": "王芳"}))
+            "email": contacts.get("email"), "province": contacts.get("province"),
+            "city": contacts.get("city"), "contact_name": "联系人", "owner": "王芳"}))
     return wb, truth
 
 
@@ -208,14 +225,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--threshold", type=int, default=None)
     ap.add_argument("--baselines", action="store_true", help="also score plain rapidfuzz")
     ap.add_argument("--no-cli", action="store_true", help="library only (skip the xlsx + CLI run)")
+    ap.add_argument("--no-location", action="store_true",
+                    help="leave the province/city columns empty (names only)")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
 
-    alias_entries = [(g, n, {}) for g, n in load_aliases(args.aliases)]
-    out = {"aliases": evaluate(alias_entries, args.threshold, not args.no_cli),
+    entries = alias_entries(args.aliases, with_location=not args.no_location)
+    out = {"aliases": evaluate(entries, args.threshold, not args.no_cli),
            "synthetic": evaluate(synthetic_set(), args.threshold, not args.no_cli)}
     if args.baselines:
-        wb, truth = build_workbook(alias_entries)
+        wb, truth = build_workbook(entries)
         out["baselines"] = {name: m for name, m in baselines(wb, truth)}
     if args.json:
         print(json.dumps(out, ensure_ascii=False, indent=2))

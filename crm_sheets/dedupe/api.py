@@ -11,8 +11,15 @@ from ..model import Record, Workbook
 from ..schema import SETTINGS_BY_KEY
 from .blocking import CAP_STRONG, TermIndex, candidate_pairs
 from .cluster import cluster_edges
-from .normalize import name_forms, normalize_email, normalize_phone
-from .score import PairScore, Profile, clearly_different, reason, score_pair
+from .normalize import location_codes, name_forms, normalize_email, normalize_phone
+from .score import (
+    PairScore,
+    Profile,
+    clearly_different,
+    locations_conflict,
+    reason,
+    score_pair,
+)
 
 CONTACT_CAP = 5  # a phone/email on more customers than this is a switchboard or placeholder
 
@@ -32,8 +39,10 @@ def profile_of(values: Mapping[str, Any]) -> Profile | None:
     name = _text(values.get("name")).strip()
     if not name:
         return None
+    prov, city = _text(values.get("province")).strip(), _text(values.get("city")).strip()
     return Profile(name_forms(name), normalize_phone(values.get("phone")),
-                   normalize_email(values.get("email")))
+                   normalize_email(values.get("email")),
+                   location_codes(prov, city) if prov or city else ())
 
 
 def _without_common_contacts(profiles: list[Profile | None]) -> list[Profile | None]:
@@ -51,7 +60,7 @@ def _without_common_contacts(profiles: list[Profile | None]) -> list[Profile | N
         if p is not None and (phones.get(p.phone, 0) > CONTACT_CAP
                               or emails.get(p.email, 0) > CONTACT_CAP):
             p = Profile(p.forms, "" if phones.get(p.phone, 0) > CONTACT_CAP else p.phone,
-                        "" if emails.get(p.email, 0) > CONTACT_CAP else p.email)
+                        "" if emails.get(p.email, 0) > CONTACT_CAP else p.email, p.location)
         out.append(p)
     return out
 
@@ -134,7 +143,7 @@ def _score_sheet(workbook: Workbook, threshold: int) -> tuple[list[Record], list
 
 
 LINK_MARGIN = 25  # a cross pair is "related" when it scores ≥ threshold - LINK_MARGIN
-LINK_SHARE_X2 = 2  # twice the share of related cross pairs needed (1 → half)
+LINK_SHARE_X2 = 1  # twice the share of related cross pairs needed (1 → half)
 LINK_CHECK_MAX = 2500  # cross pairs checked at most (huge exact-key groups are trusted)
 
 
@@ -157,8 +166,8 @@ def _linkage(profiles: Sequence[Profile], threshold: int):  # noqa: ANN202
                 c = cache.get(k)
                 if c is None:
                     fa, fb = profiles[k[0]], profiles[k[1]]
-                    c = cache[k] = (clearly_different(fa.forms, fb.forms),
-                                    score_pair(fa, fb).score)
+                    c = cache[k] = (clearly_different(fa.forms, fb.forms)
+                                    or locations_conflict(fa, fb), score_pair(fa, fb).score)
                 if c[0]:
                     return False
                 related += c[1] >= floor
@@ -317,7 +326,8 @@ class DuplicateIndex:
     def _strip_common(self, p: Profile) -> Profile:
         phone = p.phone if len(self._index.strong.get("p" + p.phone, ())) <= CONTACT_CAP else ""
         email = p.email if len(self._index.strong.get("e" + p.email, ())) <= CONTACT_CAP else ""
-        return p if (phone, email) == (p.phone, p.email) else Profile(p.forms, phone, email)
+        return p if (phone, email) == (p.phone, p.email) else Profile(p.forms, phone, email,
+                                                                      p.location)
 
 
 def check_values(index: DuplicateIndex, rows: Sequence[Mapping[str, Any]]) -> list[list[Match]]:

@@ -21,7 +21,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .normalize import has_cjk
+from .normalize import has_cjk, strip_region_prefix
 from .score import Profile
 
 CAP_STRONG = 60  # an abbreviation/contact term shared by more customers is not evidence
@@ -51,8 +51,15 @@ def short_terms(p: Profile) -> set[str]:
     """
     if p.forms.legal:
         return set()
-    return {f[0] + f[1] for f in (p.forms.key, p.forms.stem)
-            if 2 <= len(f) <= SHORT_MAX and has_cjk(f)}
+    out: set[str] = set()
+    for f in (p.forms.key, p.forms.stem):
+        if 2 <= len(f) <= SHORT_MAX and has_cjk(f):
+            out.add(f[0] + f[1])
+            # a short name that kept its region (上海新阳) also meets 新阳半导体材料
+            rest = strip_region_prefix(f, min_rest=2)[0]
+            if rest != f:
+                out.add(rest[0] + rest[1])
+    return out
 
 
 def long_terms(p: Profile) -> set[str]:
@@ -71,6 +78,15 @@ def strong_terms(p: Profile) -> set[str]:
     """All terms of which one shared is enough (used by the incremental index)."""
     return ({"s" + t for t in short_terms(p)} | {"l" + t for t in long_terms(p)}
             | contact_terms(p))
+
+
+def stem_term(p: Profile) -> str:
+    """A two-character stem (华锦股份 → 华锦) that may sit inside a long name (北方华锦化学):
+    it meets every name holding that bigram."""
+    f = p.forms
+    if len(f.stem) == 2 and f.stem != f.key and not f.legal and has_cjk(f.stem):
+        return f.stem
+    return ""
 
 
 def gram_terms(p: Profile) -> set[str]:
@@ -154,6 +170,20 @@ def candidate_pairs(profiles: Sequence[Profile]) -> list[tuple[int, int]]:
         codes.append(np.concatenate(cross))
     gram_sets = [gram_terms(p) for p in profiles]
     grams = _postings(gram_sets)
+    stems: dict[str, list[int]] = {}
+    for i, p in enumerate(profiles):
+        st = stem_term(p)
+        if st:
+            stems.setdefault(st, []).append(i)
+    for st, s_list in stems.items():
+        g_list = grams.get(st)
+        if not g_list or len(g_list) > CAP_GRAM or len(s_list) > CAP_STRONG:
+            continue
+        a = np.repeat(np.asarray(s_list, dtype=np.int64), len(g_list))
+        b = np.tile(np.asarray(g_list, dtype=np.int64), len(s_list))
+        keep = a != b
+        a, b = a[keep], b[keep]
+        codes.append((np.minimum(a, b) << 32) | np.maximum(a, b))
     gcodes = _pairs_within([g for g in grams.values() if 2 <= len(g) <= CAP_GRAM])
     if gcodes.size:
         uniq, counts = np.unique(gcodes, return_counts=True)
@@ -173,6 +203,7 @@ class TermIndex:
         self.keys: dict[str, list[int]] = {}
         self.strong: dict[str, list[int]] = {}
         self.grams: dict[str, list[int]] = {}
+        self.stems: dict[str, list[int]] = {}
         self.n_grams: list[int] = []
         for p in self.profiles:
             self.add(p)
@@ -189,6 +220,9 @@ class TermIndex:
         gs = gram_terms(p)
         for t in gs:
             self.grams.setdefault(t, []).append(i)
+        st = stem_term(p)
+        if st:
+            self.stems.setdefault(st, []).append(i)
         self.n_grams.append(len(gs))
         return i
 
@@ -206,12 +240,20 @@ class TermIndex:
                 if post and len(post) <= CAP_STRONG and \
                         len(self.strong.get(mine + t, ())) < CAP_STRONG:
                     out.update(post)
+        st = stem_term(p)
+        if st:
+            post = self.grams.get(st)
+            if post and len(post) <= CAP_GRAM:
+                out.update(post)
         gs = gram_terms(p)
         counts: Counter[int] = Counter()
         for t in gs:
             post = self.grams.get(t)
             if post and len(post) < CAP_GRAM:
                 counts.update(post)
+                stem_post = self.stems.get(t)
+                if stem_post and len(stem_post) <= CAP_STRONG:
+                    out.update(stem_post)
         ng = len(gs)
         for j, c in counts.items():
             if c >= gram_need(ng, self.n_grams[j]):

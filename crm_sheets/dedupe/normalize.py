@@ -404,6 +404,21 @@ def normalize_name(raw: str) -> str:
     return name_forms(raw or "").key
 
 
+@lru_cache(maxsize=4096)
+def location_codes(province: str, city: str) -> tuple[str, ...]:
+    """Division codes of a customer's province/city cells, most specific first available.
+
+    广东 + 深圳市 → ('4403',); 深圳 alone → ('4403',); an ambiguous city (朝阳区) keeps the
+    codes inside the province; unknown text → the province's codes, or () when none.
+    """
+    prov = REGIONS.get(remove_whitespace(nfkc(province or "")), ())
+    cty = REGIONS.get(remove_whitespace(nfkc(city or "")), ())
+    if cty and prov:
+        inside = tuple(c for c in cty if any(c.startswith(p) for p in prov))
+        return inside or prov
+    return cty or prov
+
+
 def regions_conflict(a: tuple[str, ...], b: tuple[str, ...]) -> bool:
     """True when both names carry a region and no division of one contains one of the other."""
     if not a or not b:

@@ -58,6 +58,7 @@ class Profile:
     forms: NameForms
     phone: str = ""
     email: str = ""
+    location: tuple[str, ...] = ()  # division codes of the row's province/city cells
 
 
 def exact_rule(a: NameForms, b: NameForms) -> Evidence | None:
@@ -114,6 +115,85 @@ def brand_gaps_ok(short: str, long: str) -> bool:
     return True
 
 
+# Words that name an industry or a corporate structure, not a company (generic knowledge,
+# not taken from any data set): a 简称 must keep at least two characters outside them.
+INDUSTRY_WORDS = (
+    "中华人民共和国", "中国", "中华", "国际", "集团", "控股", "股份", "实业", "发展", "投资",
+    "产业", "资本", "金融", "证券", "银行", "保险", "信托", "租赁", "科技", "技术", "高科",
+    "高新", "信息", "网络", "数据", "数字", "软件", "通信", "通讯", "电子", "微电子", "电器",
+    "电气", "电力", "电源", "电机", "电缆", "能源", "新能源", "环保", "环境", "生物", "医药",
+    "制药", "药业", "医疗", "器械", "健康", "化工", "化学", "材料", "新材料", "新材", "工业",
+    "工程", "制造", "智能", "装备", "设备", "机械", "精密", "精工", "汽车", "地产", "房地产",
+    "置业", "建设", "建筑", "建工", "文化", "传媒", "旅游", "教育", "食品", "农业", "物流",
+    "贸易", "商贸", "服务", "管理", "咨询", "矿业", "有色", "钢铁", "纺织", "服饰", "家居",
+    "照明", "光电", "半导体", "航空", "航运", "港口", "交通", "水务", "燃气", "热电", "石油",
+    "石化", "煤业", "纸业", "包装", "印刷", "传动", "创新", "设计", "研究", "发展",
+)
+_INDUSTRY_BY_HEAD: dict[str, tuple[str, ...]] = {}
+for _w in sorted(set(INDUSTRY_WORDS), key=len, reverse=True):
+    _INDUSTRY_BY_HEAD[_w[0]] = (*_INDUSTRY_BY_HEAD.get(_w[0], ()), _w)
+CONTAINED_MIN = 3  # a short name found inside a long one needs this many characters
+DISTINCT_MIN = 2  # …and this many characters outside industry words
+
+
+def generic_mask(s: str) -> list[bool]:
+    """Per character: True when it belongs to an industry/structure word (longest first)."""
+    mask = [False] * len(s)
+    i = 0
+    while i < len(s):
+        for w in _INDUSTRY_BY_HEAD.get(s[i], ()):
+            if s.startswith(w, i):
+                mask[i:i + len(w)] = [True] * len(w)
+                i += len(w)
+                break
+        else:
+            i += 1
+    return mask
+
+
+def distinctive_chars(s: str) -> int:
+    """How many characters of s lie outside industry and structure words."""
+    return sum(not g for g in generic_mask(s))
+
+
+def contained_ok(short: str, long: str) -> bool:
+    """简称 that names the distinctive middle of a long name (segment abbreviation).
+
+    Either `short` occurs whole inside `long` (同花顺 ← 核新同花顺网络信息, 博雅生物 ←
+    华润博雅生物制药), or it is a brand run followed by an industry word that starts a
+    word later in `long` (盈新发展 ← 铜官盈新文化旅游发展). The brand part must hold at
+    least two characters outside industry words, so 中国银行 is no 简称 of 中国建设银行
+    (中国 and 银行 are both generic) and 新能源 names nobody.
+    """
+    n = len(short)
+    if n < CONTAINED_MIN or n >= len(long):
+        return False
+    mask = generic_mask(short)
+    if sum(not g for g in mask) < DISTINCT_MIN:
+        return False
+    pos = long.find(short, 1)
+    if pos > 0:
+        return True
+    # brand run + trailing industry word (a word of long that starts later)
+    k = n
+    while k > 0 and mask[k - 1]:
+        k -= 1
+    brand, tail = short[:k], short[k:]
+    if len(brand) < DISTINCT_MIN or not tail or distinctive_chars(brand) < DISTINCT_MIN:
+        return False
+    start = long.find(brand)
+    if start < 0:
+        return False
+    lmask = generic_mask(long)
+    j = long.find(tail, start + len(brand))
+    while j >= 0:
+        if lmask[j] and (j == 0 or not lmask[j - 1] or long[j:].startswith(
+                _INDUSTRY_BY_HEAD.get(long[j], ()))):
+            return True
+        j = long.find(tail, j + 1)
+    return False
+
+
 def abbreviation_rule(a: NameForms, b: NameForms) -> Evidence | None:
     """The shorter name abbreviates the longer one (简称: characters kept in order)."""
     if regions_conflict(a.regions, b.regions):
@@ -151,8 +231,12 @@ def abbreviation_rule(a: NameForms, b: NameForms) -> Evidence | None:
                         score, kind = SCORE_ABBREV, "abbreviation"
                     elif brand_gaps_ok(s, lf) and COUNTRY_FREE(lf):
                         score, kind = SCORE_BRAND, "abbreviation"
+                    elif contained_ok(s, lf):
+                        score, kind = SCORE_BRAND, "abbreviation"
                     else:
                         continue
+                elif cjk and contained_ok(s, lf):
+                    score, kind = SCORE_BRAND, "abbreviation"
                 else:
                     continue
                 if best is None or score > best.score:
@@ -186,6 +270,44 @@ def fuzzy_rule(a: NameForms, b: NameForms) -> Evidence:
     return Evidence("fuzzy", score)
 
 
+def _brand_split(f: NameForms) -> tuple[str, str] | None:
+    """(brand, rest) of a name whose key is two distinctive characters followed only by
+    industry/structure words (国林科技 → 国林, 科技), else None."""
+    key = f.key
+    if len(key) < 3 or not has_cjk(key):
+        return None
+    mask = generic_mask(key)
+    if mask[0] or mask[1] or not all(mask[2:]):
+        return None
+    return key[:2], key[2:]
+
+
+def stem_inside(a: NameForms, b: NameForms) -> bool:
+    """A two-character stem (万润股份 → 万润) that opens a distinctive run inside the other
+    name after a leading word (中节能万润); the structure word itself is missing there."""
+    for x, y in ((a, b), (b, a)):
+        st = x.stem
+        if len(st) == 2 and st != x.key and not x.legal and distinctive_chars(st) == 2:
+            for lf in y.long_forms:
+                if lf.find(st, 1) > 0:
+                    return True
+    return False
+
+
+def brand_rule(a: NameForms, b: NameForms) -> Evidence | None:
+    """Same two-character brand, only industry words differ (国林科技 / 国林环保), or a
+    short stem found inside the other name: weak alone (SCORE_WEAK, below the default
+    threshold); the same city lifts it, different places cap it."""
+    if regions_conflict(a.regions, b.regions):
+        return None
+    sa, sb = _brand_split(a), _brand_split(b)
+    if sa and sb and sa[0] == sb[0] and sa[1] != sb[1]:
+        return Evidence("brand", SCORE_WEAK, short=a.raw, long=b.raw)
+    if stem_inside(a, b):
+        return Evidence("brand", SCORE_WEAK, short=a.raw, long=b.raw)
+    return None
+
+
 def name_evidence(a: NameForms, b: NameForms) -> Evidence:
     """The strongest name rule for a pair."""
     ev = exact_rule(a, b)
@@ -195,6 +317,10 @@ def name_evidence(a: NameForms, b: NameForms) -> Evidence:
     ab = abbreviation_rule(a, b)
     if ab and ab.score >= fz.score:
         return ab
+    if fz.score < SCORE_WEAK:
+        br = brand_rule(a, b)
+        if br:
+            return br
     return fz
 
 
@@ -233,14 +359,50 @@ class PairScore:
     name: Evidence
     same_phone: bool
     same_email: bool
+    same_city: bool = False
+
+
+LOCATION_CONFLICT_CAP = 60  # two customers in different places: at most a weak hint
+CITY_WEIGHT = 0.3  # share of the gap to 100 that the same city closes for an abbreviation
+CITY_FLOOR = SCORE_WEAK  # the same city only supports a name that already abbreviates
+_ABBREV_KINDS = frozenset(("prefix", "abbreviation", "same_core", "brand"))
+
+
+def locations_conflict(a: Profile, b: Profile) -> bool:
+    """The rows' province/city cells, or one row's cells and the other's name region
+    (深圳万润科技 vs a row in 烟台), name places that do not contain one another."""
+    return (regions_conflict(a.location, b.location)
+            or regions_conflict(a.location, b.forms.regions)
+            or regions_conflict(a.forms.regions, b.location))
+
+
+MUNICIPALITIES = frozenset(("11", "12", "31", "50"))  # 北京, 天津, 上海, 重庆: city-level
+
+
+def _city_level(codes: tuple[str, ...]) -> bool:
+    return any(len(c) >= 4 or c in MUNICIPALITIES for c in codes)
+
+
+def same_city(a: Profile, b: Profile) -> bool:
+    """Both rows name a city (not only a province) and it is the same one."""
+    return (_city_level(a.location) and _city_level(b.location)
+            and not regions_conflict(a.location, b.location))
 
 
 def score_pair(a: Profile, b: Profile) -> PairScore:
-    """Score two customers from their names and contacts."""
+    """Score two customers from their names, contacts and province/city cells."""
     ev = name_evidence(a.forms, b.forms)
     same_phone = bool(a.phone) and a.phone == b.phone
     same_email = bool(a.email) and a.email == b.email
-    return PairScore(combine(ev.score, same_phone, same_email), ev, same_phone, same_email)
+    name_score, city = ev.score, False
+    if a.location or b.location:
+        if locations_conflict(a, b):
+            name_score = min(name_score, LOCATION_CONFLICT_CAP)
+        elif ev.kind in _ABBREV_KINDS and name_score >= CITY_FLOOR and same_city(a, b):
+            city = True
+            name_score = min(100, int(name_score + (100 - name_score) * CITY_WEIGHT + 1e-9))
+    return PairScore(combine(name_score, same_phone, same_email), ev, same_phone, same_email,
+                     city)
 
 
 # --- reasons --------------------------------------------------------------------------------
@@ -255,8 +417,10 @@ _TEXTS = {
     "prefix": ("「{short}」是「{long}」的简称", "'{short}' is an abbreviation of '{long}'"),
     "abbreviation": ("「{short}」是「{long}」的简称", "'{short}' is an abbreviation of '{long}'"),
     "fuzzy": ("名称相似 {sim}%", "similar name ({sim}%)"),
+    "brand": ("「{short}」与「{long}」字号相同", "'{short}' and '{long}' share the brand"),
     "phone": ("电话相同", "same phone"),
     "email": ("邮箱相同", "same email"),
+    "city": ("同一城市", "same city"),
     "and": ("、", " and "),
     "sep": ("；", "; "),
 }
@@ -280,7 +444,7 @@ def reason(ps: PairScore, a: NameForms, b: NameForms, lang: str) -> str:
             parts.append(_t("exact_removed", lang, removed=_t("and", lang).join(ev.removed)))
         else:
             parts.append(_t("exact_surface", lang))
-    elif ev.kind in ("prefix", "abbreviation"):
+    elif ev.kind in ("prefix", "abbreviation", "brand"):
         parts.append(_t(ev.kind, lang, short=ev.short.strip(), long=ev.long.strip()))
     elif ev.score >= 50 or not (ps.same_phone or ps.same_email):
         parts.append(_t("fuzzy", lang, sim=ev.score))
@@ -288,4 +452,6 @@ def reason(ps: PairScore, a: NameForms, b: NameForms, lang: str) -> str:
         parts.append(_t("phone", lang))
     if ps.same_email:
         parts.append(_t("email", lang))
+    if ps.same_city:
+        parts.append(_t("city", lang))
     return _t("sep", lang).join(parts)
