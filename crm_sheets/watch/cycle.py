@@ -249,6 +249,9 @@ class SaveReport:
     seconds: float = 0.0
     incremental: bool = False
     at: str = ""
+    before: Workbook | None = field(default=None, repr=False)
+    after: Workbook | None = field(default=None, repr=False)
+    check_ownership: bool = True
 
     @property
     def findings(self) -> list[Finding]:
@@ -285,7 +288,8 @@ def revalidate(home: CrmHome, tracker: MasterTracker, *, today: dt.date, sha256:
 
     `merged_by`: the file was just written by an inbox merge on behalf of this account,
     so it is attributed to it and the shared-mode ownership check is skipped (the merge
-    already checked rights).
+    already checked rights). The ownership check itself is `check_ownership`, run after
+    the findings are written.
 
     Raises CrmError when the file cannot be read (the caller retries, then reports).
     """
@@ -307,25 +311,50 @@ def revalidate(home: CrmHome, tracker: MasterTracker, *, today: dt.date, sha256:
         dups = []
         errors.append(f"duplicates: {type(exc).__name__}: {exc}")
     author = merged_by or hooks.author(path)
-    ownership: list[Finding] = []
-    check = hooks.shared_check() if merged_by is None else None
-    if check is not None and tracker.workbook is not None:
-        try:
-            ownership = list(check(tracker.workbook, wb, author, home) or [])
-        except Exception as exc:  # noqa: BLE001
-            errors.append(f"shared_mode_check: {type(exc).__name__}: {exc}")
-    findings = sorted([*report.findings, *dups, *ownership], key=sort_key)
+    findings = sorted([*report.findings, *dups], key=sort_key)
     full = Report(findings=findings, customers=report.customers, followups=report.followups)
     out = SaveReport(path=path, sha256=sha, author=author, account=_account_for(home, author),
                      report=full,
-                     changed_customers=_changed(tracker.workbook, wb, "customers"),
-                     changed_followups=_changed(tracker.workbook, wb, "followups"),
-                     ownership=ownership, errors=errors, incremental=not tracker.dup.last_full,
+                     changed_customers=tracker.dup.last_changed, changed_followups=0,
+                     errors=errors, incremental=not tracker.dup.last_full,
                      at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"))
+    out.before, out.after = tracker.workbook, wb
+    out.check_ownership = merged_by is None
     tracker.workbook = wb
     tracker.sha256 = sha
     out.seconds = time.perf_counter() - t0
     return out
+
+
+def count_changes(save: SaveReport) -> tuple[int, int]:
+    """Rows of Customers and Followups added, changed or removed by this save (for the log;
+    kept off the path to the findings file: it touches every cell)."""
+    if save.before is None or save.after is None:
+        return save.changed_customers, save.changed_followups
+    save.changed_customers = _changed(save.before, save.after, "customers")
+    save.changed_followups = _changed(save.before, save.after, "followups")
+    return save.changed_customers, save.changed_followups
+
+
+def check_ownership(home: CrmHome, save: SaveReport, hooks: Hooks | None = None) -> list[Finding]:
+    """Shared-mode check of one save (who changed what they may not); adds to `save`.
+
+    Run after the findings are written: it compares the whole workbook with the one
+    before and may take longer than the validation itself on a large master.
+    """
+    hooks = hooks or Hooks()
+    check = hooks.shared_check() if save.check_ownership else None
+    if check is None or save.before is None or save.after is None:
+        return []
+    try:
+        found = list(check(save.before, save.after, save.author, home) or [])
+    except Exception as exc:  # noqa: BLE001 - a guard bug must not stop the watcher
+        save.errors.append(f"shared_mode_check: {type(exc).__name__}: {exc}")
+        return []
+    save.ownership = found
+    if found:
+        save.report.findings = sorted([*save.report.findings, *found], key=sort_key)
+    return found
 
 
 def write_findings(home: CrmHome, save: SaveReport) -> Path:

@@ -37,7 +37,15 @@ from ..home import CrmHome
 from ..writeback.locks import lock_holder
 from . import messages
 from .adapters import Hooks
-from .cycle import MasterTracker, apply_master, process_inbox, revalidate, write_findings
+from .cycle import (
+    MasterTracker,
+    apply_master,
+    check_ownership,
+    count_changes,
+    process_inbox,
+    revalidate,
+    write_findings,
+)
 from .events import Classifier, Kind, event_paths
 from .stability import Settle, incomplete_reason, quick_stat
 
@@ -474,12 +482,15 @@ class Watcher:
                           hooks=self.hooks, path=item.path, merged_by=merged_by)
         write_findings(self.home, save)
         self.cycles += 1
+        count_changes(save)
         summ = save.report.summary()
         self._emit("findings", "error" if summ["errors"] else "ok", name=item.path.name,
                    findings=summ["findings"], errors=summ["errors"], warnings=summ["warnings"],
                    changed=save.changed_customers + save.changed_followups,
                    author=save.author or "?", account=save.account, seconds=round(save.seconds, 2),
                    sha256=sha, summary=summ, incremental=save.incremental)
+        if check_ownership(self.home, save, self.hooks):
+            write_findings(self.home, save)
         for f in save.ownership:
             self._emit("ownership", "warn", message=f.message, finding=f.to_dict())
         for e in save.errors:
