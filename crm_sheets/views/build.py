@@ -15,6 +15,7 @@ import dataclasses
 import datetime as dt
 import io
 import os
+import re
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
@@ -36,8 +37,8 @@ from ..permissions import (
     visible_fields,
     visible_followup,
 )
-from ..schema import CUSTOMERS, FOLLOWUPS, LIST_COLUMNS, SheetSchema
-from ..template import LIST_ROWS, MAX_ROW, NUMBER_FORMATS, list_range_name, write_value
+from ..schema import CUSTOMERS, FOLLOWUPS, LIST_COLUMNS, Kind, SheetSchema
+from ..template import LIST_ROWS, MAX_ROW, NUMBER_FORMATS, list_range_name
 from .common import (
     CHART_SHEET,
     DEPARTMENT_NAMES,
@@ -120,30 +121,87 @@ class SheetPlan:
     rows: list[list[Any]]
     row_editable: list[bool]
     ids: list[str]
+    fingerprints: list[str]
 
 
-def plan_sheets(wb: Workbook, actor: Actor) -> tuple[SheetPlan, SheetPlan | None]:
+class ProjectionCache:
+    """Projected rows and their fingerprints, computed once per record and masking and
+    shared by every view built from the same master (most views show the same cells)."""
+
+    def __init__(self, wb: Workbook) -> None:
+        self.wb = wb
+        self.full = {CUSTOMERS.name: sheet_keys(CUSTOMERS, CUSTOMERS.keys, wb.customers.columns),
+                     FOLLOWUPS.name: sheet_keys(FOLLOWUPS, FOLLOWUPS.keys, wb.followups.columns)}
+        self._rows: dict[tuple[str, frozenset[str]], dict[int, tuple[list[Any], list[str]]]] = {}
+        self._proj: dict[tuple[str, frozenset[str]], Callable[[Record], list[Any]]] = {}
+        self.by_owner: dict[str, list[Record]] = {}
+        for rec in wb.customers.records:
+            owner = rec.values.get("owner")
+            if isinstance(owner, str):
+                self.by_owner.setdefault(owner.strip().casefold(), []).append(rec)
+        self.fu_by_customer: dict[Any, list[tuple[int, Record]]] = {}
+        for i, rec in enumerate(wb.followups.records):
+            self.fu_by_customer.setdefault(rec.values.get("customer_id"), []).append((i, rec))
+
+    def warm(self, actor: Actor) -> None:
+        """Project every row for `actor`'s masking now (before worker processes fork)."""
+        for schema, table in ((CUSTOMERS, self.wb.customers), (FOLLOWUPS, self.wb.followups)):
+            for rec in table.records:
+                self.row(schema, actor, rec)
+
+    def row(self, schema: SheetSchema, actor: Actor, rec: Record) -> tuple[list[Any], list[str]]:
+        key = (schema.name, masked_fields(actor))
+        cache = self._rows.setdefault(key, {})
+        hit = cache.get(id(rec))
+        if hit is None:
+            proj = self._proj.get(key)
+            if proj is None:
+                proj = self._proj[key] = view_projector(actor, self.full[schema.name])
+            vals = proj(rec)
+            hit = cache[id(rec)] = (vals, [fingerprint(v) for v in vals])
+        return hit
+
+
+def _select(cache: ProjectionCache, schema: SheetSchema, actor: Actor, keys: list[str]
+            ) -> Callable[[Record], tuple[list[Any], str]]:
+    full = cache.full[schema.name]
+    idx = [full.index(k) for k in keys]
+
+    def pick(rec: Record) -> tuple[list[Any], str]:
+        vals, fps = cache.row(schema, actor, rec)
+        return [vals[i] for i in idx], "".join([fps[i] for i in idx])
+
+    return pick
+
+
+def plan_sheets(wb: Workbook, actor: Actor, cache: ProjectionCache | None = None
+                ) -> tuple[SheetPlan, SheetPlan | None]:
     """The rows and columns `actor` sees, projected as the view shows them."""
+    cache = cache or ProjectionCache(wb)
     ckeys = sheet_keys(CUSTOMERS, visible_fields(actor, CUSTOMERS), wb.customers.columns)
     if "customer_id" not in ckeys:
         raise CrmError("主表没有客户编号列：请先运行 crm apply / the master has no customer ID "
                        "column: run crm apply first")
     masked = masked_fields(actor)
     c_edit = set(editable_fields(actor, CUSTOMERS)) - masked
-    cproj = view_projector(actor, ckeys)
-    crow, cids, cedit = [], [], []
+    cpick = _select(cache, CUSTOMERS, actor, ckeys)
+    crow, cids, cedit, cfps = [], [], [], []
     owners: dict[str, Any] = {}
     seen: set[str] = set()
-    for rec in wb.customers.records:
+    records = (cache.by_owner.get(actor.owner_name.casefold(), []) if actor.role == "sales"
+               else wb.customers.records)
+    for rec in records:
         cid = rec.values.get("customer_id")
         if not cid or cid in seen or not visible_customer(actor, rec):
             continue
         seen.add(cid)
         owners[cid] = rec.values.get("owner")
-        crow.append(cproj(rec))
+        vals, fps = cpick(rec)
+        crow.append(vals)
+        cfps.append(fps)
         cids.append(cid)
         cedit.append(bool(c_edit))
-    cust = SheetPlan(CUSTOMERS, ckeys, c_edit, crow, cedit, cids)
+    cust = SheetPlan(CUSTOMERS, ckeys, c_edit, crow, cedit, cids, cfps)
     fvis = visible_fields(actor, FOLLOWUPS)
     if not fvis:
         return cust, None
@@ -151,10 +209,16 @@ def plan_sheets(wb: Workbook, actor: Actor) -> tuple[SheetPlan, SheetPlan | None
     if "followup_id" not in fkeys:
         return cust, None
     f_edit = set(editable_fields(actor, FOLLOWUPS)) - masked
-    fproj = view_projector(actor, fkeys)
-    frows, fids, fedit = [], [], []
+    fpick = _select(cache, FOLLOWUPS, actor, fkeys)
+    frows, fids, fedit, ffps = [], [], [], []
     fseen: set[str] = set()
-    for rec in wb.followups.records:
+    if actor.role == "sales":
+        pairs = sorted((p for cid in owners for p in cache.fu_by_customer.get(cid, ())),
+                       key=lambda p: p[0])
+        frecords: Iterable[Record] = [rec for _, rec in pairs]
+    else:
+        frecords = wb.followups.records
+    for rec in frecords:
         fid = rec.values.get("followup_id")
         cid = rec.values.get("customer_id")
         if not fid or fid in fseen or cid not in owners:
@@ -163,10 +227,12 @@ def plan_sheets(wb: Workbook, actor: Actor) -> tuple[SheetPlan, SheetPlan | None
         if not visible_followup(actor, rec, owner):
             continue
         fseen.add(fid)
-        frows.append(fproj(rec))
+        vals, fps = fpick(rec)
+        frows.append(vals)
+        ffps.append(fps)
         fids.append(fid)
         fedit.append(bool(f_edit) and followup_row_editable(actor, rec, owner))
-    return cust, SheetPlan(FOLLOWUPS, fkeys, f_edit, frows, fedit, fids)
+    return cust, SheetPlan(FOLLOWUPS, fkeys, f_edit, frows, fedit, fids, ffps)
 
 
 def _sub_workbook(wb: Workbook, cust_ids: set[str]) -> Workbook:
@@ -231,14 +297,27 @@ def _lists_sheet(book: Any, wb: Workbook, aud: Audience, fmts: dict[str, Any]) -
     ws.hide()
 
 
-def _data_sheet(book: Any, name: str, plan: SheetPlan, lang: str, fmts: dict[str, Any]) -> None:
+@dataclasses.dataclass
+class _Pending:
+    """A data sheet whose rows are spliced into its XML after xlsxwriter closes the book."""
+
+    index: int  # 1-based worksheet number (xl/worksheets/sheetN.xml)
+    plan: SheetPlan
+    open_cols: list[bool]
+    styles: list[tuple[int, int, int, int]]  # per column: open, locked, open date, locked date
+    dt_styles: list[tuple[int, int]]  # per column: open datetime, locked datetime
+
+
+def _data_sheet(book: Any, name: str, plan: SheetPlan, lang: str, fmts: dict[str, Any]
+                ) -> _Pending:
     ws = book.add_worksheet(name)
     fields = [plan.schema.field(k) for k in plan.keys]
-    kinds = [f.kind for f in fields]
     open_cols = [k in plan.editable for k in plan.keys]
     zh = lang == "zh"
+    styles, dt_styles = [], []
+    lk, op = fmts["locked"], fmts["open"]
     for c, f in enumerate(fields):
-        fm = fmts["open" if open_cols[c] else "locked"]
+        fm = op if open_cols[c] else lk
         ws.set_column(c, c, f.width, fm.get(f.kind, fm["text"]))
         ws.write_string(0, c, f.header(lang), fm["header"])
         if f.choices and open_cols[c]:
@@ -247,20 +326,123 @@ def _data_sheet(book: Any, name: str, plan: SheetPlan, lang: str, fmts: dict[str
                 "ignore_blank": True, "error_type": "warning",
                 "error_title": "不在列表中" if zh else "Not in the list",
                 "error_message": "请从下拉列表中选择" if zh else "Pick a value from the list"})
+        o_fmt = (op if open_cols[c] else lk).get(f.kind, (op if open_cols[c] else lk)["text"])
+        l_fmt = lk.get(f.kind, lk["text"])
+        o_date = (op if open_cols[c] else lk)[Kind.DATE]
+        o_dt = (op if open_cols[c] else lk)[Kind.DATETIME]
+        styles.append((o_fmt._get_xf_index(), l_fmt._get_xf_index(), o_date._get_xf_index(),
+                       lk[Kind.DATE]._get_xf_index()))
+        dt_styles.append((o_dt._get_xf_index(), lk[Kind.DATETIME]._get_xf_index()))
     ws.set_row(0, 30)
-    locked, opened = fmts["locked"], fmts["open"]
-    for r, (row, editable) in enumerate(zip(plan.rows, plan.row_editable, strict=True), start=1):
-        for c, v in enumerate(row):
-            if v is None or v == "":
-                if open_cols[c] and not editable:
-                    ws.write_blank(r, c, None, locked.get(kinds[c], locked["text"]))
-                continue
-            write_value(ws, r, c, v, kinds[c], opened if open_cols[c] and editable else locked)
     ws.freeze_panes(1, 2 if plan.schema is CUSTOMERS else 1)
     ws.autofilter(0, 0, max(len(plan.rows), 1), len(fields) - 1)
     ws.protect("", {"autofilter": True, "sort": True, "format_columns": True,
                     "format_rows": True, "select_locked_cells": True,
                     "select_unlocked_cells": True})
+    return _Pending(len(book.worksheets()), plan, open_cols, styles, dt_styles)
+
+
+_EPOCH = dt.datetime(1899, 12, 30)
+_XML_BAD = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
+
+
+def _xml_text(text: str) -> str:
+    if _XML_BAD.search(text):
+        text = _XML_BAD.sub("", text)
+    if "&" in text or "<" in text or ">" in text:
+        text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return text
+
+
+def _rows_xml(p: _Pending) -> tuple[str, int]:
+    """The <row> elements of a data sheet (from row 2) and the last row number."""
+    from ..model import column_letter
+
+    kinds = [p.plan.schema.field(k).kind for k in p.plan.keys]
+    n = len(kinds)
+    letters = [f'<c r="{column_letter(c)}' for c in range(n)]
+    numeric = [k in (Kind.INT, Kind.NUMBER) for k in kinds]
+    date_kind = [k is Kind.DATE for k in kinds]
+    code = [k is Kind.CODE for k in kinds]
+
+    def spec(editable: bool) -> list[tuple[str, str, str, str, str, str]]:
+        out = []
+        for c in range(n):
+            opened = p.open_cols[c] and editable
+            st = p.styles[c]
+            s_main = st[0] if opened else st[1]
+            s_date = st[2] if opened else st[3]
+            s_dt = s_date if date_kind[c] else (p.dt_styles[c][0] if opened else
+                                                p.dt_styles[c][1])
+            blank = f'" s="{st[1]}"/>' if (p.open_cols[c] and not editable) else ""
+            out.append((f'" s="{s_main}" t="inlineStr"><is><t>', f'" s="{s_main}"><v>',
+                        f'" s="{s_date}"><v>', f'" s="{s_dt}"><v>', blank,
+                        f'" s="{s_main}" t="b"><v>'))
+        return out
+
+    specs = {True: spec(True), False: spec(False)}
+    out: list[str] = []
+    r = 1
+    epoch = _EPOCH
+    for r, (row, editable) in enumerate(zip(p.plan.rows, p.plan.row_editable, strict=True),
+                                        start=2):
+        rs = str(r)
+        sp = specs[editable]
+        cells = [f'<row r="{rs}">']
+        add = cells.append
+        for c, v in enumerate(row):
+            if v is None or v == "":
+                if sp[c][4]:
+                    add(letters[c] + rs + sp[c][4])
+                continue
+            t = type(v)
+            if t is str or code[c]:
+                add(f"{letters[c]}{rs}{sp[c][0]}{_xml_text(str(v))}</t></is></c>")
+            elif t is float or t is int:
+                if numeric[c]:
+                    add(f"{letters[c]}{rs}{sp[c][1]}{v!r}</v></c>")
+                else:
+                    add(f"{letters[c]}{rs}{sp[c][0]}{_xml_text(str(v))}</t></is></c>")
+            elif t is dt.datetime:
+                serial = (v.replace(tzinfo=None) - epoch).total_seconds() / 86400
+                add(f"{letters[c]}{rs}{sp[c][3]}{serial!r}</v></c>")
+            elif t is dt.date:
+                add(f"{letters[c]}{rs}{sp[c][2]}"
+                    f"{(dt.datetime(v.year, v.month, v.day) - epoch).days}</v></c>")
+            elif t is bool:
+                add(f"{letters[c]}{rs}{sp[c][5]}{int(v)}</v></c>")
+            else:
+                add(f"{letters[c]}{rs}{sp[c][0]}{_xml_text(str(v))}</t></is></c>")
+        add("</row>")
+        out.append("".join(cells))
+    return "".join(out), r
+
+
+def _splice_rows(data: bytes, pending: list[_Pending]) -> bytes:
+    """Insert the data rows into the sheets xlsxwriter wrote (header only)."""
+    import zipfile
+
+    from ..model import column_letter
+
+    src = zipfile.ZipFile(io.BytesIO(data))
+    out = io.BytesIO()
+    by_part = {f"xl/worksheets/sheet{p.index}.xml": p for p in pending}
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as dst:
+        for info in src.infolist():
+            body = src.read(info.filename)
+            p = by_part.get(info.filename)
+            if p is not None and p.plan.rows:
+                xml = body.decode("utf-8")
+                rows, last = _rows_xml(p)
+                xml = xml.replace("</sheetData>", rows + "</sheetData>", 1)
+                last_col = column_letter(max(len(p.plan.keys) - 1, 0))
+                xml = re.sub(r'<dimension ref="[^"]*"/>', f'<dimension ref="A1:{last_col}{last}"/>',
+                             xml, count=1)
+                body = xml.encode("utf-8")
+            zi = zipfile.ZipInfo(info.filename, date_time=info.date_time)
+            zi.compress_type = zipfile.ZIP_DEFLATED
+            dst.writestr(zi, body)
+    return out.getvalue()
 
 
 def _chart_sheet(book: Any, dash: Dashboard, lang: str) -> None:
@@ -295,10 +477,10 @@ def view_title(aud: Audience, lang: str) -> str:
 
 def render_view(wb: Workbook, aud: Audience, *, home_id: str, key: bytes, master_sha: str,
                 today: dt.date, dash_cache: dict[str, Dashboard] | None = None,
-                password: str | None = None) -> bytes:
+                password: str | None = None, cache: ProjectionCache | None = None) -> bytes:
     """One view as xlsx bytes (encrypted when `password` is given)."""
     actor = aud.actor
-    cust, fol = plan_sheets(wb, actor)
+    cust, fol = plan_sheets(wb, actor, cache)
     lang = wb.lang
     buf = io.BytesIO()
     book = xlsxwriter.Workbook(buf, {"in_memory": True, "strings_to_formulas": False,
@@ -307,20 +489,18 @@ def render_view(wb: Workbook, aud: Audience, *, home_id: str, key: bytes, master
     book.set_properties({"title": title, "author": "crm-sheets", "created": dt.datetime.now(),
                          "comments": "crm-sheets view"})
     fmts = _formats(book)
-    _data_sheet(book, CUSTOMERS.title(lang), cust, lang, fmts)
+    pending = [_data_sheet(book, CUSTOMERS.title(lang), cust, lang, fmts)]
     if fol is not None:
-        _data_sheet(book, FOLLOWUPS.title(lang), fol, lang, fmts)
+        pending.append(_data_sheet(book, FOLLOWUPS.title(lang), fol, lang, fmts))
     dash = audience_dashboard(wb, aud, set(cust.ids), today, dash_cache if dash_cache is not None
                               else {})
     _chart_sheet(book, dash, lang)
     _lists_sheet(book, wb, aud, fmts["locked"])
     keys = {CUSTOMERS.name: cust.keys}
-    base = {CUSTOMERS.name: {i: "".join(map(fingerprint, row))
-                             for i, row in zip(cust.ids, cust.rows, strict=True)}}
+    base = {CUSTOMERS.name: dict(zip(cust.ids, cust.fingerprints, strict=True))}
     if fol is not None:
         keys[FOLLOWUPS.name] = fol.keys
-        base[FOLLOWUPS.name] = {i: "".join(map(fingerprint, row))
-                                for i, row in zip(fol.ids, fol.rows, strict=True)}
+        base[FOLLOWUPS.name] = dict(zip(fol.ids, fol.fingerprints, strict=True))
     m = Manifest(home_id=home_id, view_id=uuid.uuid4().hex, account=aud.account, role=aud.role,
                  display_name=aud.display_name, department=aud.department,
                  revision=str(wb.meta.get("revision", "0")), master_sha256=master_sha,
@@ -329,7 +509,7 @@ def render_view(wb: Workbook, aud: Audience, *, home_id: str, key: bytes, master
     write_manifest(book, m, key)
     book.worksheets()[0].activate()
     book.close()
-    data = buf.getvalue()
+    data = _splice_rows(buf.getvalue(), pending)
     return encrypt_bytes(data, password) if password else data
 
 
@@ -359,14 +539,57 @@ def build_views(master_path: str | Path, home: CrmHome, *, roles: Sequence[str] 
     wb = load(master_path)
     key = signing_key(home)
     day = _today(today)
+    global _FORK_JOB
     cache: dict[str, Dashboard] = {}
-    paths = []
-    for aud in auds:
+    projections = ProjectionCache(wb)
+    paths: list[Path] = []
+
+    def render(aud: Audience) -> Path:
         data = render_view(wb, aud, home_id=home.home_id, key=key, master_sha=sha, today=day,
-                           dash_cache=cache, password=encrypt_password)
+                           dash_cache=cache, password=encrypt_password, cache=projections)
         path = out / f"{aud.file_stem}.xlsx"
         atomic_write_bytes(path, data)
+        return path
+
+    workers = min(2, os.cpu_count() or 1)
+    if len(auds) > 3 and workers > 1 and _can_fork():
+        import multiprocessing
+
+        projections.warm(Actor(name="@warm", role="manager"))  # shared by the forked workers
+        order = sorted(range(len(auds)), key=lambda i: auds[i].role == "sales")
+        _FORK_JOB = (render, [auds[i] for i in order])
+        try:
+            ctx = multiprocessing.get_context("fork")
+            with ctx.Pool(workers) as pool:
+                done: dict[int, Path] = {}
+                for k, path in pool.imap_unordered(_fork_render, range(len(order)), chunksize=1):
+                    done[order[k]] = path
+                    if progress is not None:
+                        progress(path)
+            paths = [done[i] for i in range(len(auds))]
+        finally:
+            _FORK_JOB = None
+        return paths
+    for aud in auds:
+        path = render(aud)
         paths.append(path)
         if progress is not None:
             progress(path)
     return paths
+
+
+_FORK_JOB: tuple[Callable[[Audience], Path], list[Audience]] | None = None
+
+
+def _fork_render(k: int) -> tuple[int, Path]:
+    """Worker side of the parallel build (the job was inherited through fork)."""
+    assert _FORK_JOB is not None
+    render, auds = _FORK_JOB
+    return k, render(auds[k])
+
+
+def _can_fork() -> bool:
+    import multiprocessing
+    import sys
+
+    return sys.platform.startswith("linux") and "fork" in multiprocessing.get_all_start_methods()

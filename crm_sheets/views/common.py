@@ -9,10 +9,10 @@ cell since the view was built without the manifest holding the values themselves
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 import hashlib
 import os
+import re
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -27,6 +27,7 @@ from ..permissions import Actor, mask_value, masked_fields
 from ..schema import SheetSchema
 
 KEY_FILE = "views-hmac.key"
+_DIGITS = re.compile(r"\d{4}")
 MANIFEST_SHEET = "_view"
 CHART_SHEET = {"zh": "图表", "en": "Charts"}
 DEPARTMENTS = {"service": "service", "marketing": "marketing", "management": "manager"}
@@ -60,7 +61,9 @@ class Audience:
 
 def canon(value: Any) -> str:
     """A value in one canonical text form, equal for a value and its round trip via xlsx."""
-    if value is None or value == "":
+    if type(value) is str:
+        return "s:" + value.strip() if value else ""
+    if value is None:
         return ""
     if isinstance(value, bool):
         return "b:1" if value else "b:0"
@@ -81,10 +84,14 @@ def canon(value: Any) -> str:
     return "s:" + str(value).strip()
 
 
+_EMPTY_FP = hashlib.blake2b(b"", digest_size=4).hexdigest()
+
+
 def fingerprint(value: Any) -> str:
-    """8 characters (48 bits) identifying a canonical value."""
-    digest = hashlib.blake2b(canon(value).encode("utf-8"), digest_size=6).digest()
-    return base64.urlsafe_b64encode(digest).decode("ascii")
+    """8 hex characters (32 bits) identifying a canonical value."""
+    if value is None or value == "":
+        return _EMPTY_FP
+    return hashlib.blake2b(canon(value).encode("utf-8"), digest_size=4).hexdigest()
 
 
 FP_LEN = 8
@@ -109,7 +116,10 @@ def view_projector(actor: Actor, keys: list[str]) -> Callable[[Record], list[Any
             v = shown_value(rec, k)
             if m:
                 v = mask_value(v)
-            if v is not None and not isinstance(v, (int, float, dt.date)):
+            if type(v) is str:
+                if _DIGITS.search(v):
+                    v = redact(v)
+            elif v is not None and not isinstance(v, (int, float, dt.date)):
                 v = redact(v)
             elif isinstance(v, (int, float)) and not isinstance(v, bool) and abs(v) >= 1e12:
                 v = redact(v)
