@@ -56,8 +56,8 @@ def run_child(args: list[str], env: dict[str, str]) -> tuple[float, int, str]:
                              f"{err.read().decode()[-2000:]}")
         timing = [ln for ln in err.read().decode("utf-8").splitlines()
                   if ln.startswith("timings:")]
-        return wall, usage.ru_maxrss * 1024, out.read().decode("utf-8") + "\n".join(
-            ["", *timing] if timing else [])
+        lines = [ln for ln in out.read().decode("utf-8").splitlines() if ln.strip()]
+        return wall, usage.ru_maxrss * 1024, "\n".join(lines + timing)
 
 
 def user_edits(path: Path, out: Path, n_followups: int, n_notes: int) -> int:

@@ -336,3 +336,19 @@ def test_libreoffice_opens_patched_files(tmp_path: Path) -> None:
     assert set(converted) == set(srcs), f"LibreOffice could not open {set(srcs) - set(converted)}"
     text = converted[mine].read_text(encoding="utf-8", errors="replace")
     assert "C20240315001" in text and "2024-03-15 14:30" in text
+
+
+def test_empty_sheet_data_and_self_closing_rows(tmp_path: Path) -> None:
+    ns = b'xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"'
+    empty = _minimal_xlsx(tmp_path / "e.xlsx", b"<worksheet " + ns + b"><sheetData/></worksheet>")
+    patch_workbook(empty, tmp_path / "e2.xlsx", {("S", 2, 1): "x"})
+    assert CalamineWorkbook.from_path(str(tmp_path / "e2.xlsx")).get_sheet_by_name(
+        "S").to_python(skip_empty_area=False) == [["", ""], ["", "x"]]
+    rows = _minimal_xlsx(tmp_path / "r.xlsx", b"<worksheet " + ns + b'><sheetData><row r="1" '
+                         b'ht="30" customHeight="1"/><row r="3"><c r="A3"><v>3</v></c></row>'
+                         b"</sheetData></worksheet>")
+    patch_workbook(rows, tmp_path / "r2.xlsx", {("S", 1, 0): "one", ("S", 2, 0): "two"})
+    xml = zipfile.ZipFile(tmp_path / "r2.xlsx").read("xl/worksheets/sheet1.xml")
+    assert b'<row r="1" ht="30" customHeight="1"><c r="A1" t="inlineStr">' in xml
+    got = CalamineWorkbook.from_path(str(tmp_path / "r2.xlsx")).get_sheet_by_name("S").to_python()
+    assert [r[0] for r in got] == ["one", "two", 3]

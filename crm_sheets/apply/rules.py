@@ -235,7 +235,7 @@ def compute_changes(wb: Workbook, today: dt.date, now: dt.datetime, state: Apply
 
     customers = wb.customers_by_id()
     # follow-ups: customer name, recorded-at; group by customer
-    by_customer: dict[str, list[Record]] = {}
+    by_customer: dict[str, list[Record]] = {}  # dated follow-ups, oldest first
     for fu in fu_t.records:
         cid = fu.values.get("customer_id")
         cust = customers.get(cid) if cid else None
@@ -243,9 +243,13 @@ def compute_changes(wb: Workbook, today: dt.date, now: dt.datetime, state: Apply
             name = cust.values.get("name")
             if name:
                 log.set(fu_t, fu, "customer_name", name, "followup.customer_name")
-            by_customer.setdefault(cid, []).append(fu)
         if fu.row in new_fu_rows and not fu.values.get("recorded_at"):
             log.set(fu_t, fu, "recorded_at", now, "followup.recorded_at")
+    dated = [f for f in fu_t.records if type(f.values.get("start")) is dt.datetime
+             and f.values.get("customer_id") in customers]
+    dated.sort(key=lambda f: (f.values["start"], f.row))
+    for fu in dated:
+        by_customer.setdefault(fu.values["customer_id"], []).append(fu)
 
     findings: list[Finding] = []
     notes: list[Finding] = []
@@ -260,8 +264,7 @@ def compute_changes(wb: Workbook, today: dt.date, now: dt.datetime, state: Apply
         cid = rec.values.get("customer_id")
         if not cid or rec.values.get("status") == STATUS_MERGED:
             continue
-        fus = [f for f in by_customer.get(cid, ()) if isinstance(f.values.get("start"), dt.datetime)]
-        fus.sort(key=lambda f: (f.values["start"], f.row))
+        fus = by_customer.get(cid, ())
         latest = fus[-1] if fus else None
         if latest is not None:
             log.set(cust_t, rec, "last_followup", latest.values["start"], "customer.last_followup")

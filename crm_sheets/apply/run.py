@@ -15,6 +15,7 @@ try:
     import resource
 except ImportError:  # Windows
     resource = None  # type: ignore[assignment]
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,7 @@ from ..errors import CrmError
 from ..findings import Finding
 from ..home import CrmHome, home_for_workbook
 from ..model import Table, Workbook, column_letter
-from ..schema import SHEET_ISSUES, SHEET_META
+from ..schema import DATA_SHEETS, SHEET_ISSUES, SHEET_META
 from ..writeback.backups import default_backups_dir
 from ..writeback.safe import file_sha256, safe_patch
 from ..writeback.xlsxpatch import CellKey, SheetRows, cell_location
@@ -235,15 +236,17 @@ def run_apply(path: str | Path, *, today: dt.date, now: dt.datetime | None = Non
                 if str(ch.new) > updates.get(key, wb.meta.get(key, "")):
                     updates[key] = str(ch.new)
         replace[meta_name] = SheetRows(rows=_meta_rows(wb, updates), first_row=1)
-    events = [{"sheet": ch.sheet, "row": ch.row, "column": ch.column_key, "old": ch.old,
-               "new": ch.new, "reason": ch.reason, "customer_id": ch.customer_id}
-              for ch in plan.changes]
-    events.append({"sheet": SHEET_ISSUES, "summary": True, "changes": len(plan.changes),
-                   "findings": len(findings), "workbook": str(path.resolve())})
+    def events() -> Iterator[dict[str, Any]]:
+        for ch in plan.changes:
+            yield {"sheet": ch.sheet, "row": ch.row, "column": ch.column_key, "old": ch.old,
+                   "new": ch.new, "reason": ch.reason, "customer_id": ch.customer_id}
+        yield {"sheet": SHEET_ISSUES, "summary": True, "changes": len(plan.changes),
+               "findings": len(findings), "workbook": str(path.resolve())}
+
     result = safe_patch(path, cells, replace,
                         backups_dir=backups_dir or (home.backups if home is not None
                                                     else default_backups_dir(path)),
-                        state_dir=state_dir, who=who, action=action, audit_events=events,
+                        state_dir=state_dir, who=who, action=action, audit_events=events(),
                         expected_sha256=sha_before, lang=wb.lang)
     save_state(state_dir, plan.state)
     lap("write")
@@ -266,9 +269,13 @@ def describe(out: ApplyOutcome, wb_columns: dict[str, dict[str, int]] | None = N
     """The lines `crm apply` prints: each change, review items, notes, a summary."""
     zh = out.lang == "zh"
     lines = []
+    schemas = {s.name: s for s in DATA_SHEETS}
     for ch in out.changes:
+        schema = schemas.get(ch.sheet)
+        col = schema.field(ch.column_key).header(out.lang) if schema and \
+            ch.column_key in schema.by_key else ch.column_key
         lines.append(f"{ch.sheet} {zh and '第' or 'row '}{ch.row}{zh and '行' or ''} "
-                     f"{ch.column_key}: {format_value(ch.old)} → {format_value(ch.new)}  "
+                     f"{col}: {format_value(ch.old)} → {format_value(ch.new)}  "
                      f"({reason_text(ch.reason, out.lang)})")
     for f in out.notes:
         lines.append(f"{f.sheet} {zh and '第' or 'row '}{f.row}{zh and '行' or ''} "

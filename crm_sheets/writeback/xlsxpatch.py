@@ -23,7 +23,6 @@ are. If a replaced cell held a formula, calcChain.xml is dropped (Excel rebuilds
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import math
 import posixpath
 import re
@@ -73,7 +72,7 @@ class SheetRows:
 class PatchResult:
     patched_parts: list[str]
     removed_parts: list[str]
-    part_sha256: dict[str, str]  # sha256 of every part written anew (for verification)
+    part_crc: dict[str, int]  # CRC-32 of every part written anew (for verification)
     cells_written: int = 0
 
 
@@ -600,36 +599,88 @@ def patch_sheet_xml(xml: bytes, changes: Mapping[int, Mapping[int, Any]],
         pos = data_end
     else:
         targets = sorted(changes)
-        ti = 0
-        for row in _iter_rows(xml, data_start, data_end, row_re):
-            if ti >= len(targets):
-                break
-            while ti < len(targets) and targets[ti] < row.r:
-                text, mc = _new_row(ctx, targets[ti], changes[targets[ti]])
-                if text:
+        first = row_re.search(xml, data_start, data_end)
+        if first is None or _attr(first.group(1), b"r") is not None:
+            chunks, pos, max_row, max_col = _patch_rows_indexed(
+                xml, mv, data_start, data_end, changes, targets, ctx, row_re, cell_re)
+        else:  # rows without r attributes: count them from the top
+            ti = 0
+            for row in _iter_rows(xml, data_start, data_end, row_re):
+                if ti >= len(targets):
+                    break
+                while ti < len(targets) and targets[ti] < row.r:
+                    text, mc = _new_row(ctx, targets[ti], changes[targets[ti]])
+                    if text:
+                        chunks.append(mv[pos:row.start])
+                        pos = row.start
+                        chunks.append(text)
+                        max_row, max_col = max(max_row, targets[ti]), max(max_col, mc)
+                    ti += 1
+                if ti < len(targets) and targets[ti] == row.r:
                     chunks.append(mv[pos:row.start])
-                    pos = row.start
+                    text, pos, mc = _patch_row(xml, row, changes[row.r], ctx, cell_re)
                     chunks.append(text)
-                    max_row, max_col = max(max_row, targets[ti]), max(max_col, mc)
-                ti += 1
-            if ti < len(targets) and targets[ti] == row.r:
-                chunks.append(mv[pos:row.start])
-                text, pos, mc = _patch_row(xml, row, changes[row.r], ctx, cell_re)
-                chunks.append(text)
-                max_row, max_col = max(max_row, row.r), max(max_col, mc)
-                ti += 1
-        chunks.append(mv[pos:data_end])
-        pos = data_end
-        for r in targets[ti:]:
-            text, mc = _new_row(ctx, r, changes[r])
-            if text:
-                chunks.append(text)
-                max_row, max_col = max(max_row, r), max(max_col, mc)
+                    max_row, max_col = max(max_row, row.r), max(max_col, mc)
+                    ti += 1
+            chunks.append(mv[pos:data_end])
+            pos = data_end
+            for r in targets[ti:]:
+                text, mc = _new_row(ctx, r, changes[r])
+                if text:
+                    chunks.append(text)
+                    max_row, max_col = max(max_row, r), max(max_col, mc)
     tail = xml[tail_start:]
     if replacement is not None:
         tail = _replace_hyperlinks(tail, replacement.links, prefix)
     head = _widen_dimension(head, max_row, max_col, prefix)
     return [head, *chunks, close_tag, tail], ctx.dropped_formula, ctx.cells_written
+
+
+def _patch_rows_indexed(xml: bytes, mv: memoryview, data_start: int, data_end: int,
+                        changes: Mapping[int, Mapping[int, Any]], targets: list[int], ctx: _Ctx,
+                        row_re: re.Pattern[bytes], cell_re: re.Pattern[bytes]
+                        ) -> tuple[list[bytes | memoryview], int, int, int]:
+    """Patch rows that carry r attributes: jump to each target row with a byte search
+    (`<row r="N"`, how Excel and most writers start a row) instead of parsing every row;
+    fall back to scanning row tags when a row is written differently or is new."""
+    p = ctx.prefix
+    chunks: list[bytes | memoryview] = []
+    pos = scan = data_start
+    max_row = max_col = 0
+    for t in targets:
+        row: _Row | None = None
+        insert_at = data_end
+        needle = b"<" + p + b'row r="%d"' % t
+        i = xml.find(needle, scan, data_end)
+        if i >= 0 and xml[i + len(needle)] in b" \t\r\n/>":
+            m = row_re.match(xml, i)
+            if m is None:
+                raise PatchError(f"row {t} is malformed")
+            row = _Row(t, i, m.end(), m.group(2) == b"/", m.group(1))
+        else:
+            for m in row_re.finditer(xml, scan, data_end):
+                r = int(_attr(m.group(1), b"r") or 0)
+                if r == t:
+                    row = _Row(t, m.start(), m.end(), m.group(2) == b"/", m.group(1))
+                    break
+                if r > t:
+                    insert_at = m.start()
+                    break
+        if row is not None:
+            chunks.append(mv[pos:row.start])
+            text, pos, mc = _patch_row(xml, row, changes[t], ctx, cell_re)
+            chunks.append(text)
+            scan = pos
+        else:
+            text, mc = _new_row(ctx, t, changes[t])
+            if not text:
+                continue
+            chunks.append(mv[pos:insert_at])
+            chunks.append(text)
+            pos = scan = insert_at
+        max_row, max_col = max(max_row, t), max(max_col, mc)
+    chunks.append(mv[pos:data_end])
+    return chunks, data_end, max_row, max_col
 
 
 def _widen_dimension(head: bytes, max_row: int, max_col: int, prefix: bytes) -> bytes:
@@ -691,7 +742,7 @@ def _drop_calc_chain(zf: ZipFile, pkg: Package, chain: str) -> dict[str, bytes]:
 
 def patch_workbook(src: Path, dest: Path, cells: Mapping[CellKey, Any] | None = None,
                    replace: Mapping[str, SheetRows] | None = None, *,
-                   level: int = 6) -> PatchResult:
+                   level: int = 2) -> PatchResult:
     """Write `dest`: a copy of `src` with `cells` set and `replace`d engine sheets.
 
     Every zip member that need not change is copied byte for byte (compressed data and
@@ -736,28 +787,19 @@ def patch_workbook(src: Path, dest: Path, cells: Mapping[CellKey, Any] | None = 
             removed.append(pkg.calc_chain)
             for name, data in _drop_calc_chain(zf, pkg, pkg.calc_chain).items():
                 new_parts[name] = [data]
-        shas: dict[str, str] = {}
+        crcs: dict[str, int] = {}
         with open(dest, "wb") as out:
             writer = ZipWriter(out)
             for info in zf.infolist():
                 if info.filename in removed:
                     continue
                 if info.filename in new_parts:
-                    h = hashlib.sha256()
-
-                    def feed(chunks: list[bytes | memoryview], h: Any = h
-                             ) -> Iterator[bytes | memoryview]:
-                        for c in chunks:
-                            h.update(c)
-                            yield c
-
-                    writer.write_member(info.filename, feed(new_parts[info.filename]),
-                                        date_time=info.date_time, level=level,
-                                        external_attr=info.external_attr)
-                    shas[info.filename] = h.hexdigest()
+                    crcs[info.filename] = writer.write_member(
+                        info.filename, new_parts[info.filename], date_time=info.date_time,
+                        level=level, external_attr=info.external_attr)
                 else:
                     writer.copy_raw(zf, info)
             writer.close()
             out.flush()
-    return PatchResult(patched_parts=sorted(new_parts), removed_parts=removed, part_sha256=shas,
+    return PatchResult(patched_parts=sorted(new_parts), removed_parts=removed, part_crc=crcs,
                        cells_written=written)

@@ -80,9 +80,11 @@ class ZipWriter:
             left -= len(chunk)
 
     def write_member(self, name: str, chunks: Iterable[bytes | memoryview], *,
-                     date_time: tuple = (1980, 1, 1, 0, 0, 0), level: int = 6,
-                     external_attr: int = 0) -> None:
-        """Deflate `chunks` into a new member (sizes are patched into the header after)."""
+                     date_time: tuple = (1980, 1, 1, 0, 0, 0), level: int = 2,
+                     external_attr: int = 0) -> int:
+        """Deflate `chunks` into a new member (sizes are patched into the header after).
+
+        Returns the member's CRC-32."""
         header_pos = self.fp.tell()
         start_offset = self.offset
         self._entry(name, date_time, ZIP_DEFLATED, 0, 0, 0, external_attr)
@@ -109,6 +111,7 @@ class ZipWriter:
         e = self.entries[-1]
         self.entries[-1] = (e[0], e[1], e[2], e[3], e[4], crc, csize, usize, e[8], start_offset,
                             0)
+        return crc
 
     def close(self) -> None:
         if len(self.entries) > 0xFFFF:
