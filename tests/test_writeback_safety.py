@@ -230,3 +230,23 @@ def test_sigkill_during_write_never_tears_the_master(tmp_path: Path) -> None:
     assert len(outcomes) >= 20
     assert "before" in outcomes, outcomes  # kills landed before the replace...
     assert outcomes.count("before") >= 5, outcomes  # ...mostly during the write itself
+
+
+def test_lock_taken_during_the_write_is_respected(tmp_path: Path, monkeypatch) -> None:
+    import crm_sheets.writeback.safe as safe
+
+    book = small_book(tmp_path / "CRM.xlsx")
+    before = book.read_bytes()
+    real = safe.patch_workbook
+
+    def slow_patch(*args, **kw):
+        res = real(*args, **kw)
+        (tmp_path / "~$CRM.xlsx").write_bytes(excel_owner_file("赵六"))  # Excel opened it
+        return res
+
+    monkeypatch.setattr(safe, "patch_workbook", slow_patch)
+    with pytest.raises(WorkbookLocked, match="赵六"):
+        safe_patch(book, {("Customers", 2, 0): "C20240315001"}, backups_dir=tmp_path / "b",
+                   state_dir=tmp_path / "s", who="engine", action="apply")
+    assert book.read_bytes() == before
+    assert not list(tmp_path.glob(".crm-write-*"))

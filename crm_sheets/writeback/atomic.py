@@ -20,7 +20,8 @@ def temp_path_for(target: Path) -> Path:
 
 
 def fsync_file(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
+    """Flush a file's data to disk (read-write handle: Windows cannot commit a read-only one)."""
+    fd = os.open(path, os.O_RDWR | getattr(os, "O_BINARY", 0))
     try:
         os.fsync(fd)
     finally:
@@ -43,16 +44,23 @@ def fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
-def atomic_write(target: Path, write: Callable[[Path], None]) -> Path:
+def atomic_write(target: Path, write: Callable[[Path], None], mode: int | None = None,
+                 before_replace: Callable[[], None] | None = None) -> Path:
     """Call `write(temp)` to produce the new content, then atomically replace `target`.
 
-    The temp file is removed if `write` fails; the target is untouched in that case.
+    `mode` sets the new file's permission bits (e.g. the old file's); `before_replace`
+    runs last before the rename (a final check that may raise). The temp file is removed
+    if anything fails; the target is untouched in that case.
     """
     target = Path(target)
     tmp = temp_path_for(target)
     try:
         write(tmp)
         fsync_file(tmp)
+        if mode is not None:
+            os.chmod(tmp, mode)
+        if before_replace is not None:
+            before_replace()
         os.replace(tmp, target)
     except BaseException:
         try:

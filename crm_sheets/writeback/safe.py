@@ -134,10 +134,9 @@ def safe_patch(path: Path, cells: Mapping[CellKey, Any] | None = None,
 
     def write(tmp: Path) -> None:
         holder["patch"] = patch_workbook(path, tmp, cells, replace)
-        os.chmod(tmp, mode)
-        ensure_unlocked(path, lang)  # an editor may have opened it while we patched
 
-    atomic_write(path, write)
+    # an editor may have opened the workbook while we patched: check again last thing
+    atomic_write(path, write, mode=mode, before_replace=lambda: ensure_unlocked(path, lang))
     patch = holder["patch"]
     try:
         verify_written(path, patch)
