@@ -290,3 +290,97 @@ def test_cli_bad_input(tmp_path):
     assert res.exit_code == 2 and "missing.xlsx" in res.output
     res = CliRunner().invoke(cli, ["dedupe", str(tmp_path / "x.xlsx"), "--threshold", "500"])
     assert res.exit_code == 2
+
+
+# --- province/city, segment 简称, brand, blocking (issue 3, second pass) ---------------------
+
+def loc_score(a: str, b: str, la: tuple[str, str], lb: tuple[str, str]) -> int:
+    from crm_sheets.dedupe.normalize import location_codes
+
+    pa = Profile(name_forms(a), location=location_codes(*la))
+    pb = Profile(name_forms(b), location=location_codes(*lb))
+    return score_pair(pa, pb).score
+
+
+def test_location_codes():
+    from crm_sheets.dedupe.normalize import location_codes
+
+    assert location_codes("广东", "深圳市") == ("4403",)
+    assert location_codes("", "深圳") == ("4403",)
+    assert location_codes("北京", "") == ("11",)
+    assert location_codes("北京", "朝阳区") == ("110105",)  # ambiguous city kept inside province
+    assert location_codes("火星", "") == ()
+
+
+def test_different_places_cap_a_match_and_the_same_city_supports_one():
+    hz, huz, sz = ("浙江", "杭州市"), ("浙江", "湖州市"), ("广东", "深圳市")
+    # 89 as a two-character prefix; different cities make it a weak hint
+    assert score("万润股份", "深圳万润科技股份有限公司") >= 85
+    assert loc_score("万润股份", "深圳万润科技股份有限公司", ("山东", "烟台市"), sz) <= 60
+    # the row's city against the other name's region prefix also conflicts
+    assert loc_score("万润股份", "深圳万润科技股份有限公司", ("山东", "烟台市"), ("", "")) <= 60
+    # 2-character stem without its structure word: 80 alone, lifted by the same city
+    assert score("首创股份", "首创环保") == 80
+    assert loc_score("首创股份", "首创环保", ("北京", "北京市"), ("北京", "北京市")) >= 85
+    assert loc_score("万马股份", "万马科技", hz, huz) < 85  # hard negative: other city
+    assert score("万马股份", "万马科技") < 85  # and without cities
+    # the same city does not lift fuzzy evidence (an inserted word stays a different company)
+    bj = ("北京", "北京市")
+    assert loc_score("中国银行", "中国建设银行", bj, bj) < 85
+    assert loc_score("宏达科技", "恒泰物流", bj, bj) < 50
+
+
+def test_contained_rule_segment_abbreviations():
+    from crm_sheets.dedupe.score import contained_ok, distinctive_chars
+
+    assert contained_ok("同花顺", "核新同花顺网络信息")
+    assert contained_ok("博雅生物", "华润博雅生物制药")
+    assert contained_ok("盈新发展", "铜官盈新文化旅游发展")
+    assert not contained_ok("中国银行", "中国建设银行")  # 中国, 银行: nothing distinctive
+    assert not contained_ok("新能源", "宁夏国运新能源")
+    assert not contained_ok("万马股份", "万马科技")
+    assert distinctive_chars("博雅生物") == 2 and distinctive_chars("科技发展") == 0
+    assert score("同花顺", "浙江核新同花顺网络信息股份有限公司") >= 85
+    assert score("博雅生物", "华润博雅生物制药集团股份有限公司") >= 85
+    assert score("建设银行", "中国建设银行股份有限公司") >= 85
+    assert score("中国银行", "中国建设银行股份有限公司") < 85
+
+
+def test_brand_rule_is_weak_alone():
+    from crm_sheets.dedupe.score import brand_rule
+
+    ev = brand_rule(name_forms("国林科技"), name_forms("国林环保"))
+    assert ev and ev.score == 80
+    assert brand_rule(name_forms("华夏银行"), name_forms("华夏幸福")) is None  # 幸福 not generic
+    assert brand_rule(name_forms("中国银行"), name_forms("中国电信")) is None  # 中国 no brand
+    ev = brand_rule(name_forms("华锦股份"), name_forms("北方华锦化学工业股份有限公司"))
+    assert ev and ev.score == 80
+    pj = ("辽宁", "盘锦市")
+    assert loc_score("华锦股份", "北方华锦化学工业股份有限公司", pj, pj) >= 85
+
+
+def test_blocking_finds_region_kept_short_names_and_inner_stems():
+    from crm_sheets.dedupe.synthetic import company_names
+
+    names = ["上海新阳", "上海新阳半导体材料股份有限公司", "华锦股份", "北方华锦化学工业股份有限公司"]
+    names += [f"上海{n}" for n in company_names(80, seed=5)]  # make 上海 a common term
+    profiles = [Profile(name_forms(n)) for n in names]
+    pairs = set(candidate_pairs(profiles))
+    assert (0, 1) in pairs and (2, 3) in pairs
+    idx = DuplicateIndex([Record(row=k + 2, values={"customer_id": f"C{k}", "name": n})
+                          for k, n in enumerate(names[1:4])], threshold=80)
+    assert {m.other_id for m in idx.check({"name": "上海新阳"})} >= {"C0"}
+    assert {m.other_id for m in idx.check({"name": "华锦股份"}, threshold=80)} >= {"C2"}
+
+
+def test_findings_only_for_pairs_inside_clusters():
+    rows = [{"customer_id": "C1", "name": "万润股份", "province": "山东", "city": "烟台市"},
+            {"customer_id": "C2", "name": "深圳万润科技股份有限公司", "province": "广东",
+             "city": "深圳市"},
+            {"customer_id": "C3", "name": "中节能万润股份有限公司", "province": "山东",
+             "city": "烟台市"}]
+    wb = make_wb(rows)
+    clusters = {frozenset(c.customer_ids) for c in find_duplicates(wb).clusters}
+    assert not any({"C1", "C2"} <= c for c in clusters)
+    clustered = {i for c in clusters for i in c}
+    assert {f.customer_id for f in duplicate_findings(wb)} <= clustered

@@ -176,6 +176,19 @@ def _linkage(profiles: Sequence[Profile], threshold: int):  # noqa: ANN202
     return ok
 
 
+def _clustered(workbook: Workbook, th: int) -> tuple[list[Record], list[Profile], list[_Scored],
+                                                     int, list[list[int]], dict[int, int]]:
+    """Scored pairs and the clusters they form (shared by dedupe and validate)."""
+    recs, profiles, scored, n_cand = _score_sheet(workbook, th)
+    index_of = {record_label(r): k for k, r in enumerate(recs)}
+    apart = [(index_of[a], index_of[b]) for a, b in workbook.not_duplicates
+             if a in index_of and b in index_of]
+    groups, _kept = cluster_edges(len(recs), ((s.i, s.j, s.ps.score) for s in scored), apart,
+                                  _linkage(profiles, th))
+    member_of = {m: g for g, members in enumerate(groups) for m in members}
+    return recs, profiles, scored, n_cand, groups, member_of
+
+
 def find_duplicates(workbook: Workbook, threshold: int | None = None) -> DedupeResult:
     """Clusters of customers that are probably the same company, strongest first.
 
@@ -183,14 +196,8 @@ def find_duplicates(workbook: Workbook, threshold: int | None = None) -> DedupeR
     Pairs a team recorded in NotDuplicates are never reported, nor joined via a third.
     """
     th = resolve_threshold(workbook, threshold)
-    recs, profiles, scored, n_cand = _score_sheet(workbook, th)
+    recs, profiles, scored, n_cand, groups, member_of = _clustered(workbook, th)
     labels = [record_label(r) for r in recs]
-    index_of = {lab: k for k, lab in enumerate(labels)}
-    apart = [(index_of[a], index_of[b]) for a, b in workbook.not_duplicates
-             if a in index_of and b in index_of]
-    groups, _kept = cluster_edges(len(recs), ((s.i, s.j, s.ps.score) for s in scored), apart,
-                                  _linkage(profiles, th))
-    member_of = {m: g for g, members in enumerate(groups) for m in members}
     by_group: dict[int, list[_Scored]] = {}
     for s in scored:
         g = member_of.get(s.i)
@@ -212,12 +219,16 @@ def duplicate_findings(workbook: Workbook, threshold: int | None = None) -> list
     """One `customer.possible_duplicate` warning per customer that looks like an earlier one.
 
     "Earlier" is the row order of the sheet; the finding names the best-scoring earlier
-    customer (its ID and name) with the score and the reason.
+    customer (its ID and name) with the score and the reason. Only pairs inside one
+    reported cluster count, so validate and `crm dedupe` agree.
     """
     th = resolve_threshold(workbook, threshold)
-    recs, profiles, scored, _ = _score_sheet(workbook, th)
+    recs, profiles, scored, _, _groups, member_of = _clustered(workbook, th)
     best: dict[int, tuple[int, int, PairScore]] = {}
     for s in scored:
+        g = member_of.get(s.i)
+        if g is None or member_of.get(s.j) != g:
+            continue
         later, earlier = (s.j, s.i) if recs[s.j].row >= recs[s.i].row else (s.i, s.j)
         cur = best.get(later)
         if cur is None or (s.ps.score, -recs[earlier].row) > (cur[1], -recs[cur[0]].row):

@@ -323,23 +323,40 @@ class NameForms:
 _LEGAL_ENDINGS = ("公司", "ltd.", "ltd", "limited", "inc.", "inc", "corp", "corporation")
 
 
+# one translate pass for the character-wise folds: zero-width characters dropped, every
+# bracket style made ASCII (NFKC runs first, so full-width forms are already folded)
+_CLEAN_TABLE = {**_ZW_TABLE, **_BRACKETS}
+_SPACE_RE = re.compile(r"\s")
+
+
 def clean(s: str) -> str:
-    """Width, case, spaces, brackets and script folded: the surface form of a name."""
-    return unify_brackets(fold_case(to_simplified(tidy_whitespace(nfkc(s)))))
+    """Width, case, spaces, brackets and script folded: the surface form of a name.
+
+    Same result as unify_brackets(fold_case(to_simplified(tidy_whitespace(nfkc(s))))) in
+    fewer passes: NFKC, one str.translate, the space regexes only when a space is present.
+    """
+    s = unicodedata.normalize("NFKC", s).translate(_CLEAN_TABLE)
+    if _SPACE_RE.search(s) is not None:
+        s = _WS_RE.sub(" ", _WS_NEAR_CJK.sub("", s)).strip()
+    cc, triggers = _t2s()
+    if not triggers.isdisjoint(s):
+        s = cc.convert(s)  # type: ignore[attr-defined]
+    return s.casefold() if not s.isascii() or s.lower() != s else s
 
 
 @lru_cache(maxsize=200_000)
 def name_forms(raw: str) -> NameForms:
     """Normalise a company name into the forms matching compares (see NameForms)."""
     s = clean(raw)
-    surface = remove_whitespace(s)
+    surface = s.replace(" ", "") if " " in s else s
     s, removed = strip_status_marks(s)
     s, rm = strip_legal_form(s)
     removed += rm
     before = s
     s, rm, codes = strip_bracketed_regions(s)
     removed += rm
-    s = remove_whitespace(s)
+    if " " in s:
+        s = s.replace(" ", "")
     if s != before:  # marks may sit before a stripped bracket: 南玻A(集团)
         s, rm = strip_status_marks(s)
         removed += rm
