@@ -55,6 +55,16 @@ def excel_save(master: Path, data: bytes) -> float:
     return time.monotonic()
 
 
+def wait_idle(w: Watcher, timeout: float = 300.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if w.is_idle():
+            time.sleep(0.3)
+            if w.is_idle():
+                return
+        time.sleep(0.1)
+
+
 def run(polling: bool, saves: int, idle: float, debounce: float, datas: list[bytes],
         src: Path) -> dict:
     os.environ["CRM_STATE_DIR"] = tempfile.mkdtemp(prefix="crm-bench-state-")
@@ -72,7 +82,8 @@ def run(polling: bool, saves: int, idle: float, debounce: float, datas: list[byt
     lat = []
     inner = []
     for data in datas[:saves]:
-        time.sleep(1.0)
+        wait_idle(w)  # saves minutes apart: each one lands on an idle watcher
+        time.sleep(0.5)
         sha = hashlib.sha256(data).hexdigest()
         seq = w.seq
         landed = excel_save(home.master, data)
@@ -81,7 +92,8 @@ def run(polling: bool, saves: int, idle: float, debounce: float, datas: list[byt
         assert ev is not None, "save not validated"
         lat.append(ev.at - landed)
         inner.append(ev.data["seconds"])
-    time.sleep(3.0)
+    wait_idle(w)
+    time.sleep(2.0)
     c0, w0 = time.process_time(), time.monotonic()
     time.sleep(idle)
     cpu = (time.process_time() - c0) / (time.monotonic() - w0) * 100

@@ -150,6 +150,7 @@ class Watcher:
         self._next_rearm = 0.0
         self._next_backup_check = 0.0
         self.ready = threading.Event()  # set once armed and the first scan is queued
+        self.busy = False  # inside a tick (a cycle may be running)
         self.cycles = 0
 
     # ---------------------------------------------------------------- public
@@ -189,7 +190,11 @@ class Watcher:
                         item = self.q.get_nowait()
                     except queue.Empty:
                         item = None
-                self._tick()
+                self.busy = True
+                try:
+                    self._tick()
+                finally:
+                    self.busy = False
         finally:
             self._disarm()
             self._emit("stopped", "info")
@@ -207,6 +212,10 @@ class Watcher:
                 if left <= 0:
                     return None
                 self._cond.wait(left)
+
+    def is_idle(self) -> bool:
+        """Nothing pending, no apply scheduled and no cycle running (tests, benchmarks)."""
+        return not self.busy and not self.pending and self.apply_due is None
 
     @property
     def seq(self) -> int:
