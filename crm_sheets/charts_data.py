@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from operator import itemgetter
 from typing import Any
 
+from .coerce import as_date as _as_date
 from .model import Record, Workbook
 from .schema import STAGES, STATUS_DORMANT, STATUS_MERGED
 
@@ -48,14 +49,6 @@ class ChartTable:
 
 def _t(lang: str, zh: str, en: str) -> str:
     return zh if lang == "zh" else en
-
-
-def _as_date(v: Any) -> dt.date | None:
-    if isinstance(v, dt.datetime):
-        return v.date()
-    if isinstance(v, dt.date):
-        return v
-    return None
 
 
 def _num(v: Any) -> float:

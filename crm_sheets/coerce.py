@@ -160,3 +160,12 @@ def parse_date(value: Any, date1904: bool = False) -> dt.date:
     if isinstance(value, dt.date):
         return value
     return parse_datetime_range(value, date1904)[0].date()
+
+
+def as_date(value: Any) -> dt.date | None:
+    """The calendar day of a date or datetime value; None for anything else."""
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    return None

@@ -59,23 +59,11 @@ def write_dashboard_xlsx(dash: Dashboard, path: Path) -> Path:
         book = new_workbook(tmp)
         fm = Formats(book)
         ws = book.add_worksheet("看板" if zh else "Dashboard")
-        ws.write_string(0, 0, dash.title, fm.title)
-        line = f"日期：{dash.today.isoformat()}" if zh else f"Date: {dash.today.isoformat()}"
-        if dash.scope:
-            line += ("　范围：" if zh else "   Scope: ") + dash.scope
-        write_text(ws, 1, 0, line, fm.note)
-        for c, (label, value) in enumerate(dash.kpis):
-            write_text(ws, 3, c, label, fm.kpi_label)
-            if isinstance(value, (int, float)):
-                ws.write_number(4, c, value, fm.kpi_value)
-            else:
-                write_text(ws, 4, c, value, fm.kpi_value)
-        ws.set_row(3, 30)
-        end = write_chart_tables(book, ws, fm, dash.tables, first_row=6)
+        end = write_dashboard_sheet(book, ws, fm, dash, zh)
         print_setup(ws)
         ws.print_area(0, 0, end, 22)
         ws.hide_gridlines(2)
-        book.set_properties({"title": dash.title, "comments": line})
+        book.set_properties({"title": dash.title, "comments": dash.today.isoformat()})
         book.close()
     return Path(path)
 
@@ -85,6 +73,23 @@ class DashboardFiles:
     xlsx: Path
     pdf: Path | None
     dashboard: Dashboard
+
+
+def write_dashboard_sheet(book: Any, ws: Any, fm: Any, dash: Any, zh: bool) -> int:
+    """Title, date/scope line, KPI cells, then each chart with its data table; the next free row."""
+    ws.write_string(0, 0, dash.title, fm.title)
+    line = f"日期：{dash.today.isoformat()}" if zh else f"Date: {dash.today.isoformat()}"
+    if dash.scope:
+        line += ("　范围：" if zh else "   Scope: ") + dash.scope
+    write_text(ws, 1, 0, line, fm.note)
+    for c, (label, value) in enumerate(dash.kpis):
+        write_text(ws, 3, c, label, fm.kpi_label)
+        if isinstance(value, (int, float)):
+            ws.write_number(4, c, value, fm.kpi_value)
+        else:
+            write_text(ws, 4, c, value, fm.kpi_value)
+    ws.set_row(3, 30)
+    return write_chart_tables(book, ws, fm, dash.tables, first_row=6)
 
 
 def make_dashboard(wb: Workbook, *, xlsx_path: Path | None = None, pdf_path: Path | None = None,

@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from .coerce import as_date as _as_date
 from .divisions import short_name
 from .errors import CrmError
 from .model import Record, Workbook
@@ -294,14 +295,6 @@ def value_checks(filters: Filters) -> list[tuple[str, Any]]:
 
 
 # ---------------------------------------------------------------- follow-up dates
-
-
-def _as_date(v: Any) -> dt.date | None:
-    if isinstance(v, dt.datetime):
-        return v.date()
-    if isinstance(v, dt.date):
-        return v
-    return None
 
 
 def last_followups(wb: Workbook, today: dt.date | None = None) -> dict[str, dt.date]:

@@ -446,23 +446,12 @@ def _splice_rows(data: bytes, pending: list[_Pending]) -> bytes:
 
 
 def _chart_sheet(book: Any, dash: Dashboard, lang: str) -> None:
-    from ..export.xlsx import Formats, write_chart_tables, write_text
+    from ..dashboard import write_dashboard_sheet
+    from ..export.xlsx import Formats
 
     fm = Formats(book)
     ws = book.add_worksheet(CHART_SHEET["zh" if lang == "zh" else "en"])
-    ws.write_string(0, 0, dash.title, fm.title)
-    line = (f"日期：{dash.today.isoformat()}" if lang == "zh" else f"Date: {dash.today.isoformat()}")
-    if dash.scope:
-        line += ("　范围：" if lang == "zh" else "   Scope: ") + dash.scope
-    write_text(ws, 1, 0, line, fm.note)
-    for c, (label, value) in enumerate(dash.kpis):
-        write_text(ws, 3, c, label, fm.kpi_label)
-        if isinstance(value, (int, float)):
-            ws.write_number(4, c, value, fm.kpi_value)
-        else:
-            write_text(ws, 4, c, value, fm.kpi_value)
-    ws.set_row(3, 30)
-    write_chart_tables(book, ws, fm, dash.tables, first_row=6)
+    write_dashboard_sheet(book, ws, fm, dash, lang == "zh")
     ws.protect()
 
 
