@@ -164,8 +164,8 @@ def run_demo(root: Path, *, today: dt.date, lang: str = "zh", echo: Any = print)
         echo(f"  {p.sheet} {p.row:>4}  {p.code:<28} {p.note}")
     for label, path in result.outputs.items():
         echo(f"{label}: {path}")
-    echo((f"各角色工作簿：{len(views)} 份（每位销售一份，另有客服、市场、管理层各一份）" if zh
-          else f"per-role workbooks: {len(views)} (one per sales rep, plus service, marketing, management)"))
+    echo(f"各角色工作簿：{len(views)} 份（每位销售一份，另有客服、市场、管理层各一份）" if zh
+          else f"per-role workbooks: {len(views)} (one per sales rep, plus service, marketing, management)")
     accounts_line = ", ".join(f"{name}({role})" for name, role, _ in team)
     echo((f"演示账户（密码均为 {DEMO_PASSWORD}，仅限演示）：" if zh
           else f"demo accounts (password {DEMO_PASSWORD}, sandbox only): ") + accounts_line)
