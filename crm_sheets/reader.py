@@ -102,6 +102,7 @@ def canonical_sheets(names: Iterable[str]) -> dict[str, str]:
 # ---- coercion plan --------------------------------------------------------------------
 
 _ODD = re.compile("[\u200b-\u200d\u2060\ufeff\u00ad\u00a0\u2007\u202f\u3000\uff01-\uff5e]")
+_ODD_TEXT = re.compile("[\u200b-\u200d\u2060\ufeff\u00ad\u00a0\u2007\u202f]")  # what clean_text changes
 _WS = " \t\r\n\u3000"
 
 
@@ -118,7 +119,7 @@ def _text(v: Any) -> Any:
     if type(v) is str:
         if v.isascii():
             return v.strip() or None
-        if _ODD.search(v):
+        if _ODD_TEXT.search(v):
             return coerce.clean_text(v) or None
         return v.strip(_WS) or None
     if v is None:
@@ -130,7 +131,9 @@ def _code(v: Any) -> Any:
     if type(v) is str:
         if v.isascii():
             return v.strip() or None
-        return coerce.halfwidth(v) or None
+        if _ODD.search(v):
+            return coerce.halfwidth(v) or None
+        return v.strip(_WS) or None
     if v is None:
         return None
     return coerce.to_text(v)
@@ -160,6 +163,10 @@ def _guarded(fn: Callable[[Any], Any], code: str, typed: tuple[type, ...]) -> Ca
     return conv
 
 
+def _start_end(pair: tuple[dt.datetime, dt.datetime | None]) -> Any:
+    return pair if pair[1] is not None else pair[0]
+
+
 def column_converter(kind: Kind, date1904: bool) -> Callable[[Any], Any]:
     """The per-cell parser for a field kind (blank -> None, failure -> Bad)."""
     if kind is Kind.CODE:
@@ -172,8 +179,9 @@ def column_converter(kind: Kind, date1904: bool) -> Callable[[Any], Any]:
         return _guarded(coerce.parse_number, "number.invalid", (int,))
     if kind is Kind.DATE:
         return _guarded(lambda v: coerce.parse_date(v, date1904), "date.invalid", (dt.date,))
-    if kind is Kind.DATETIME:
-        return _guarded(lambda v: coerce.parse_datetime_range(v, date1904), "date.invalid", ())
+    if kind is Kind.DATETIME:  # a parsed "14:00-15:00" range comes back as a (start, end) tuple
+        return _guarded(lambda v: _start_end(coerce.parse_datetime_range(v, date1904)), "date.invalid",
+                        (dt.datetime,))
     return _text
 
 
@@ -248,7 +256,11 @@ def read_table(rows: list[list[Any]], schema: SheetSchema, sheet_name: str, date
         raw_col = [r[ci] for r in data] if ci < width else [None] * len(data)
         col = list(map(conv, raw_col))
         if f.kind in (Kind.INT, Kind.NUMBER, Kind.DATE, Kind.DATETIME):
-            for i, v in enumerate(col):
+            # Only cells typed as text, or that failed, need bookkeeping (rare in real files).
+            odd = [i for i, v in enumerate(raw_col) if type(v) is str and v != ""]
+            odd += [i for i, v in enumerate(col) if type(v) is Bad and type(raw_col[i]) is not str]
+            for i in odd:
+                v = col[i]
                 if v is None:
                     continue
                 if type(v) is Bad:
@@ -256,13 +268,12 @@ def read_table(rows: list[list[Any]], schema: SheetSchema, sheet_name: str, date
                     raws.setdefault(i, {})[f.key] = v.raw
                     problems.setdefault(i, {})[f.key] = v.code
                     continue
-                if f.kind is Kind.DATETIME:
+                if type(v) is tuple:
                     v, end = v
                     col[i] = v
-                    if end is not None and f.key == "start":
+                    if f.key == "start":
                         raws.setdefault(i, {})["__end__"] = end
-                if type(raw_col[i]) is str:
-                    raws.setdefault(i, {})[f.key] = raw_col[i]
+                raws.setdefault(i, {})[f.key] = raw_col[i]
         keys.append(f.key)
         cols.append(col)
     extra_cols = [(h, [r[ci] for r in data]) for h, ci in extras.items() if ci < width]
@@ -282,8 +293,7 @@ def read_table(rows: list[list[Any]], schema: SheetSchema, sheet_name: str, date
         end = raw.pop("__end__", None) if raw else None
         if end is not None and (not has_end or values.get("end") is None):
             values["end"] = end
-        records.append(Record(row=idx + 2 + i, values=values, raw=raw, problems=problems.get(i, {}),
-                              extra=extra))
+        records.append(Record(idx + 2 + i, values, raw, problems.get(i) or {}, extra))
     return table, lang, notes
 
 
