@@ -461,3 +461,32 @@ def test_permissions_in_a_home(logged_in_home, tmp_path):
                                  "2024-03-20"])
     assert r.exit_code == 0, r.output
     assert len(customers(sales.home.master)) == 2
+
+
+def test_apply_flag_refreshes_engine_columns(tmp_path):
+    m = master(tmp_path / "m.xlsx")
+    src = write_csv(tmp_path / "s.csv", [HEAD, *ROWS[:2]])
+    r = CliRunner().invoke(cli, ["import", str(src), str(m), "--today", "2024-03-20"])
+    assert r.exit_code == 0 and "crm apply" in r.output
+    assert [c["status"] for c in customers(m)] == [None, None]
+    m2 = master(tmp_path / "m2.xlsx")
+    r = CliRunner().invoke(cli, ["import", str(src), str(m2), "--today", "2024-03-20", "--apply"])
+    assert r.exit_code == 0, r.output
+    got = customers(m2)
+    assert [c["status"] for c in got] == ["正常", "正常"]
+    assert got[0]["last_followup"] == dt.datetime(2024, 3, 15, 14, 0)
+
+
+def test_new_rows_go_below_every_used_row(tmp_path):
+    """A master row holding data only under a header-less column is never written over."""
+    m = master(tmp_path / "m.xlsx", customers=[EXISTING])
+    from crm_sheets.writeback.xlsxpatch import patch_workbook
+
+    patched = tmp_path / "m2.xlsx"
+    patch_workbook(m, patched, {("Customers", 3, 40): "someone's scribble"})
+    src = write_csv(tmp_path / "s.csv", [HEAD, ROWS[1]])
+    out = run_import(src, patched, today=TODAY)
+    assert out.summary["imported"] == 1
+    rows = read_raw(patched, "Customers")["Customers"]
+    assert rows[2][40] == "someone's scribble" and rows[2][1] in ("", None)
+    assert rows[3][1] == "深圳蓝海贸易有限公司"

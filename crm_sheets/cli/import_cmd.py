@@ -88,6 +88,10 @@ def summary_lines(out: ImportOutcome) -> list[str]:
                         f"written to {out.master.name} (backup "
                         f"{out.backup.name if out.backup else '-'})"))
         lines.extend(out.apply_lines)
+        if not out.apply_lines:
+            lines.append(_t(zh, "提示：运行 crm apply（或等监视程序）刷新状态、最近跟进和问题表",
+                            "hint: run crm apply (or let the watcher) to refresh status, latest "
+                            "follow-up and the Issues sheet"))
     else:
         lines.append(_t(zh, "没有需要写入的内容", "nothing to write"))
     rejected_incomplete = any(f.code == "import.incomplete" for f in out.findings)
@@ -142,13 +146,14 @@ class _Progress:
 @click.option("--password", default=None, help="Password of an encrypted source workbook.")
 @click.option("--threshold", type=click.IntRange(1, 100), default=None,
               help="Duplicate score threshold (default: the master's Settings).")
-@click.option("--no-apply", is_flag=True, help="Do not run `crm apply` after importing.")
+@click.option("--apply/--no-apply", "apply_after", default=False, show_default=True,
+              help="Run `crm apply` right after importing (status, latest follow-up, Issues).")
 @click.option("--dry-run", is_flag=True, help="Show the mapping and what would happen; write nothing.")
 @today_option
 @format_option
 def import_cmd(source: Path, workbook: Path, sheet: str | None, mapping_file: str | None,
                on_duplicate: str, allow_incomplete: bool, keep_unknown: bool, owner: str | None,
-               password: str | None, threshold: int | None, no_apply: bool, dry_run: bool,
+               password: str | None, threshold: int | None, apply_after: bool, dry_run: bool,
                today: str | None, fmt: str) -> None:
     """Import customers (and follow-ups) from SOURCE (.xlsx/.xls/.csv/.txt) into WORKBOOK."""
     home = home_for_workbook(workbook)
@@ -166,7 +171,7 @@ def import_cmd(source: Path, workbook: Path, sheet: str | None, mapping_file: st
             click.echo(line)
     with (_Progress(True) if big else nullcontext(None)) as progress:
         out = execute_import(prep, dry_run=dry_run, who=actor.name, home=home,
-                             apply_after=not no_apply, progress=progress)
+                             apply_after=apply_after, progress=progress)
     if fmt == "json":
         echo_json(out.to_dict())
         if any(f.severity == "error" for f in out.findings):

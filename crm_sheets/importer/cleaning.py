@@ -221,6 +221,9 @@ def _converter(target: str, date1904: bool) -> Callable[[Any], Any]:
     return column_converter(f.kind, date1904)
 
 
+_FIELD, _PHONE, _NOTES, _ADDR = range(4)
+
+
 def _blank_row(row: list[Any]) -> bool:
     return all(is_blank(c) for c in row)
 
@@ -241,6 +244,16 @@ def clean_rows(rows: list[list[Any]], mapping: Mapping_, *, date1904: bool = Fal
     region_defaults = any(t in ("province", "city", "district") for t in default_vals)
     header_folded = [coerce.to_text(c).strip() for c in rows[mapping.header_row]] \
         if mapping.header_row < len(rows) else []
+    plan = []
+    for c in used:
+        t = c.target or ""
+        kind = _PHONE if t == "phone" else _NOTES if t == "notes" else _ADDR if t == ADDRESS \
+            else _FIELD
+        is_fu = t.startswith(FU)
+        plan.append((c.index, kind, t[len(FU):] if is_fu else t, is_fu, convs[c.index]))
+    probe_col = used[0].index if used else 0
+    header_cells = rows[mapping.header_row] if mapping.header_row < len(rows) else []
+    probe_val = header_cells[probe_col] if probe_col < len(header_cells) else None
     out: list[Incoming] = []
     customer_keys = [f.key for f in CUSTOMERS.fields if not f.engine] + ["customer_id"]
     label = "地址" if lang == "zh" else "Address"
@@ -248,47 +261,48 @@ def clean_rows(rows: list[list[Any]], mapping: Mapping_, *, date1904: bool = Fal
         row = rows[i]
         if _blank_row(row):
             continue
-        if [coerce.to_text(c).strip() for c in row] == header_folded:
+        if probe_col < len(row) and row[probe_col] == probe_val and \
+                [coerce.to_text(c).strip() for c in row] == header_folded:
             continue  # a header repeated inside the data (concatenated exports)
         inc = Incoming(source_row=i + 1, cells=row, values=dict.fromkeys(customer_keys))
         phones: list[str] = []
         notes: list[str] = []
         address: str | None = None
-        for c in used:
-            v = row[c.index] if c.index < len(row) else None
-            if is_blank(v):
+        values, fu_values = inc.values, inc.fu_values
+        for ci, kind, key, is_fu, conv in plan:
+            v = row[ci] if ci < len(row) else None
+            if v is None or v == "":
                 continue
-            t = c.target
-            conv = convs[c.index]
             val = conv(v)
-            if t == "phone":
-                if val:
-                    phones.append(val)
+            if val is None:
                 continue
-            if t == "notes":
-                if val:
-                    notes.append(str(val))
+            if kind == _PHONE:
+                phones.append(val)
                 continue
-            if t == ADDRESS:
+            if kind == _NOTES:
+                notes.append(str(val))
+                continue
+            if kind == _ADDR:
                 address = val if address is None else f"{address} {val}"
                 continue
-            if t.startswith(FU):
-                key = t[len(FU):]
-                store, raw, probs = inc.fu_values, inc.fu_raw, inc.fu_problems
-            else:
-                key = t
-                store, raw, probs = inc.values, inc.raw, inc.problems
-            if type(val) is Bad:
-                raw[key] = val.raw
-                probs[key] = val.code
+            tv = type(val)
+            if tv is str:
+                (fu_values if is_fu else values)[key] = val
                 continue
-            if isinstance(val, tuple):  # a datetime with an optional end on the same day
+            if tv is Bad:
+                if is_fu:
+                    inc.fu_raw[key], inc.fu_problems[key] = val.raw, val.code
+                else:
+                    inc.raw[key], inc.problems[key] = val.raw, val.code
+                continue
+            store = fu_values if is_fu else values
+            if tv is tuple:  # a datetime with an optional end on the same day
                 val, end = val
                 if key == "start" and end is not None and store.get("end") is None:
                     store["end"] = end
             store[key] = val
-            if isinstance(v, str) and t not in ("name",) and not isinstance(val, str):
-                raw[key] = v
+            if type(v) is str:
+                (inc.fu_raw if is_fu else inc.raw)[key] = v
         if phones:
             inc.values["phone"] = " / ".join(dict.fromkeys(phones))
         if any(inc.values.get(k) for k in ("province", "city", "district")):

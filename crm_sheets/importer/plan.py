@@ -2,8 +2,8 @@
 
 Each incoming row is imported (a new customer), updated (an existing customer's blank
 fields filled), skipped (a duplicate) or rejected (with reasons, for the rejects
-file). Duplicates are found with `crm_sheets.dedupe.DuplicateIndex` against the master
-and against the rows imported before it from the same source.
+file). Duplicates are found with crm_sheets.dedupe's blocking and scoring (`dupes.BatchMatcher`)
+against the master and against the rows imported before it from the same source.
 """
 
 from __future__ import annotations
@@ -14,13 +14,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..dedupe import DuplicateIndex
+from ..dedupe.api import resolve_threshold
 from ..dedupe.normalize import normalize_phone
 from ..findings import Finding, make
 from ..model import Record, Table, Workbook, empty_table
 from ..schema import CUSTOMERS, FOLLOWUPS
 from . import codes  # noqa: F401  (registers the import.* codes)
 from .cleaning import Incoming
+from .dupes import BatchMatcher
 
 ON_DUPLICATE = ("skip", "update", "create")
 CHECK_RULES = ["parse", "required", "non_negative", "phone", "email", "choices", "region",
@@ -150,21 +151,42 @@ def _fu_key(customer_key: Any, values: dict[str, Any]) -> tuple[Any, str, str]:
 
 def plan_import(master: Workbook, incoming: list[Incoming], *, sheet: str = "",
                 on_duplicate: str = "skip", allow_incomplete: bool = False,
-                threshold: int | None = None, progress: Progress | None = None) -> ImportPlan:
-    """Decide each row's fate against `master` (which is not modified)."""
+                threshold: int | None = None, progress: Progress | None = None,
+                last_rows: dict[str, int] | None = None) -> ImportPlan:
+    """Decide each row's fate against `master` (which is not modified).
+
+    `last_rows`: the last used Excel row of Customers/Followups (new rows go below);
+    by default the last row holding a record.
+    """
     if on_duplicate not in ON_DUPLICATE:
         raise ValueError(f"on_duplicate must be one of {ON_DUPLICATE}")
     lang = master.lang
     zh = lang == "zh"
     c_checks, f_checks = _check(master, incoming, sheet)
-    index = DuplicateIndex.from_workbook(master, threshold)
     by_id = master.customers_by_id()
+    probes: list[dict[str, Any] | None] = []
+    for inc in incoming:
+        cid = inc.values.get("customer_id")
+        if inc.values.get("name") is None or (isinstance(cid, str) and cid in by_id):
+            probes.append(None)
+        else:
+            probes.append({k: v for k, v in inc.values.items() if k != "customer_id"})
+    if progress is not None:
+        progress("check", 0, len(incoming))
+    th = resolve_threshold(master, threshold)
+    matcher = BatchMatcher(master.customers.records, probes, threshold=th, lang=lang)
+    n_master = len(master.customers.records)
+    accepted: set[int] = set()
+    new_of: dict[int, Record] = {}
     header = {f.key: f.header(lang) for f in CUSTOMERS.fields}
     fu_header = {f.key: f.header(lang) for f in FOLLOWUPS.fields}
     existing_fu: set[tuple[Any, str, str]] = {
         _fu_key(r.values.get("customer_id"), r.values) for r in master.followups.records}
-    next_row = max([master.customers.header_row, *(r.row for r in master.customers.records)]) + 1
-    next_fu = max([master.followups.header_row, *(r.row for r in master.followups.records)]) + 1
+    last_rows = last_rows or {}
+    next_row = max([master.customers.header_row, last_rows.get("Customers", 0),
+                    *(r.row for r in master.customers.records)]) + 1
+    next_fu = max([master.followups.header_row, last_rows.get("Followups", 0),
+                   *(r.row for r in master.followups.records)]) + 1
     results: list[RowResult] = []
     new_customers: list[Record] = []
     fills: list[Fill] = []
@@ -215,18 +237,15 @@ def plan_import(master: Workbook, incoming: list[Incoming], *, sheet: str = "",
             res.master_row = target.row
         else:
             if target is None:
-                probe = {"name": name, "phone": inc.values.get("phone"),
-                         "email": inc.values.get("email")}
-                matches = index.check(probe)
-                if matches:
-                    m = matches[0]
-                    target = m.record
-                    src = source_of.get(id(target))
-                    match_params = {"other_id": m.other_id if src is None else f"row {src}",
-                                    "other_name": m.other_name, "reason": m.reason,
-                                    "score": m.score}
-                    if src is not None:
-                        match_params["other_row"] = src
+                m = matcher.best(n, accepted)
+                if m is not None:
+                    match_params = matcher.describe(n, m)
+                    if matcher.is_master(m.other):
+                        target = master.customers.records[m.other]
+                    else:
+                        target = new_of[m.other - n_master]
+                        src = source_of[id(target)]
+                        match_params.update(other_id=f"row {src}", other_row=src)
             if target is not None and on_duplicate != "create":
                 src = source_of.get(id(target))
                 res.matched = match_params["other_id"]
@@ -292,7 +311,8 @@ def plan_import(master: Workbook, incoming: list[Incoming], *, sheet: str = "",
                 next_row += 1
                 new_customers.append(rec)
                 source_of[id(rec)] = row
-                index.add(rec)
+                accepted.add(n)
+                new_of[n] = rec
                 res.master_row = rec.row
                 target = rec
         res.findings.extend(note_findings)
@@ -332,7 +352,7 @@ def plan_import(master: Workbook, incoming: list[Incoming], *, sheet: str = "",
                             and f.column != "customer_id")
     if progress is not None:
         progress("check", total, total)
-    return ImportPlan(results, new_customers, fills, new_fus, source_of, index.threshold)
+    return ImportPlan(results, new_customers, fills, new_fus, source_of, th)
 
 
 def customers_table_for_ids(table: Table, extra: list[Record]) -> Table:

@@ -3,8 +3,8 @@
 Two steps so the CLI can show the column mapping before anything is written:
 `prepare_import(...) -> Prepared` (reads, maps, cleans, plans; touches no file) and
 `execute_import(prepared, ...) -> ImportOutcome` (rejects file, one safe patch of the
-master with IDs assigned by apply's own `assign_ids`, audit, then `run_apply` so
-derived fields and the Issues sheet are current).
+master with IDs assigned by apply's own `assign_ids`, audit; optionally `run_apply`
+right after so derived fields and the Issues sheet are current).
 """
 
 from __future__ import annotations
@@ -21,14 +21,14 @@ from ..apply.state import load_state, save_state, state_dir_for
 from ..errors import CrmError
 from ..findings import Finding, make
 from ..home import CrmHome, home_for_workbook
-from ..model import Record, Table, Workbook
+from ..model import Table, Workbook
 from ..schema import CUSTOMERS, FOLLOWUPS, SHEET_META
 from ..writeback.backups import default_backups_dir
 from ..writeback.safe import file_sha256, safe_patch
 from ..writeback.xlsxpatch import CellKey, SheetRows
 from .cleaning import Incoming, clean_rows
 from .mapping import FU, ColumnMap, Mapping_, find_mapping, load_mapping_file, target_label
-from .master import load_master
+from .master import MATCH_FIELDS, load_master
 from .plan import ImportPlan, Progress, customers_table_for_ids, plan_import
 from .rejects import write_rejects
 from .sources import Source, read_source
@@ -166,14 +166,17 @@ def prepare_import(source_path: str | Path, workbook: str | Path, *, sheet: str 
     source = read_source(src_path, sheet, password)
     sheet_name, mapping = _choose_sheet(source, sheet, overrides, header_row)
     has_followups = any(t.startswith(FU) for t in mapping.targets())
-    master = load_master(master_path, followups=has_followups)
+    master, last_rows = load_master(
+        master_path, followups=has_followups,
+        fields=None if on_duplicate == "update" else MATCH_FIELDS)
     rows = source.sheet(sheet_name).rows
     incoming = clean_rows(rows, mapping, date1904=source.date1904, keep_unknown=keep_unknown,
                           defaults=defaults, lang=master.lang)
     if progress is not None:
         progress("read", 1, 1)
     plan = plan_import(master, incoming, sheet=sheet_name, on_duplicate=on_duplicate,
-                       allow_incomplete=allow_incomplete, threshold=threshold, progress=progress)
+                       allow_incomplete=allow_incomplete, threshold=threshold, progress=progress,
+                       last_rows=last_rows)
     return Prepared(source=source, sheet=sheet_name, master_path=master_path, master=master,
                     mapping=mapping, incoming=incoming, plan=plan,
                     column_findings=_column_findings(mapping, sheet_name, master.lang,
@@ -200,14 +203,9 @@ def _column(table: Table, key: str, added: dict[str, int], cells: dict[CellKey, 
     return added[key]
 
 
-def _cell_value(rec: Record, key: str) -> Any:
-    """What to write: the typed value, or the text as typed when it did not coerce."""
-    if key in rec.problems and key in rec.raw:
-        return rec.raw[key]
-    return rec.values.get(key)
-
-
 def _audit_value(v: Any) -> Any:
+    if type(v) is str:
+        return v
     if isinstance(v, dt.datetime):
         return v.isoformat(sep=" ")
     if isinstance(v, dt.date):
@@ -249,13 +247,19 @@ def build_cells(prep: Prepared, now: dt.datetime) -> tuple[dict[CellKey, Any], l
         events.append({"sheet": CUSTOMERS.name, "row": rec.row, "column": "customer_id",
                        "old": None, "new": rec.values["customer_id"], "reason": "id.assigned",
                        "customer_id": rec.values["customer_id"]})
+    sheet = ct.sheet_name
     for rec in plan.new_customers:
         written = {}
-        for key in CUSTOMERS.keys:
-            v = _cell_value(rec, key)
+        row = rec.row
+        for key, v in rec.values.items():
+            if key in rec.problems and key in rec.raw:
+                v = rec.raw[key]
             if v is None or v == "":
                 continue
-            cells[(ct.sheet_name, rec.row, _column(ct, key, added_c, cells, lang))] = v
+            col = ct.columns.get(key)
+            if col is None:
+                col = _column(ct, key, added_c, cells, lang)
+            cells[(sheet, row, col)] = v
             written[key] = _audit_value(v)
         events.append({"sheet": CUSTOMERS.name, "row": rec.row, "reason": "import.new",
                        "customer_id": rec.values.get("customer_id"),
@@ -267,12 +271,14 @@ def build_cells(prep: Prepared, now: dt.datetime) -> tuple[dict[CellKey, Any], l
                        "old": None, "new": _audit_value(fill.new), "reason": "import.fill",
                        "customer_id": rec.values.get("customer_id"),
                        "source_row": fill.source_row})
+    fu_keys = set(FOLLOWUPS.keys)
     for nf in plan.new_followups:
         rec = nf.record
         written = {}
-        for key in FOLLOWUPS.keys:
-            v = _cell_value(rec, key)
-            if v is None or v == "":
+        for key, v in rec.values.items():
+            if key in rec.problems and key in rec.raw:
+                v = rec.raw[key]
+            if v is None or v == "" or key not in fu_keys:
                 continue
             cells[(ft.sheet_name, rec.row, _column(ft, key, added_f, cells, lang))] = v
             written[key] = _audit_value(v)
@@ -296,10 +302,11 @@ def _meta_rows(wb: Workbook, now: dt.datetime, issued: dict[str, str]) -> list[l
 
 
 def execute_import(prep: Prepared, *, dry_run: bool = False, who: str = "engine",
-                   home: CrmHome | None = None, apply_after: bool = True,
+                   home: CrmHome | None = None, apply_after: bool = False,
                    now: dt.datetime | None = None, backups_dir: Path | None = None,
                    progress: Progress | None = None) -> ImportOutcome:
-    """Write the rejects file and patch the master (unless `dry_run`)."""
+    """Write the rejects file and patch the master (unless `dry_run`); `apply_after` runs
+    `run_apply` on the result (derived columns, Issues)."""
     from ..apply.run import describe, run_apply
     from ..reader import canonical_sheets
 
@@ -356,7 +363,7 @@ def execute_import(prep: Prepared, *, dry_run: bool = False, who: str = "engine"
 
 
 def run_import(source: str | Path, workbook: str | Path, *, dry_run: bool = False,
-               who: str = "engine", home: CrmHome | None = None, apply_after: bool = True,
+               who: str = "engine", home: CrmHome | None = None, apply_after: bool = False,
                now: dt.datetime | None = None, backups_dir: Path | None = None,
                progress: Progress | None = None, **options: Any) -> ImportOutcome:
     """Import SOURCE into the master WORKBOOK (see prepare_import for the options)."""
