@@ -5,11 +5,11 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from helpers import TODAY, customer, followup, make_master
 
 from crm_sheets import load, validate
 from crm_sheets.model import Record, new_workbook
 from crm_sheets.rules import RULES
-from helpers import TODAY, customer, followup, make_master
 
 
 def codes(tmp_path, customers=None, followups=None, **kw):
@@ -115,3 +115,17 @@ def test_every_rule_registered_once():
     names = [r.name for r in RULES]
     assert len(names) == len(set(names))
     assert {"required", "phone", "email", "choices", "region", "prohibited", "possible_duplicate"} <= set(names)
+
+
+def test_timeliness_skips_follow_ups_from_before_the_engine_first_ran(tmp_path):
+    import datetime as dt
+
+    from crm_sheets import load
+
+    late = followup(recorded_at=dt.datetime(2024, 3, 25, 9, 0))
+    wb = load(make_master(tmp_path / "m.xlsx", None, [late]))
+    assert [f.code for f in validate(wb, today=TODAY).findings] == ["followup.late_entry"]
+    wb.meta["baseline_at"] = "2024-04-01 00:00:00"
+    assert validate(wb, today=TODAY).findings == []
+    wb.meta["baseline_at"] = "2024-03-01 00:00:00"
+    assert [f.code for f in validate(wb, today=TODAY).findings] == ["followup.late_entry"]

@@ -200,6 +200,10 @@ def run_apply(path: str | Path, *, today: dt.date, now: dt.datetime | None = Non
             raise CrmError(str(exc)) from None
     plan: Plan = compute_changes(wb, today, now, state, log)
     lap("rules")
+    if "baseline_at" not in wb.meta:
+        # The first apply stamps recorded-at on every existing follow-up; those were not
+        # entered late, so the timeliness rule only judges follow-ups seen after this.
+        wb.meta["baseline_at"] = now.isoformat(sep=" ")
     report = validate(wb, today)
     lap("validate")
     findings = _dedupe([*report.findings, *plan.findings])

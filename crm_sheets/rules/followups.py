@@ -59,10 +59,14 @@ def timeliness(wb: Workbook, ctx: Context) -> Iterator[Finding]:
     """A follow-up recorded more than `timeliness_hours` after the contact ended."""
     table = wb.followups
     limit = wb.settings.get("timeliness_hours", 24)
+    try:  # follow-ups that existed when the engine first ran were not entered late
+        baseline = dt.datetime.fromisoformat(wb.meta["baseline_at"])
+    except (KeyError, ValueError):
+        baseline = None
     for rec in table.records:
         recorded = rec.values.get("recorded_at")
         ended = rec.values.get("end") or rec.values.get("start")
-        if recorded and ended:
+        if recorded and ended and (baseline is None or recorded > baseline):
             hours = (recorded - ended).total_seconds() / 3600
             if hours > limit:
                 yield ctx.finding("followup.late_entry", table, rec, "recorded_at", hours=int(hours), limit=limit)
