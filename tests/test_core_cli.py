@@ -7,11 +7,11 @@ import json
 
 import pytest
 from click.testing import CliRunner
+from helpers import FIXTURES, TODAY, customer, make_master
 
 from crm_sheets import load, validate
 from crm_sheets.cli import cli
 from crm_sheets.demo import build_demo
-from helpers import FIXTURES, TODAY, customer, make_master
 
 DEMO_TODAY = dt.date(2026, 11, 26)
 

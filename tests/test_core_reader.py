@@ -8,12 +8,12 @@ from pathlib import Path
 
 import openpyxl
 import pytest
+from helpers import FIXTURES, customer, make_master
 
 from crm_sheets import load
 from crm_sheets.errors import CrmError
 from crm_sheets.reader import read_raw
 from crm_sheets.schema import CUSTOMERS, FOLLOWUPS
-from helpers import FIXTURES, customer, followup, make_master
 
 
 def write_openpyxl(path: Path, customers: list[list], followups: list[list] | None = None) -> Path:

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import openpyxl
 import pytest
+from helpers import libreoffice_convert
 
 from crm_sheets import load, validate
 from crm_sheets.schema import CUSTOMERS, FOLLOWUPS, Kind
 from crm_sheets.template import TEMPLATE_FILES, build_template
-from helpers import libreoffice_convert
 
 ROOT = Path(__file__).resolve().parents[1]
 

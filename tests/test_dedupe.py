@@ -384,3 +384,15 @@ def test_findings_only_for_pairs_inside_clusters():
     assert not any({"C1", "C2"} <= c for c in clusters)
     clustered = {i for c in clusters for i in c}
     assert {f.customer_id for f in duplicate_findings(wb)} <= clustered
+
+
+def test_identical_name_and_location_is_a_duplicate_even_when_the_name_starts_with_another_city():
+    """Regression: 哈尔滨… located in 佳木斯 was capped at 60 against its own twin."""
+    from crm_sheets.dedupe import DuplicateIndex
+    from crm_sheets.model import Record as _Record
+
+    row = {"name": "哈尔滨电气集团佳木斯电机股份有限公司", "province": "黑龙江省", "city": "佳木斯市",
+           "customer_id": "C20240101001"}
+    idx = DuplicateIndex([_Record(row=2, values=row)])
+    matches = idx.check({**row, "customer_id": None})
+    assert matches and matches[0].score == 100

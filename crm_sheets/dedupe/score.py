@@ -370,10 +370,18 @@ _ABBREV_KINDS = frozenset(("prefix", "abbreviation", "same_core", "brand"))
 
 def locations_conflict(a: Profile, b: Profile) -> bool:
     """The rows' province/city cells, or one row's cells and the other's name region
-    (深圳万润科技 vs a row in 烟台), name places that do not contain one another."""
-    return (regions_conflict(a.location, b.location)
-            or regions_conflict(a.location, b.forms.regions)
-            or regions_conflict(a.forms.regions, b.location))
+    (深圳万润科技 vs a row in 烟台), name places that do not contain one another.
+
+    A row's own cells outrank the place in its name: 哈尔滨电气集团佳木斯电机 in 佳木斯
+    is in 佳木斯, so two such rows agree even though the name starts with 哈尔滨.
+    """
+    if a.location and b.location:
+        return regions_conflict(a.location, b.location)
+    if a.location:
+        return regions_conflict(a.location, b.forms.regions)
+    if b.location:
+        return regions_conflict(a.forms.regions, b.location)
+    return False
 
 
 MUNICIPALITIES = frozenset(("11", "12", "31", "50"))  # 北京, 天津, 上海, 重庆: city-level
