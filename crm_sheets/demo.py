@@ -133,7 +133,7 @@ def run_demo(root: Path, *, today: dt.date, lang: str = "zh", echo: Any = print)
     from .messages import text
     from .query import Filters
     from .reader import load
-    from .validate import validate
+    from .validation import validate
     from .views import build_views
 
     result = build_demo(root, today=today, lang=lang)

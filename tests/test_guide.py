@@ -12,7 +12,7 @@ import pytest
 GUIDE = Path(__file__).resolve().parents[1] / "docs" / "使用指南.md"
 
 # Every module that registers finding codes (optional ones may not exist yet).
-CODE_MODULES = ("crm_sheets.validate", "crm_sheets.rules", "crm_sheets.apply", "crm_sheets.dedupe",
+CODE_MODULES = ("crm_sheets.validation", "crm_sheets.rules", "crm_sheets.apply", "crm_sheets.dedupe",
                 "crm_sheets.views", "crm_sheets.views.merge", "crm_sheets.views.shared_guard",
                 "crm_sheets.watch", "crm_sheets.importer", "crm_sheets.backup_admin",
                 "crm_sheets.export", "crm_sheets.dashboard")

@@ -168,7 +168,7 @@ def run_apply(path: str | Path, *, today: dt.date, now: dt.datetime | None = Non
               state_dir: Path | None = None) -> ApplyOutcome:
     """Bring the master up to date (and optionally merge two customers first)."""
     from ..reader import load
-    from ..validate import validate
+    from ..validation import validate
 
     path = Path(path)
     now = now or engine_now(today)

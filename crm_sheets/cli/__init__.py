@@ -1,21 +1,31 @@
-"""Command line entry point: importing the command modules registers them on `cli`.
+"""Command line entry point: which module defines each command (imported on first use).
 
-One import line per command module (isort is off for this file so parallel edits
-never collide).
+One line per command so engineers adding commands in parallel never collide.
 """
 
 from __future__ import annotations
 
-from . import core_cmds  # noqa: F401
-from . import user_cmds  # noqa: F401
-from . import dedupe_cmd  # noqa: F401
-from . import apply_cmd  # noqa: F401
-from . import report_cmds  # noqa: F401  (query, export, dashboard)
-from . import views_cmd  # noqa: F401  (views build / mine / merge)
-from . import import_cmd  # noqa: F401
-from . import watch_cmd  # noqa: F401
-from . import backup_cmd  # noqa: F401
-from .app import cli
+from .app import CrmGroup, cli
+
+CrmGroup.lazy = {
+    "init": "core_cmds",
+    "validate": "core_cmds",
+    "demo": "core_cmds",
+    "user": "user_cmds",
+    "login": "user_cmds",
+    "logout": "user_cmds",
+    "whoami": "user_cmds",
+    "dedupe": "dedupe_cmd",
+    "apply": "apply_cmd",
+    "merge-customers": "apply_cmd",
+    "query": "report_cmds",
+    "export": "report_cmds",
+    "dashboard": "report_cmds",
+    "views": "views_cmd",
+    "import": "import_cmd",
+    "watch": "watch_cmd",
+    "backup": "backup_cmd",
+}
 
 
 def main() -> None:

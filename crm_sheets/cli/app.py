@@ -19,7 +19,24 @@ from ..errors import CrmError
 
 
 class CrmGroup(click.Group):
-    """A click group that turns CrmError into one clear line and an exit code."""
+    """A click group that turns CrmError into one clear line and an exit code.
+
+    Command modules are imported only when their command runs (`lazy` maps a command
+    name to its module in crm_sheets.cli), so `crm validate` does not pay for loading
+    the PDF, chart and account libraries.
+    """
+
+    lazy: dict[str, str] = {}
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(self.commands) | set(self.lazy))
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name not in self.commands and name in self.lazy:
+            import importlib
+
+            importlib.import_module(f"crm_sheets.cli.{self.lazy[name]}")
+        return self.commands.get(name)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:

@@ -13,7 +13,7 @@ from ..home import create_home
 from ..messages import text
 from ..reader import load
 from ..template import build_template
-from ..validate import validate
+from ..validation import validate
 from .app import cli, echo_json, format_option, parse_today, today_option
 
 REPO_WORKBOOKS = Path(__file__).resolve().parents[2] / "workbooks"

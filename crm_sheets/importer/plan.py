@@ -98,7 +98,7 @@ class ImportPlan:
 def _check(master: Workbook, incoming: list[Incoming], sheet: str
            ) -> tuple[dict[int, list[Finding]], dict[int, list[Finding]]]:
     """Field checks (validate's per-row rules) on the incoming rows, by source row."""
-    from ..validate import validate
+    from ..validation import validate
 
     cust = empty_table(CUSTOMERS)
     fol = empty_table(FOLLOWUPS)

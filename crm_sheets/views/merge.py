@@ -395,7 +395,7 @@ class _Merger:
     # validation --------------------------------------------------------------------------------
     def validate(self, schema: SheetSchema, records: list[Record]) -> dict[tuple[int, str], list[str]]:
         """Error messages per (row, column) for these records, by the always-on rules."""
-        from ..validate import validate
+        from ..validation import validate
 
         mini = new_workbook(self.lang, self.wb.lists)
         mini.settings = dict(self.wb.settings)

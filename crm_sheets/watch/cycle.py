@@ -295,7 +295,7 @@ def revalidate(home: CrmHome, tracker: MasterTracker, *, today: dt.date, sha256:
     """
     from ..reader import load
     from ..rules import RULES
-    from ..validate import validate
+    from ..validation import validate
 
     t0 = time.perf_counter()
     hooks = hooks or Hooks()
