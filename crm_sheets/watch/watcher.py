@@ -93,6 +93,7 @@ class _Pending:
     events: list[str] = field(default_factory=list)
     attempts: int = 0
     announced: bool = False
+    early: float | None = None  # first stability probe, `settle` s before `due`
 
 
 def _default_observer(options: WatchOptions) -> Any:
@@ -261,6 +262,9 @@ class Watcher:
         else:
             p.due = max(p.due, now + self.opt.debounce)
             p.settle.reset()
+        # Take the first of the two stability probes inside the quiet period, so a file
+        # that stays quiet is known stable the moment the debounce ends.
+        p.early = p.due - self.opt.settle if self.opt.debounce > self.opt.settle else None
         if etype not in p.events:
             p.events.append(etype)
         if kind is Kind.MASTER:
@@ -274,6 +278,7 @@ class Watcher:
     def _timeout(self) -> float:
         now = self.clock()
         due = [p.due for p in self.pending.values()]
+        due += [p.early for p in self.pending.values() if p.early is not None]
         if self.apply_due is not None:
             due.append(self.apply_due)
         due += [self._next_rescan, self._next_rearm]
@@ -286,6 +291,11 @@ class Watcher:
             self._check_armed(now)
         if not self.armed:
             return
+        for item in list(self.pending.values()):
+            if item.early is not None and item.early <= now:
+                item.early = None  # once passed, never a wake-up time again (no busy loop)
+                if now < item.due and item.settle.last is None:
+                    item.settle.check()
         for path in sorted((p for p, item in self.pending.items() if item.due <= now),
                            key=lambda p: self.pending[p].due):
             if self._stop.is_set():
