@@ -282,3 +282,45 @@ def project_record(actor: Actor, record: Any, sheet_schema: SheetSchema) -> dict
     For many rows, build the function once with `projector(actor, schema)`.
     """
     return projector(actor, sheet_schema)(record)
+
+
+def followup_row_editable(actor: Actor, rec: Any, customer_owner: str | None) -> bool:
+    """May `actor` change an existing follow-up? Admin/manager: any. Sales: the ones they
+    wrote on their own customers. Service: the ones they wrote. Others: none."""
+    if actor.role in ("admin", "manager"):
+        return True
+    if not can_add_followup(actor, customer_owner):
+        return False
+    return actor.role in ("sales", "service") and _same_owner(rec.values.get("owner"), actor)
+
+
+def customer_edit_refusal(actor: Actor, key: str, record: Any) -> str | None:
+    """Why `actor` may not change customer field `key` of `record`: "engine", "owner",
+    "not_owner" or "locked"; None when allowed. Merges and the shared-mode guard both ask."""
+    from .schema import CUSTOMERS
+
+    if CUSTOMERS.field(key).engine:
+        return "engine"
+    if key == "owner" and not allowed(actor.role, "customers_reassign"):
+        return "owner"
+    if allowed(actor.role, "customers_edit") and not can_edit_customer(actor, record):
+        return "not_owner"
+    if key not in editable_fields(actor, CUSTOMERS):
+        return "locked"
+    return None
+
+
+def followup_edit_refusal(actor: Actor, key: str, record: Any, customer_owner: str | None) -> str | None:
+    """Why `actor` may not change field `key` of an existing follow-up: "engine", "locked",
+    "not_owner" or "owner"; None when allowed."""
+    from .schema import FOLLOWUPS
+
+    if FOLLOWUPS.field(key).engine:
+        return "engine"
+    if key not in editable_fields(actor, FOLLOWUPS):
+        return "locked"
+    if not followup_row_editable(actor, record, customer_owner):
+        return "not_owner"
+    if key == "owner" and actor.role in ("sales", "service"):
+        return "owner"
+    return None

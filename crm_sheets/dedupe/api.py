@@ -45,7 +45,7 @@ def profile_of(values: Mapping[str, Any]) -> Profile | None:
                    location_codes(prov, city) if prov or city else ())
 
 
-def _without_common_contacts(profiles: list[Profile | None]) -> list[Profile | None]:
+def without_common_contacts(profiles: list[Profile | None]) -> list[Profile | None]:
     """Blank phones/emails shared by many customers: they do not identify a company."""
     phones: dict[str, int] = {}
     emails: dict[str, int] = {}
@@ -127,7 +127,7 @@ def _not_duplicate_set(workbook: Workbook) -> set[frozenset[str]]:
 def _score_sheet(workbook: Workbook, threshold: int) -> tuple[list[Record], list[Profile],
                                                                list[_Scored], int]:
     records = [r for r in workbook.customers.records]
-    profiles_opt = _without_common_contacts([profile_of(r.values) for r in records])
+    profiles_opt = without_common_contacts([profile_of(r.values) for r in records])
     keep = [k for k, p in enumerate(profiles_opt) if p is not None]
     recs = [records[k] for k in keep]
     profiles = [p for p in profiles_opt if p is not None]
@@ -280,7 +280,7 @@ class DuplicateIndex:
         for r in records:
             profiles.append(profile_of(r.values))
             self.records.append(r)
-        cleaned = _without_common_contacts(profiles)
+        cleaned = without_common_contacts(profiles)
         keep = [k for k, p in enumerate(cleaned) if p is not None]
         self.records = [self.records[k] for k in keep]
         self._index = TermIndex([p for p in cleaned if p is not None])

@@ -15,9 +15,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..dedupe.api import CONTACT_CAP, profile_of, record_label
+from ..dedupe.api import profile_of, record_label, without_common_contacts
 from ..dedupe.blocking import candidate_pairs
-from ..dedupe.score import PairScore, Profile, reason, score_pair
+from ..dedupe.score import PairScore, reason, score_pair
 from ..model import Record
 
 
@@ -28,26 +28,6 @@ class BatchMatch:
     other: int  # index into master records, or len(master) + incoming index
     score: int
     ps: PairScore | None  # None: the very same name (see BatchMatcher.best)
-
-
-def _strip_common(profiles: list[Profile | None]) -> list[Profile | None]:
-    """Phones/emails on more than CONTACT_CAP rows identify nobody (switchboards)."""
-    phones: dict[str, int] = {}
-    emails: dict[str, int] = {}
-    for p in profiles:
-        if p is not None:
-            if p.phone:
-                phones[p.phone] = phones.get(p.phone, 0) + 1
-            if p.email:
-                emails[p.email] = emails.get(p.email, 0) + 1
-    out: list[Profile | None] = []
-    for p in profiles:
-        if p is not None and (phones.get(p.phone, 0) > CONTACT_CAP
-                              or emails.get(p.email, 0) > CONTACT_CAP):
-            p = Profile(p.forms, "" if phones.get(p.phone, 0) > CONTACT_CAP else p.phone,
-                        "" if emails.get(p.email, 0) > CONTACT_CAP else p.email, p.location)
-        out.append(p)
-    return out
 
 
 class BatchMatcher:
@@ -61,7 +41,7 @@ class BatchMatcher:
         nm = len(self.master)
         raw = [profile_of(r.values) for r in self.master]
         raw += [profile_of(v) if v is not None else None for v in incoming]
-        allp = _strip_common(raw)
+        allp = without_common_contacts(raw)
         keep = [k for k, p in enumerate(allp) if p is not None]
         profiles = [allp[k] for k in keep]
         self.profiles = allp

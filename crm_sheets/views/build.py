@@ -29,9 +29,8 @@ from ..home import CrmHome
 from ..model import Record, Table, Workbook
 from ..permissions import (
     Actor,
-    _same_owner,
-    can_add_followup,
     editable_fields,
+    followup_row_editable,
     masked_fields,
     visible_customer,
     visible_fields,
@@ -100,16 +99,6 @@ def mine_audience(actor: Actor) -> Audience:
 
 
 # --- rights per row -------------------------------------------------------------------------
-
-def followup_row_editable(actor: Actor, rec: Record, customer_owner: str | None) -> bool:
-    """May `actor` change an existing follow-up? Admin/manager: any. Sales: the ones they
-    wrote on their own customers. Service: the ones they wrote. Others: none."""
-    if actor.role in ("admin", "manager"):
-        return True
-    if not can_add_followup(actor, customer_owner):
-        return False
-    return actor.role in ("sales", "service") and _same_owner(rec.values.get("owner"), actor)
-
 
 # --- what goes in ------------------------------------------------------------------------------
 

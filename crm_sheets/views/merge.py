@@ -39,13 +39,13 @@ from ..permissions import (
     _same_owner,
     allowed,
     can_add_followup,
-    can_edit_customer,
+    customer_edit_refusal,
     editable_fields,
+    followup_edit_refusal,
     masked_fields,
     visible_customer,
 )
 from ..schema import CUSTOMERS, FOLLOWUPS, SHEET_META, SheetSchema
-from .build import followup_row_editable
 from .common import (
     DEPARTMENT_NAMES,
     MANIFEST_SHEET,
@@ -63,6 +63,10 @@ VALIDATION_RULES = ["parse", "required", "non_negative", "phone", "email", "choi
                     "stage_type", "lost_reason", "prohibited", "followup_times", "future_dates"]
 MAX_VIEW_BYTES = 256 * 1024**2
 
+
+
+_MERGE_CODES = {"engine": "merge.rejected_engine_column", "owner": "merge.rejected_owner_field",
+                "not_owner": "merge.rejected_not_owner", "locked": "merge.rejected_locked_column"}
 
 @dataclass
 class MergeResult:
@@ -254,29 +258,16 @@ class _Merger:
 
     # rights --------------------------------------------------------------------------------
     def why_not_customer(self, key: str, mrec: Record) -> str | None:
-        field_ = CUSTOMERS.field(key)
-        if field_.engine:
-            return "merge.rejected_engine_column"
-        if key in self.masked:
-            return "merge.rejected_locked_column"
-        if key == "owner" and not allowed(self.actor.role, "customers_reassign"):
-            return "merge.rejected_owner_field"
-        if not can_edit_customer(self.actor, mrec) and allowed(self.actor.role, "customers_edit"):
-            return "merge.rejected_not_owner"
-        if key not in editable_fields(self.actor, CUSTOMERS):
-            return "merge.rejected_locked_column"
-        return None
+        why = customer_edit_refusal(self.actor, key, mrec)
+        return None if why is None else _MERGE_CODES[why]
 
     def why_not_followup(self, key: str, mrec: Record, new_value: Any) -> str | None:
-        if FOLLOWUPS.field(key).engine:
-            return "merge.rejected_engine_column"
-        if key in self.masked or key not in editable_fields(self.actor, FOLLOWUPS):
+        if key in self.masked and not FOLLOWUPS.field(key).engine:
             return "merge.rejected_locked_column"
-        owner = self.customer_owner(mrec.values.get("customer_id"))
-        if not followup_row_editable(self.actor, mrec, owner):
-            return "merge.rejected_not_owner"
-        if key == "owner" and self.actor.role in ("sales", "service"):
-            return "merge.rejected_owner_field"
+        why = followup_edit_refusal(self.actor, key, mrec,
+                                    self.customer_owner(mrec.values.get("customer_id")))
+        if why is not None:
+            return _MERGE_CODES[why]
         if key == "customer_id":
             target = self.master_by_id.get(str(new_value or ""))
             if target is None or not visible_customer(self.actor, target) or \

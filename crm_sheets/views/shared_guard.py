@@ -29,11 +29,10 @@ from ..permissions import (
     _same_owner,
     allowed,
     can_add_followup,
-    can_edit_customer,
-    editable_fields,
+    customer_edit_refusal,
+    followup_edit_refusal,
 )
 from ..schema import CUSTOMERS, FOLLOWUPS, SheetSchema
-from .build import followup_row_editable
 from .common import canon, show, why
 
 _CP = "{http://schemas.openxmlformats.org/package/2006/metadata/core-properties}"
@@ -121,28 +120,13 @@ class _Check:
                              author=self.author, **params))
 
     def why_customer(self, key: str, old_rec: Record) -> str | None:
-        f = CUSTOMERS.field(key)
-        if f.engine:
-            return "engine"
-        if key == "owner" and not allowed(self.actor.role, "customers_reassign"):
-            return "owner"
-        if allowed(self.actor.role, "customers_edit") and not can_edit_customer(self.actor,
-                                                                                  old_rec):
-            return "not_owner"
-        if key not in editable_fields(self.actor, CUSTOMERS):
-            return "locked"
-        return None
+        return customer_edit_refusal(self.actor, key, old_rec)
 
     def why_followup(self, key: str, old_rec: Record, new_rec: Record) -> str | None:
-        if FOLLOWUPS.field(key).engine:
-            return "engine"
-        if key not in editable_fields(self.actor, FOLLOWUPS):
-            return "locked"
-        owner = self.owner_before.get(old_rec.values.get("customer_id"))
-        if not followup_row_editable(self.actor, old_rec, owner):
-            return "followup"
-        if key == "owner" and self.actor.role in ("sales", "service"):
-            return "owner"
+        why = followup_edit_refusal(self.actor, key, old_rec,
+                                    self.owner_before.get(old_rec.values.get("customer_id")))
+        if why is not None:
+            return "followup" if why == "not_owner" else why
         if key == "customer_id" and not can_add_followup(
                 self.actor, self.owner_after.get(new_rec.values.get("customer_id"))):
             return "followup"
