@@ -490,3 +490,27 @@ def test_new_rows_go_below_every_used_row(tmp_path):
     rows = read_raw(patched, "Customers")["Customers"]
     assert rows[2][40] == "someone's scribble" and rows[2][1] in ("", None)
     assert rows[3][1] == "深圳蓝海贸易有限公司"
+
+
+def test_legacy_xls_imports_like_the_csv(tmp_path):
+    """An Excel 97-2003 .xls (what older systems export) imports the same rows as the CSV."""
+    import xlwt
+
+    rows = [HEAD, *ROWS]
+    book = xlwt.Workbook(encoding="utf-8")
+    ws = book.add_sheet("客户")
+    ws.write(0, 0, "客户名单（2024）")
+    for r, row in enumerate(rows, start=1):
+        for c, v in enumerate(row):
+            ws.write(r, c, v)
+    xls = tmp_path / "xls" / "老系统导出.xls"
+    xls.parent.mkdir()
+    book.save(str(xls))
+    csv_dir = tmp_path / "csv"
+    csv_dir.mkdir()
+    src = write_csv(csv_dir / "客户.csv", rows, encoding="utf-8-sig", title="客户名单（2024）")
+    m_xls, m_csv = master(xls.parent / "master.xlsx"), master(csv_dir / "master.xlsx")
+    out_xls = run_import(xls, m_xls, today=TODAY)
+    out_csv = run_import(src, m_csv, today=TODAY)
+    assert out_xls.summary == out_csv.summary
+    assert customers(m_xls) == customers(m_csv)
