@@ -396,3 +396,41 @@ def test_identical_name_and_location_is_a_duplicate_even_when_the_name_starts_wi
     idx = DuplicateIndex([_Record(row=2, values=row)])
     matches = idx.check({**row, "customer_id": None})
     assert matches and matches[0].score == 100
+
+
+# --- status-marked two-character 简称 (ST慧业 ← 智慧农业) -------------------------------------
+
+def test_status_short_rule_needs_the_same_city():
+    js, nj, sh = ("江苏", "南京市"), ("江苏", "镇江市"), ("上海", "上海市")
+    # the two characters in order anywhere in the other key: 80 alone, lifted by the city
+    assert score("ST慧业", "智慧农业") == 80
+    assert loc_score("ST慧业", "智慧农业", js, js) >= 85
+    assert loc_score("*ST金泰", "上海金力泰化工股份有限公司", sh, sh) >= 85
+    assert loc_score("*ST大洲", "新大洲A", sh, sh) >= 85  # fuzzy 80 does not hide it
+    assert loc_score("ST慧业", "智慧农业", js, nj) <= 60  # other city
+    assert loc_score("ST慧业", "智慧农业", js, ("", "")) < 85  # one row without cells
+    # hard negatives: no status mark, characters out of order, generic characters only
+    assert loc_score("慧业", "智慧农业", js, js) < 85
+    assert loc_score("ST业慧", "智慧农业", js, js) < 85
+    assert loc_score("*ST生物", "南华生物医药股份有限公司", sh, sh) < 85
+    assert loc_score("ST慧业", "ST慧农", js, js) < 85  # two ST names are no 简称 of each other
+    bj = ("北京", "北京市")
+    assert loc_score("中国银行", "中国建设银行", bj, bj) < 85
+    assert loc_score("万马股份", "万马科技", ("浙江", "杭州市"), ("浙江", "湖州市")) < 85
+
+
+def test_status_short_blocking_batch_and_index_agree():
+    js = {"province": "江苏", "city": "南京市"}
+    rows = [{"customer_id": "C1", "name": "江苏农华智慧农业科技股份有限公司", **js},
+            {"customer_id": "C2", "name": "ST慧业", **js},
+            {"customer_id": "C3", "name": "ST慧业", "province": "浙江", "city": "杭州市"},
+            {"customer_id": "C4", "name": "农业慧联科技", **js}]
+    wb = make_wb(rows)
+    clusters = [sorted(c.customer_ids) for c in find_duplicates(wb).clusters]
+    assert ["C1", "C2"] in clusters
+    assert not any("C3" in c or "C4" in c for c in clusters)
+    idx = DuplicateIndex(wb.customers.records[:1])
+    assert [m.other_id for m in idx.check(rows[1])] == ["C1"]
+    assert idx.check(rows[2]) == []
+    idx2 = DuplicateIndex(wb.customers.records[1:2])  # the ST row is the existing one
+    assert [m.other_id for m in idx2.check(rows[0])] == ["C2"]

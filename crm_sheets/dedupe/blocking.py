@@ -16,13 +16,15 @@ The batch path enumerates pairs per posting list with numpy; the incremental pat
 from __future__ import annotations
 
 import math
+import re
+from bisect import bisect_right
 from collections import Counter
 from collections.abc import Sequence
 
 import numpy as np
 
 from .normalize import has_cjk, strip_region_prefix
-from .score import Profile
+from .score import Profile, in_order, is_status_short, same_city
 
 CAP_STRONG = 60  # an abbreviation/contact term shared by more customers is not evidence
 CAP_GRAM = 120  # a bigram shared by more customers is too common to block on
@@ -129,6 +131,34 @@ def _pairs_within(groups: list[list[int]]) -> np.ndarray:
     return np.concatenate(chunks)
 
 
+def status_candidates(p: Profile, profiles: Sequence[Profile], keys: str | None = None,
+                      starts: list[int] | None = None) -> list[int]:
+    """Names in p's city whose key holds the two characters of p, a status-marked 简称
+    (ST慧业 → 智慧农业), in order. Only such rows can match it (the rule needs the same
+    city); sheets without ST names pay nothing. A scan of the joined keys (C speed)."""
+    if not (p.location and is_status_short(p.forms)):
+        return []
+    if keys is None or starts is None:
+        keys, starts = _joined_keys(profiles)
+    c1, c2 = (re.escape(c) for c in p.forms.key)
+    out: list[int] = []
+    for m in re.finditer(f"{c1}[^\n]*?{c2}", keys):
+        j = bisect_right(starts, m.start()) - 1
+        q = profiles[j]
+        if q is not p and len(q.forms.key) > 2 and same_city(p, q):
+            out.append(j)
+    out = list(dict.fromkeys(out))
+    return out if len(out) <= CAP_STRONG else []
+
+
+def _joined_keys(profiles: Sequence[Profile]) -> tuple[str, list[int]]:
+    starts, pos = [], 0
+    for q in profiles:
+        starts.append(pos)
+        pos += len(q.forms.key) + 1
+    return "\n".join(q.forms.key for q in profiles), starts
+
+
 def candidate_pairs(profiles: Sequence[Profile]) -> list[tuple[int, int]]:
     """Candidate pairs (i < j) of a whole sheet by blocking; never all pairs."""
     n = len(profiles)
@@ -191,6 +221,15 @@ def candidate_pairs(profiles: Sequence[Profile]) -> list[tuple[int, int]]:
         a, b = uniq >> 32, uniq & 0xFFFFFFFF
         need = np.maximum(1, np.ceil(GRAM_SHARE * np.minimum(ng[a], ng[b])))
         codes.append(uniq[counts >= need])
+    status = [i for i, p in enumerate(profiles) if p.location and is_status_short(p.forms)]
+    if status:
+        joined, starts = _joined_keys(profiles)
+        for i in status:
+            js = status_candidates(profiles[i], profiles, joined, starts)
+            if js:
+                a = np.full(len(js), i, dtype=np.int64)
+                b = np.asarray(js, dtype=np.int64)
+                codes.append((np.minimum(a, b) << 32) | np.maximum(a, b))
     allc = np.unique(np.concatenate(codes)) if codes else np.empty(0, dtype=np.int64)
     return list(zip((allc >> 32).tolist(), (allc & 0xFFFFFFFF).tolist(), strict=True))
 
@@ -205,6 +244,7 @@ class TermIndex:
         self.grams: dict[str, list[int]] = {}
         self.stems: dict[str, list[int]] = {}
         self.n_grams: list[int] = []
+        self.status: list[int] = []  # status-marked two-character 简称 with a city
         for p in self.profiles:
             self.add(p)
 
@@ -224,6 +264,8 @@ class TermIndex:
         if st:
             self.stems.setdefault(st, []).append(i)
         self.n_grams.append(len(gs))
+        if p.location and is_status_short(p.forms):
+            self.status.append(i)
         return i
 
     def candidates_for(self, p: Profile) -> set[int]:
@@ -254,6 +296,11 @@ class TermIndex:
                 stem_post = self.stems.get(t)
                 if stem_post and len(stem_post) <= CAP_STRONG:
                     out.update(stem_post)
+        out.update(status_candidates(p, self.profiles))
+        if p.location and len(p.forms.key) > 2:  # an existing ST简称 in p's city
+            out.update(j for j in self.status if in_order(self.profiles[j].forms.key,
+                                                          p.forms.key)
+                       and same_city(p, self.profiles[j]))
         ng = len(gs)
         for j, c in counts.items():
             if c >= gram_need(ng, self.n_grams[j]):

@@ -294,6 +294,39 @@ def stem_inside(a: NameForms, b: NameForms) -> bool:
     return False
 
 
+STATUS_MARKS = ("ST", "*ST", "S*ST", "SST")  # 特别处理 / 退市风险警示: the 简称 shrinks to 2+2
+
+
+def is_status_short(f: NameForms) -> bool:
+    """A status-marked two-character 简称 (ST慧业, *ST金泰): the exchange cut the name to
+    two characters to make room for the mark, so they may come from anywhere in it."""
+    return (len(f.key) == 2 and not f.legal and has_cjk(f.key) and f.key == f.full
+            and any(m in STATUS_MARKS for m in f.removed) and distinctive_chars(f.key) == 2)
+
+
+def in_order(chars: str, s: str) -> bool:
+    """True when every character of chars occurs in s, in this order (gaps allowed)."""
+    pos = 0
+    for ch in chars:
+        pos = s.find(ch, pos)
+        if pos < 0:
+            return False
+        pos += 1
+    return True
+
+
+def status_short_rule(a: NameForms, b: NameForms) -> Evidence | None:
+    """ST慧业 ← 智慧农业, *ST金泰 ← 金力泰: the two characters of a status-marked 简称 in
+    order in the other name's key. Weak alone (SCORE_WEAK, below the default threshold):
+    only the same city in the rows' cells lifts it to a match."""
+    for side, (x, y) in enumerate(((a, b), (b, a))):
+        if is_status_short(x) and not is_status_short(y) and len(y.key) > 2 \
+                and in_order(x.key, y.key):
+            return Evidence("abbreviation", SCORE_WEAK, short=x.raw, long=y.raw,
+                            short_side=side, short_len=2)
+    return None
+
+
 def brand_rule(a: NameForms, b: NameForms) -> Evidence | None:
     """Same two-character brand, only industry words differ (国林科技 / 国林环保), or a
     short stem found inside the other name: weak alone (SCORE_WEAK, below the default
@@ -321,6 +354,10 @@ def name_evidence(a: NameForms, b: NameForms) -> Evidence:
         br = brand_rule(a, b)
         if br:
             return br
+    if fz.score <= SCORE_WEAK:  # *ST大洲 / 新大洲: a 简称, not a typo, so the city may lift it
+        st = status_short_rule(a, b)
+        if st:
+            return st
     return fz
 
 
