@@ -35,6 +35,7 @@ from zipfile import BadZipFile, ZipFile
 from defusedxml import ElementTree as SafeET
 
 from ..errors import CrmError
+from ..model import column_letter
 from .zipcopy import ZipWriter
 
 CellKey = tuple[str, int, int]  # (sheet name, 1-based Excel row, 0-based column)
@@ -79,13 +80,7 @@ class PatchResult:
 # ---------------------------------------------------------------------------- helpers
 
 
-def column_letters(idx: int) -> str:
-    s = ""
-    idx += 1
-    while idx:
-        idx, rem = divmod(idx - 1, 26)
-        s = chr(65 + rem) + s
-    return s
+column_letters = column_letter  # 0-based index -> A, B, …, AA (one definition, in model)
 
 
 def column_index(letters: str) -> int:
