@@ -33,8 +33,8 @@ from pathlib import Path, PurePosixPath
 from . import audit
 from .errors import CrmError
 from .home import HOME_FILE, CrmHome, ensure_private_dir
-from .writeback.atomic import atomic_write, atomic_write_bytes
-from .writeback.backups import FORMAT_VERSION, MANIFEST
+from .writeback.atomic import atomic_write_bytes
+from .writeback.backups import FORMAT_VERSION, MANIFEST, new_backup_path, write_backup_zip
 from .writeback.locks import ensure_unlocked
 
 STATE_PREFIX = "state"
@@ -82,34 +82,6 @@ def state_backups_dir(home: CrmHome) -> Path:
     return ensure_private_dir(home.state / "backups")
 
 
-def _slug(reason: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_-]+", "-", reason).strip("-")[:40] or "backup"
-
-
-def _new_name(folder: Path, stem: str, reason: str, now: dt.datetime) -> Path:
-    stamp = now.strftime("%Y%m%d-%H%M%S-%f")
-    target = folder / f"{stem}-{stamp}-{_slug(reason)}.zip"
-    n = 1
-    while target.exists():
-        n += 1
-        target = folder / f"{stem}-{stamp}-{_slug(reason)}-{n}.zip"
-    return target
-
-
-def _write_zip(target: Path, members: list[tuple[str, bytes]], manifest: dict) -> Path:
-    manifest["files"] = {name: {"sha256": hashlib.sha256(data).hexdigest(), "size": len(data)}
-                         for name, data in members}
-
-    def write(tmp: Path) -> None:
-        with zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED) as zf:
-            for name, data in members:
-                zf.writestr(name, data)
-            zf.writestr(MANIFEST, json.dumps(manifest, ensure_ascii=False, indent=2))
-
-    target.parent.mkdir(parents=True, exist_ok=True)
-    return atomic_write(target, write)
-
-
 def create_home_backup(home: CrmHome, reason: str = "manual") -> Path:
     """Zip the master and the home's settings file into the home's backups folder."""
     members: list[tuple[str, bytes]] = []
@@ -125,7 +97,7 @@ def create_home_backup(home: CrmHome, reason: str = "manual") -> Path:
     manifest = {"format": FORMAT_VERSION, "created": now.isoformat(timespec="microseconds"),
                 "reason": reason, "kind": "home", "home_id": home.home_id,
                 "source": str(home.master)}
-    return _write_zip(_new_name(home.backups, home.master.stem, reason, now), members, manifest)
+    return write_backup_zip(new_backup_path(home.backups, home.master.stem, reason, now), members, manifest)
 
 
 def _sqlite_copy(src: Path) -> bytes:
@@ -170,8 +142,8 @@ def create_state_backup(home: CrmHome, reason: str = "manual") -> Path:
     now = dt.datetime.now(dt.UTC)
     manifest = {"format": FORMAT_VERSION, "created": now.isoformat(timespec="microseconds"),
                 "reason": reason, "kind": "state", "home_id": home.home_id}
-    target = _new_name(state_backups_dir(home), STATE_PREFIX, reason, now)
-    path = _write_zip(target, _state_members(home.state), manifest)
+    target = new_backup_path(state_backups_dir(home), STATE_PREFIX, reason, now)
+    path = write_backup_zip(target, _state_members(home.state), manifest)
     if os.name == "posix":
         os.chmod(path, 0o600)
     return path

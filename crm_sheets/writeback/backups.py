@@ -40,6 +40,32 @@ def default_backups_dir(workbook: Path) -> Path:
     return Path(workbook).resolve().parent / "backups"
 
 
+def new_backup_path(folder: Path, stem: str, reason: str, now: dt.datetime) -> Path:
+    """A fresh `<stem>-<UTC stamp>-<reason>.zip` name in `folder` (never an existing one)."""
+    stamp = now.strftime("%Y%m%d-%H%M%S-%f")
+    target = Path(folder) / f"{stem}-{stamp}-{_slug(reason)}.zip"
+    n = 1
+    while target.exists():
+        n += 1
+        target = Path(folder) / f"{stem}-{stamp}-{_slug(reason)}-{n}.zip"
+    return target
+
+
+def write_backup_zip(target: Path, members: list[tuple[str, bytes]], manifest: dict) -> Path:
+    """Write the members plus a manifest with each member's SHA-256, atomically."""
+    manifest["files"] = {name: {"sha256": hashlib.sha256(data).hexdigest(), "size": len(data)}
+                         for name, data in members}
+
+    def write(tmp: Path) -> None:
+        with zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED) as zf:
+            for name, data in members:
+                zf.writestr(name, data)
+            zf.writestr(MANIFEST, json.dumps(manifest, ensure_ascii=False, indent=2))
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    return atomic_write(target, write)
+
+
 def create_backup(workbook_path: Path, backups_dir: Path, reason: str) -> Path:
     """Copy the workbook into a timestamped backup zip with a SHA-256 manifest."""
     workbook_path = Path(workbook_path)
@@ -47,30 +73,15 @@ def create_backup(workbook_path: Path, backups_dir: Path, reason: str) -> Path:
         data = workbook_path.read_bytes()
     except OSError as exc:
         raise CrmError(f"cannot back up {workbook_path}: {exc}") from exc
-    backups_dir = Path(backups_dir)
-    backups_dir.mkdir(parents=True, exist_ok=True)
     now = dt.datetime.now(dt.UTC)
-    stamp = now.strftime("%Y%m%d-%H%M%S-%f")
-    target = backups_dir / f"{workbook_path.stem}-{stamp}-{_slug(reason)}.zip"
-    n = 1
-    while target.exists():
-        n += 1
-        target = backups_dir / f"{workbook_path.stem}-{stamp}-{_slug(reason)}-{n}.zip"
     manifest = {
         "format": FORMAT_VERSION,
         "created": now.isoformat(timespec="microseconds"),
         "reason": reason,
         "source": str(workbook_path.resolve()),
-        "files": {workbook_path.name: {"sha256": hashlib.sha256(data).hexdigest(),
-                                       "size": len(data)}},
     }
-
-    def write(tmp: Path) -> None:
-        with zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED) as zf:
-            zf.writestr(workbook_path.name, data)
-            zf.writestr(MANIFEST, json.dumps(manifest, ensure_ascii=False, indent=2))
-
-    return atomic_write(target, write)
+    target = new_backup_path(Path(backups_dir), workbook_path.stem, reason, now)
+    return write_backup_zip(target, [(workbook_path.name, data)], manifest)
 
 
 def read_manifest(backup: Path) -> dict:
