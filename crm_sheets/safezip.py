@@ -49,9 +49,9 @@ def check_xlsx(path: Path) -> None:
     if head == OLE_MAGIC:
         if _is_encrypted_ole(p):
             raise CrmError(
-                f"工作簿已加密，请在 Excel 中取消密码后另存，或用 --password 提供密码 / "
-                f"{p.name} is password-protected: remove the password in Excel (File > Info > "
-                f"Protect Workbook) and save, or pass --password"
+                f"工作簿已加密：请在 Excel 中取消密码（文件 > 信息 > 保护工作簿）后另存；导入时可用 "
+                f"crm import --password / {p.name} is password-protected: remove the password in "
+                f"Excel (File > Info > Protect Workbook) and save; crm import accepts --password"
             )
         raise CrmError(
             f"这是旧版 .xls 文件，请另存为 .xlsx，或用 crm import 导入 / {p.name} is an old "
