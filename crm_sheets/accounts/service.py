@@ -115,6 +115,17 @@ def _new_setup_code() -> str:
     return totp_mod.new_recovery_codes(1)[0]
 
 
+def _credentials(home: CrmHome, name: str, password: str | None, now_ts: float
+                 ) -> tuple[str | None, str | None, str | None, float | None]:
+    """(password hash, setup code, setup-code hash, setup expiry): a checked password's
+    hash, or, without one, a one-time setup code valid SETUP_DAYS."""
+    if password is not None:
+        check_policy(password, name=name, lang=home.lang)
+        return hash_password(password), None, None, None
+    code = _new_setup_code()
+    return None, code, _digest(code), now_ts + SETUP_DAYS * 86400
+
+
 def _info(user: UserRow, now_ts: float) -> AccountInfo:
     locked = user.locked_until if user.locked_until and user.locked_until > now_ts else None
     return AccountInfo(name=user.name, display_name=user.display_name, role=user.role,
@@ -225,14 +236,7 @@ def add_user(home: CrmHome, name: str, role: str, *, by: str, display_name: str 
     display = _check_name(home, display_name or name, "显示名", "display name")
     role = _check_role(home, role)
     now_ts = ts(utcnow(now))
-    setup_code = setup_hash = setup_expires = None
-    pw_hash = None
-    if password is not None:
-        check_policy(password, name=name, lang=home.lang)
-        pw_hash = hash_password(password)
-    else:
-        setup_code = _new_setup_code()
-        setup_hash, setup_expires = _digest(setup_code), now_ts + SETUP_DAYS * 86400
+    pw_hash, setup_code, setup_hash, setup_expires = _credentials(home, name, password, now_ts)
     with AccountStore(home).write() as con:
         _insert_user(home, con, name, role, display, pw_hash, setup_hash, setup_expires, now_ts)
     _audit(home, by, "user.add", user=name, display_name=display, role=role,
@@ -316,13 +320,7 @@ def reset_password(home: CrmHome, name: str, *, by: str, password: str | None = 
     """Admin reset: set `password`, or (without one) clear it and return a setup code.
     Sessions end, the lock is lifted; an enrolled authenticator stays enrolled."""
     now_ts = ts(utcnow(now))
-    pw_hash = setup_code = setup_hash = setup_expires = None
-    if password is not None:
-        check_policy(password, name=name, lang=home.lang)
-        pw_hash = hash_password(password)
-    else:
-        setup_code = _new_setup_code()
-        setup_hash, setup_expires = _digest(setup_code), now_ts + SETUP_DAYS * 86400
+    pw_hash, setup_code, setup_hash, setup_expires = _credentials(home, name, password, now_ts)
     with AccountStore(home).write() as con:
         user = _need(home, con, name)
         AccountStore.update(con, user.name, pw_hash=pw_hash, setup_hash=setup_hash,
