@@ -18,7 +18,8 @@ t = time.perf_counter()
 {stmt}
 elapsed = time.perf_counter() - t
 rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-print(json.dumps({{"seconds": elapsed, "peak_rss": rss}}))
+child = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
+print(json.dumps({{"seconds": elapsed, "peak_rss": rss, "child_rss": child}}))
 """
 
 BARE_READ_SETUP = "import python_calamine as pc"
@@ -30,7 +31,11 @@ for name in ("Customers", "Followups"):
 
 
 def measure(stmt: str, setup: str = "", path: Path | None = None, repeat: int = 3) -> dict:
-    """Median seconds and max peak RSS of `stmt` over `repeat` fresh processes."""
+    """Median seconds and max peak RSS of `stmt` over `repeat` fresh processes.
+
+    child_rss_mib: the largest peak of a child process the step started (the duplicate
+    scan worker); peak_rss_mib + child_rss_mib bounds the step's memory from above.
+    """
     code = _RUNNER.format(root=str(ROOT), setup=f"PATH = {str(path)!r}\n{setup}", stmt=stmt)
     runs = []
     for _ in range(repeat):
@@ -38,6 +43,7 @@ def measure(stmt: str, setup: str = "", path: Path | None = None, repeat: int = 
         runs.append(json.loads(out.stdout.strip().splitlines()[-1]))
     return {"seconds": statistics.median(r["seconds"] for r in runs),
             "peak_rss_mib": max(r["peak_rss"] for r in runs) / 1024**2,
+            "child_rss_mib": max(r.get("child_rss", 0) for r in runs) / 1024**2,
             "runs": [round(r["seconds"], 2) for r in runs]}
 
 

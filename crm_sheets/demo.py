@@ -133,13 +133,13 @@ def run_demo(root: Path, *, today: dt.date, lang: str = "zh", echo: Any = print)
     from .messages import text
     from .query import Filters
     from .reader import load
-    from .validation import validate
+    from .validation import check_file
     from .views import build_views
 
     result = build_demo(root, today=today, lang=lang)
     home, zh = result.home, lang == "zh"
     team = create_demo_accounts(home)
-    report = validate(load(result.master), today=today)
+    _, report = check_file(result.master, today=today)
     applied = run_apply(result.master, today=today, home=home, who="admin")
     wb = load(result.master)
     clusters = find_duplicates(wb).clusters

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ import python_calamine as pc
 from . import coerce
 from .errors import CrmError
 from .findings import Finding, make
+from .gcpause import paused_gc
 from .model import Record, Table, Workbook, default_settings
 from .safezip import check_xlsx
 from .schema import (
@@ -222,9 +224,19 @@ def find_header(rows: list[list[Any]], schema: SheetSchema) -> tuple[int, dict[s
     return idx, columns, extras, lang, dups
 
 
+ColumnsHook = Callable[[str, int, dict[str, list[Any]]], None]
+
+
 def read_table(rows: list[list[Any]], schema: SheetSchema, sheet_name: str, date1904: bool,
-               path: Path, required_columns: bool = True) -> tuple[Table, str, list[tuple[str, dict]]]:
-    """Parse one data sheet. Returns the table, its header language and reading notes."""
+               path: Path, required_columns: bool = True, *,
+               early: tuple[tuple[str, ...], ColumnsHook] | None = None,
+               ) -> tuple[Table, str, list[tuple[str, dict]]]:
+    """Parse one data sheet. Returns the table, its header language and reading notes.
+
+    `early` = (field keys, hook): the hook gets (language, first data row, converted
+    columns of those keys) before the records are built, so slow work on a few columns
+    (the duplicate scan) can start elsewhere while the rest of the sheet is converted.
+    """
     idx, columns, extras, lang, dups = find_header(rows, schema)
     notes: list[tuple[str, dict]] = []
     if idx < 0:
@@ -244,13 +256,17 @@ def read_table(rows: list[list[Any]], schema: SheetSchema, sheet_name: str, date
     width = max((len(r) for r in data), default=0)
     if any(len(r) != width for r in data):
         data = [r + [""] * (width - len(r)) for r in data]
-    keys: list[str] = []
-    cols: list[list[Any]] = []
     raws: dict[int, dict[str, Any]] = {}
     problems: dict[int, dict[str, str]] = {}
-    for f in schema.fields:
-        if f.key not in columns:
-            continue
+    converted: dict[str, list[Any]] = {}
+    present = [f for f in schema.fields if f.key in columns]
+    first: list[Any] = []
+    if early is not None:  # the hook's fields first, then the hook, then the rest
+        first = [f for f in present if f.key in early[0]]
+        present = first + [f for f in present if f.key not in early[0]]
+    for n, f in enumerate(present):
+        if early is not None and n == len(first):
+            early[1](lang, idx + 2, {k: converted[k] for k in early[0] if k in converted})
         ci = columns[f.key]
         conv = column_converter(f.kind, date1904)
         raw_col = [r[ci] for r in data] if ci < width else [None] * len(data)
@@ -274,8 +290,11 @@ def read_table(rows: list[list[Any]], schema: SheetSchema, sheet_name: str, date
                     if f.key == "start":
                         raws.setdefault(i, {})["__end__"] = end
                 raws.setdefault(i, {})[f.key] = raw_col[i]
-        keys.append(f.key)
-        cols.append(col)
+        converted[f.key] = col
+    if early is not None and len(first) == len(present):
+        early[1](lang, idx + 2, {k: converted[k] for k in early[0] if k in converted})
+    keys = [f.key for f in schema.fields if f.key in converted]  # values keep schema order
+    cols = [converted.pop(k) for k in keys]
     extra_cols = [(h, [r[ci] for r in data]) for h, ci in extras.items() if ci < width]
     records = table.records
     nkeys = len(keys)
@@ -386,22 +405,31 @@ def _date1904(path: Path, data: bytes | None) -> bool:
 # ---- the workbook ------------------------------------------------------------------------
 
 
-def load(path: str | Path, *, data: bytes | None = None) -> Workbook:
+CustomersHook = Callable[[str, int, list[tuple[str, str]], int, dict[str, list[Any]]], None]
+
+
+def load(path: str | Path, *, data: bytes | None = None,
+         on_customers: tuple[tuple[str, ...], CustomersHook] | None = None) -> Workbook:
     """Read a CRM master workbook. Raises CrmError (one clear line) when it cannot be read.
 
     `data` lets a caller pass decrypted bytes (encrypted views and masters).
+    `on_customers` = (field keys, hook): the hook gets (language, duplicate threshold,
+    NotDuplicates pairs, first data row, converted customer columns of those keys) as soon
+    as they exist, so the duplicate scan can start in another process during the read.
     """
     p = Path(path)
     if data is None:
         check_xlsx(p)
     cwb = open_calamine(p, data)
     try:
-        return _load(cwb, p, data)
+        with paused_gc():
+            return _load(cwb, p, data, on_customers)
     finally:
         cwb.close()
 
 
-def _load(cwb: pc.CalamineWorkbook, p: Path, data: bytes | None) -> Workbook:
+def _load(cwb: pc.CalamineWorkbook, p: Path, data: bytes | None,
+          on_customers: tuple[tuple[str, ...], CustomersHook] | None = None) -> Workbook:
     names = list(cwb.sheet_names)
     if not names:
         raise CrmError(f"工作簿中没有工作表 / {p.name} has no sheets")
@@ -412,23 +440,51 @@ def _load(cwb: pc.CalamineWorkbook, p: Path, data: bytes | None) -> Workbook:
             raise CrmError(f"缺少工作表 '{needed}'（{zh}）/ {p.name} has no '{needed}' sheet "
                            f"(sheets: {', '.join(names)})")
     date1904 = _date1904(p, data)
-    cust, lang, c_notes = read_table(read_sheet_rows(cwb, sheets["Customers"], p), CUSTOMERS,
-                                     sheets["Customers"], date1904, p)
-    fol, _, f_notes = read_table(read_sheet_rows(cwb, sheets["Followups"], p), FOLLOWUPS,
-                                 sheets["Followups"], date1904, p)
+    # The small sheets first: the duplicate scan needs Settings and NotDuplicates.
     lists = read_lists(read_sheet_rows(cwb, sheets[SHEET_LISTS], p)) if SHEET_LISTS in sheets else \
         {k: list(v) for k, v in DEFAULT_LISTS.items()}
-    settings, s_notes = (read_settings(read_sheet_rows(cwb, sheets[SHEET_SETTINGS], p), lang)
-                         if SHEET_SETTINGS in sheets else (default_settings(), []))
+    settings_rows = read_sheet_rows(cwb, sheets[SHEET_SETTINGS], p) if SHEET_SETTINGS in sheets else None
     meta = read_meta(read_sheet_rows(cwb, sheets[SHEET_META], p)) if SHEET_META in sheets else {}
     nd = (read_not_duplicates(read_sheet_rows(cwb, sheets["NotDuplicates"], p), date1904, p)
           if "NotDuplicates" in sheets else [])
+    early = None
+    if on_customers is not None:
+        keys, hook = on_customers
+        th_settings, _ = read_settings(settings_rows, "zh") if settings_rows is not None else \
+            (default_settings(), [])
+        threshold = th_settings["duplicate_threshold"]
+        early = (keys, lambda lang, first_row, cols: hook(lang, threshold, nd, first_row, cols))
+    # The follow-up sheet is parsed on a second thread (calamine releases the GIL while it
+    # parses), so its parse overlaps reading and converting the customer sheet.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pending = pool.submit(_read_own_handle, p, data, sheets["Followups"])
+        try:
+            cust, lang, c_notes = read_table(read_sheet_rows(cwb, sheets["Customers"], p), CUSTOMERS,
+                                             sheets["Customers"], date1904, p, early=early)
+        except BaseException:
+            pending.cancel()
+            raise
+        f_rows = pending.result()
+        del pending  # the future would keep the raw rows alive after conversion
+        fol, _, f_notes = read_table(f_rows, FOLLOWUPS, sheets["Followups"], date1904, p)
+        del f_rows
+    settings, s_notes = (read_settings(settings_rows, lang) if settings_rows is not None
+                         else (default_settings(), []))
     problems: list[Finding] = list(s_notes)
     for table, notes in ((cust, c_notes), (fol, f_notes)):
         for code, params in notes:
             problems.append(make(code, lang, sheet=table.schema.name, row=params.pop("row"), **params))
     return Workbook(path=p, lang=lang, customers=cust, followups=fol, lists=lists, settings=settings,
                     meta=meta, not_duplicates=nd, sheet_names=names, problems=problems)
+
+
+def _read_own_handle(p: Path, data: bytes | None, name: str) -> list[list[Any]]:
+    """Rows of one sheet through a handle of its own (a calamine handle is not shareable)."""
+    cwb = open_calamine(p, data)
+    try:
+        return read_sheet_rows(cwb, name, p)
+    finally:
+        cwb.close()
 
 
 def read_raw(path: str | Path, sheet: str | None = None) -> dict[str, list[list[Any]]]:

@@ -1,19 +1,46 @@
-"""`validate(workbook, today=) -> Report`: run every registered rule, collect findings."""
+"""`validate(workbook, today=) -> Report`: run every registered rule, collect findings.
+
+`check_file(path)` is load + validate as one step, the way `crm validate`, the watcher
+and apply use it: on a big workbook the duplicate scan runs in a second process from the
+moment the customer columns are read, beside the rest of the read and the other rules.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from .findings import Report, make, sort_key
+from .gcpause import paused_gc
 from .model import Workbook
 from .rules import RULES, Context
 
+if TYPE_CHECKING:
+    from .dedupe.worker import DuplicateScan
 
-def validate(workbook: Workbook, today: dt.date | None = None, *, rules: list[str] | None = None) -> Report:
-    """Check a loaded workbook; each rule runs in isolation and a crash becomes a finding."""
+
+def validate(workbook: Workbook, today: dt.date | None = None, *, rules: list[str] | None = None,
+             duplicate_scan: DuplicateScan | None = None) -> Report:
+    """Check a loaded workbook; each rule runs in isolation and a crash becomes a finding.
+
+    `duplicate_scan`: a scan started by `start_scan`/`load_scanning`; its result is used
+    when it still describes the workbook's customers, else the scan runs here.
+    """
     ctx = Context(wb=workbook, today=today or dt.date.today())
+    if duplicate_scan is not None:
+        ctx.extra["duplicate_scan"] = duplicate_scan
+    with paused_gc():
+        findings = _run_rules(workbook, ctx, rules)
+    findings.sort(key=sort_key)
+    return Report(findings=findings, customers=len(workbook.customers.records),
+                  followups=len(workbook.followups.records))
+
+
+def _run_rules(workbook: Workbook, ctx: Context, rules: list[str] | None) -> list[Any]:
     findings = list(workbook.problems)
-    for r in RULES:
+    # rules that wait on another process go last, so the others run meanwhile
+    for r in sorted(RULES, key=lambda r: r.deferred):
         if rules is not None and r.name not in rules:
             continue
         try:
@@ -21,6 +48,46 @@ def validate(workbook: Workbook, today: dt.date | None = None, *, rules: list[st
         except Exception as exc:  # noqa: BLE001 - a broken rule must not hide the others
             findings.append(make("rule.crashed", workbook.lang, sheet="Customers", rule=r.name,
                                  error=f"{type(exc).__name__}: {exc}"))
-    findings.sort(key=sort_key)
-    return Report(findings=findings, customers=len(workbook.customers.records),
-                  followups=len(workbook.followups.records))
+    return findings
+
+
+def start_scan(path: Path, data: bytes | None = None, parallel: bool | None = None
+               ) -> DuplicateScan | None:
+    """A duplicate-scan worker for this workbook, or None when in-process is better.
+
+    parallel: None decides by file size and cores (env CRM_PARALLEL=0 turns it off),
+    True always uses a second process, False never.
+    """
+    from .dedupe.worker import DuplicateScan
+
+    return DuplicateScan.start(Path(path), data, force=parallel)
+
+
+def load_scanning(path: str | Path, scan: DuplicateScan | None, *, data: bytes | None = None,
+                  force: bool = False) -> Workbook:
+    """`load`, shipping the customer columns to `scan` as soon as they are converted."""
+    from .dedupe.worker import SCAN_FIELDS
+    from .reader import load
+
+    if scan is None:
+        return load(path, data=data)
+
+    def ship(lang: str, threshold: int, nd: list[tuple[str, str]], first_row: int,
+             cols: dict[str, list[Any]]) -> None:
+        scan.submit_columns(lang, threshold, nd, first_row, cols, force=force)
+
+    return load(path, data=data, on_customers=(SCAN_FIELDS, ship))
+
+
+def check_file(path: str | Path, today: dt.date | None = None, *, rules: list[str] | None = None,
+               data: bytes | None = None, parallel: bool | None = None) -> tuple[Workbook, Report]:
+    """Load and validate a workbook, overlapping the duplicate scan with everything else."""
+    scan = None
+    if rules is None or "possible_duplicate" in rules:
+        scan = start_scan(Path(path), data, parallel)
+    try:
+        wb = load_scanning(path, scan, data=data, force=bool(parallel))
+        return wb, validate(wb, today, rules=rules, duplicate_scan=scan)
+    finally:
+        if scan is not None:
+            scan.close()

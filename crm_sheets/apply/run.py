@@ -15,7 +15,7 @@ try:
     import resource
 except ImportError:  # Windows
     resource = None  # type: ignore[assignment]
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -167,8 +167,7 @@ def run_apply(path: str | Path, *, today: dt.date, now: dt.datetime | None = Non
               merge: tuple[str, str] | None = None, backups_dir: Path | None = None,
               state_dir: Path | None = None) -> ApplyOutcome:
     """Bring the master up to date (and optionally merge two customers first)."""
-    from ..reader import load
-    from ..validation import validate
+    from ..validation import start_scan
 
     path = Path(path)
     now = now or engine_now(today)
@@ -185,7 +184,25 @@ def run_apply(path: str | Path, *, today: dt.date, now: dt.datetime | None = Non
         clock = t
 
     sha_before = file_sha256(path) if path.is_file() else None
-    wb = load(path)
+    # The duplicate scan starts in a second process during the read; validate uses it
+    # only if the customers it saw are still what the rules below leave.
+    scan = start_scan(path) if path.is_file() else None
+    try:
+        return _apply(path, scan, today=today, now=now, dry_run=dry_run, who=who, home=home,
+                      merge=merge, backups_dir=backups_dir, state_dir=state_dir,
+                      sha_before=sha_before, timings=timings, lap=lap)
+    finally:
+        if scan is not None:
+            scan.close()
+
+
+def _apply(path: Path, scan: Any, *, today: dt.date, now: dt.datetime, dry_run: bool, who: str,
+           home: CrmHome | None, merge: tuple[str, str] | None, backups_dir: Path | None,
+           state_dir: Path | None, sha_before: str | None, timings: dict[str, float],
+           lap: Callable[[str], None]) -> ApplyOutcome:
+    from ..validation import load_scanning, validate
+
+    wb = load_scanning(path, scan)
     lap("load")
     home = home if home is not None else home_for_workbook(path)
     state_dir = state_dir or state_dir_for(path, home)
@@ -204,7 +221,7 @@ def run_apply(path: str | Path, *, today: dt.date, now: dt.datetime | None = Non
         # The first apply stamps recorded-at on every existing follow-up; those were not
         # entered late, so the timeliness rule only judges follow-ups seen after this.
         wb.meta["baseline_at"] = now.isoformat(sep=" ")
-    report = validate(wb, today)
+    report = validate(wb, today, duplicate_scan=scan)
     lap("validate")
     findings = _dedupe([*report.findings, *plan.findings])
     skipped: list[str] = []

@@ -11,9 +11,8 @@ from ..errors import CrmError
 from ..findings import Report
 from ..home import create_home
 from ..messages import text
-from ..reader import load
 from ..template import build_template
-from ..validation import validate
+from ..validation import check_file
 from .app import cli, echo_json, format_option, parse_today, today_option
 
 REPO_WORKBOOKS = Path(__file__).resolve().parents[2] / "workbooks"
@@ -88,8 +87,7 @@ def _ask_admin(name: str | None, password_file: str | None, lang: str) -> tuple[
 @today_option
 def validate_cmd(workbook: Path, fmt: str, today: str | None) -> None:
     """Check a workbook and list every problem with its row (exit 1 on errors)."""
-    wb = load(workbook)
-    report = validate(wb, today=parse_today(today))
+    wb, report = check_file(workbook, today=parse_today(today))
     print_report(report, wb.lang, fmt)
     if report.errors:
         sys.exit(1)

@@ -215,12 +215,26 @@ def find_duplicates(workbook: Workbook, threshold: int | None = None) -> DedupeR
     return DedupeResult(clusters, th, customers=len(recs), candidates=n_cand)
 
 
-def duplicate_findings(workbook: Workbook, threshold: int | None = None) -> list[Finding]:
-    """One `customer.possible_duplicate` warning per customer that looks like an earlier one.
+@dataclass(slots=True, frozen=True)
+class DuplicateMatch:
+    """A customer row that looks like an earlier one: what a validate warning says.
 
-    "Earlier" is the row order of the sheet; the finding names the best-scoring earlier
-    customer (its ID and name) with the score and the reason. Only pairs inside one
-    reported cluster count, so validate and `crm dedupe` agree.
+    Rows, not IDs: apply may assign IDs after the scan, so labels are taken from the
+    records when the finding is made.
+    """
+
+    row: int
+    other_row: int
+    other_name: str
+    reason: str
+    score: int
+
+
+def duplicate_matches(workbook: Workbook, threshold: int | None = None) -> list[DuplicateMatch]:
+    """For each customer that looks like an earlier one, the best-scoring earlier customer.
+
+    "Earlier" is the row order of the sheet. Only pairs inside one reported cluster
+    count, so validate and `crm dedupe` agree.
     """
     th = resolve_threshold(workbook, threshold)
     recs, profiles, scored, _, _groups, member_of = _clustered(workbook, th)
@@ -233,19 +247,34 @@ def duplicate_findings(workbook: Workbook, threshold: int | None = None) -> list
         cur = best.get(later)
         if cur is None or (s.ps.score, -recs[earlier].row) > (cur[1], -recs[cur[0]].row):
             best[later] = (earlier, s.ps.score, s.ps)
-    out: list[Finding] = []
+    out: list[DuplicateMatch] = []
     for later in sorted(best, key=lambda k: recs[k].row):
         earlier, score, ps = best[later]
-        rec = recs[later]
-        out.append(make("customer.possible_duplicate", workbook.lang, sheet="Customers",
-                        row=rec.row, column="name",
-                        customer_id=_text(rec.values.get("customer_id")) or None,
-                        other_id=record_label(recs[earlier]),
-                        other_name=profiles[earlier].forms.raw.strip(),
-                        reason=reason(ps, profiles[later].forms, profiles[earlier].forms,
-                                      workbook.lang),
-                        score=score))
+        out.append(DuplicateMatch(recs[later].row, recs[earlier].row,
+                                  profiles[earlier].forms.raw.strip(),
+                                  reason(ps, profiles[later].forms, profiles[earlier].forms,
+                                         workbook.lang), score))
     return out
+
+
+def findings_from_matches(workbook: Workbook, matches: Iterable[DuplicateMatch]) -> list[Finding]:
+    """One `customer.possible_duplicate` warning per match, labelled from the records now."""
+    by_row = {r.row: r for r in workbook.customers.records}
+    out: list[Finding] = []
+    for m in matches:
+        rec, other = by_row[m.row], by_row[m.other_row]
+        out.append(make("customer.possible_duplicate", workbook.lang, sheet="Customers",
+                        row=m.row, column="name",
+                        customer_id=_text(rec.values.get("customer_id")) or None,
+                        other_id=record_label(other), other_name=m.other_name,
+                        reason=m.reason, score=m.score))
+    return out
+
+
+def duplicate_findings(workbook: Workbook, threshold: int | None = None) -> list[Finding]:
+    """One `customer.possible_duplicate` warning per customer that looks like an earlier one
+    (see `duplicate_matches`); the finding names the earlier customer, score and reason."""
+    return findings_from_matches(workbook, duplicate_matches(workbook, threshold))
 
 
 @dataclass(slots=True, frozen=True)

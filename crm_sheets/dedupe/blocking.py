@@ -115,20 +115,44 @@ def _postings(term_lists: Sequence[set[str]]) -> dict[str, list[int]]:
 
 
 def _pairs_within(groups: list[list[int]]) -> np.ndarray:
-    """All i<j pairs inside each group, as int64 codes i * 2**32 + j."""
-    chunks: list[np.ndarray] = []
+    """All i<j pairs inside each group, as int64 codes i * 2**32 + j.
+
+    Written into one preallocated array (no per-size chunks to concatenate): on a big
+    sheet the bigram pairs run to millions and memory is part of the budget.
+    """
     by_size: dict[int, list[list[int]]] = {}
     for g in groups:
         by_size.setdefault(len(g), []).append(g)
+    total = sum(len(gs) * (size * (size - 1) // 2) for size, gs in by_size.items())
+    out = np.empty(total, dtype=np.int64)
+    pos = 0
     for size, gs in by_size.items():
         arr = np.asarray(gs, dtype=np.int64)  # (n_groups, size), each row sorted ascending
         iu, ju = np.triu_indices(size, k=1)
-        a = arr[:, iu].ravel()
-        b = arr[:, ju].ravel()
-        chunks.append((a << 32) | b)
-    if not chunks:
-        return np.empty(0, dtype=np.int64)
-    return np.concatenate(chunks)
+        n = len(gs) * len(iu)
+        block = out[pos:pos + n].reshape(len(gs), len(iu))
+        np.left_shift(arr[:, iu], 32, out=block)
+        block |= arr[:, ju]
+        pos += n
+    return out
+
+
+def _unique_counts(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """np.unique(codes, return_counts=True), sorting in place to spare a copy (`codes` is
+    consumed)."""
+    codes.sort()
+    first = np.empty(codes.size, dtype=bool)
+    first[0] = True
+    np.not_equal(codes[1:], codes[:-1], out=first[1:])
+    starts = np.flatnonzero(first)
+    del first
+    counts = np.diff(starts, append=codes.size).astype(np.int32)
+    return codes[starts], counts
+
+
+def _gram_need_table(max_grams: int) -> np.ndarray:
+    """gram_need(m, m) for every m: the same float rounding as the incremental path."""
+    return np.asarray([gram_need(m, m) for m in range(max_grams + 1)], dtype=np.int32)
 
 
 def status_candidates(p: Profile, profiles: Sequence[Profile], keys: str | None = None,
@@ -179,10 +203,12 @@ def candidate_pairs(profiles: Sequence[Profile]) -> list[tuple[int, int]]:
             first = members[0]
             star.extend((first << 32) | m for m in members[1:])
     codes.append(_pairs_within(small))
+    del keys, small  # posting lists are freed as soon as used: memory is in the budget
     if star:
         codes.append(np.asarray(star, dtype=np.int64))
     contacts = _postings([contact_terms(p) for p in profiles])
     codes.append(_pairs_within([g for g in contacts.values() if 2 <= len(g) <= CAP_STRONG]))
+    del contacts
     shorts = _postings([short_terms(p) for p in profiles])
     longs = _postings([long_terms(p) for p in profiles])
     cross: list[np.ndarray] = []
@@ -196,10 +222,14 @@ def candidate_pairs(profiles: Sequence[Profile]) -> list[tuple[int, int]]:
         a, b = a[keep], b[keep]
         lo, hi = np.minimum(a, b), np.maximum(a, b)
         cross.append((lo << 32) | hi)
+    del shorts, longs
     if cross:
         codes.append(np.concatenate(cross))
+        del cross
     gram_sets = [gram_terms(p) for p in profiles]
     grams = _postings(gram_sets)
+    ng = np.fromiter((len(s) for s in gram_sets), dtype=np.int32, count=n)
+    del gram_sets
     stems: dict[str, list[int]] = {}
     for i, p in enumerate(profiles):
         st = stem_term(p)
@@ -215,12 +245,15 @@ def candidate_pairs(profiles: Sequence[Profile]) -> list[tuple[int, int]]:
         a, b = a[keep], b[keep]
         codes.append((np.minimum(a, b) << 32) | np.maximum(a, b))
     gcodes = _pairs_within([g for g in grams.values() if 2 <= len(g) <= CAP_GRAM])
+    del grams, stems
     if gcodes.size:
-        uniq, counts = np.unique(gcodes, return_counts=True)
-        ng = np.fromiter((len(s) for s in gram_sets), dtype=np.int64, count=n)
-        a, b = uniq >> 32, uniq & 0xFFFFFFFF
-        need = np.maximum(1, np.ceil(GRAM_SHARE * np.minimum(ng[a], ng[b])))
-        codes.append(uniq[counts >= need])
+        uniq, counts = _unique_counts(gcodes)
+        del gcodes
+        fewer = np.minimum(ng[uniq >> 32], ng[uniq & 0xFFFFFFFF])
+        keep = counts >= _gram_need_table(int(ng.max()))[fewer]
+        del counts, fewer
+        codes.append(uniq[keep])
+        del uniq, keep
     status = [i for i, p in enumerate(profiles) if p.location and is_status_short(p.forms)]
     if status:
         joined, starts = _joined_keys(profiles)

@@ -22,18 +22,19 @@ RuleFn = Callable[[Workbook, "Context"], Iterable[Finding]]
 class Rule:
     name: str
     fn: RuleFn
+    deferred: bool = False  # waits on work started elsewhere: run after the others
 
 
 RULES: list[Rule] = []
 
 
-def rule(name: str) -> Callable[[RuleFn], RuleFn]:
+def rule(name: str, *, deferred: bool = False) -> Callable[[RuleFn], RuleFn]:
     """Register a validation rule under a stable name."""
 
     def deco(fn: RuleFn) -> RuleFn:
         if any(r.name == name for r in RULES):
             raise ValueError(f"rule {name} registered twice")
-        RULES.append(Rule(name, fn))
+        RULES.append(Rule(name, fn, deferred))
         return fn
 
     return deco

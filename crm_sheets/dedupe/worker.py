@@ -1,0 +1,262 @@
+"""The duplicate scan of a big sheet in a second process, beside load and the other rules.
+
+The scan is most of the cost of validating a large workbook and needs only six customer
+columns, so `load` ships them here as soon as they are converted and the scan runs on the
+second core while the reader, the follow-up sheet and the other rules go on.
+The process is started with "spawn" on every platform (Windows has nothing else, and a
+fork of a process with a reader thread is unsafe); it starts before reading begins, so
+its imports overlap the read.
+
+Correctness does not depend on the worker: `matches_for` hands back a result only when
+the customers it was computed from are still the workbook's (apply may have changed
+them since), and any failure of the worker means the caller scans in-process.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from ..model import Record, Table, Workbook
+from ..schema import CUSTOMERS
+
+SCAN_FIELDS = ("customer_id", "name", "phone", "email", "province", "city")
+MIN_FILE_BYTES = 4 * 1024 * 1024  # smaller workbooks scan in well under a second in-process
+MIN_CUSTOMERS = 10_000  # below this the process start costs more than it saves
+ENV = "CRM_PARALLEL"  # "0" turns the second process off; "1" forces it (tests)
+
+
+def wanted(path: Path | None, data: bytes | None = None) -> bool:
+    """Whether a second process is worth starting for this workbook on this machine."""
+    mode = os.environ.get(ENV, "").strip().lower()
+    if mode in ("0", "off", "no", "false"):
+        return False
+    if mode in ("1", "on", "yes", "true"):
+        return True
+    if (os.cpu_count() or 1) < 2:
+        return False
+    try:
+        size = len(data) if data is not None else (path.stat().st_size if path else 0)
+    except OSError:
+        return False
+    return size >= MIN_FILE_BYTES
+
+
+Payload = tuple[str, int, tuple[tuple[str, str], ...], list[tuple[Any, ...]]]
+
+
+def _label(row: int, cid: Any) -> str:
+    """`api.record_label` on bare values."""
+    return str(cid).strip() if cid not in (None, "") else f"row {row}"
+
+
+def _entries(rows: Sequence[int], cols: Sequence[Sequence[Any]], nd_ids: set[str]
+             ) -> list[tuple[Any, ...]]:
+    """What the scan depends on, per named customer: row and the five matching fields,
+    and the label only where NotDuplicates mentions it (elsewhere a label cannot matter,
+    so an ID that apply assigns after the scan does not invalidate it). The ID itself
+    rides along last for the worker."""
+    out = []
+    for row, cid, name, phone, email, province, city in zip(rows, *cols, strict=True):
+        if name is None:
+            continue
+        label = _label(row, cid) if nd_ids else None
+        out.append((row, name, phone, email, province, city,
+                    label if label in nd_ids else None, cid))
+    return out
+
+
+def _fingerprint(entries: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    return [e[:7] for e in entries]
+
+
+def _head(lang: str, threshold: int, not_duplicates: Sequence[tuple[str, str]]
+          ) -> tuple[str, int, tuple[tuple[str, str], ...], set[str]]:
+    nd = tuple((str(a), str(b)) for a, b in not_duplicates)
+    return lang, threshold, nd, {x.strip() for pair in nd for x in pair}
+
+
+def payload_of(lang: str, threshold: int, not_duplicates: Sequence[tuple[str, str]],
+               records: Sequence[Record]) -> Payload:
+    """The scan's input from the records of a loaded workbook."""
+    lang, threshold, nd, nd_ids = _head(lang, threshold, not_duplicates)
+    rows = [r.row for r in records]
+    cols = [[r.values.get(k) for r in records] for k in SCAN_FIELDS]
+    return lang, threshold, nd, _entries(rows, cols, nd_ids)
+
+
+def payload_from_columns(lang: str, threshold: int, not_duplicates: Sequence[tuple[str, str]],
+                         first_row: int, columns: dict[str, list[Any]]) -> Payload:
+    """The scan's input from converted sheet columns (`reader.load`'s early hook)."""
+    lang, threshold, nd, nd_ids = _head(lang, threshold, not_duplicates)
+    n = max((len(c) for c in columns.values()), default=0)
+    cols = [columns.get(k) or [None] * n for k in SCAN_FIELDS]
+    return lang, threshold, nd, _entries(range(first_row, first_row + n), cols, nd_ids)
+
+
+def scan_payload(payload: Payload) -> list[Any]:
+    """Run the scan on shipped columns (in the worker, or in-process for tests)."""
+    from .api import duplicate_matches
+
+    lang, threshold, nd, entries = payload
+    table = Table(schema=CUSTOMERS, sheet_name="Customers", columns={}, header_row=1)
+    for row, name, phone, email, province, city, _label, cid in entries:
+        table.records.append(Record(row, {"customer_id": cid, "name": name, "phone": phone,
+                                          "email": email, "province": province, "city": city}))
+    empty = Table(schema=CUSTOMERS, sheet_name="Followups", columns={}, header_row=1)
+    wb = Workbook(path=None, lang=lang, customers=table, followups=empty, lists={},
+                  settings={"duplicate_threshold": threshold}, not_duplicates=list(nd))
+    return duplicate_matches(wb, threshold)
+
+
+def _serve() -> None:  # pragma: no cover - runs in the child process
+    """The child: read one pickled payload on stdin, write ("ok", matches) on stdout."""
+    import gc
+    import pickle
+    import sys
+
+    gc.disable()  # a short-lived process building many small objects without cycles
+    from . import api  # noqa: F401 - import while the parent is still reading
+
+    out = sys.stdout.buffer
+    sys.stdout = sys.stderr  # nothing but the result may reach the pipe
+    try:
+        payload = pickle.loads(sys.stdin.buffer.read())
+    except (EOFError, pickle.UnpicklingError):
+        return
+    try:
+        result: tuple[str, Any] = ("ok", scan_payload(payload))
+    except Exception as exc:  # noqa: BLE001 - reported to the parent, which scans itself
+        result = ("error", f"{type(exc).__name__}: {exc}")
+    pickle.dump(result, out, protocol=pickle.HIGHEST_PROTOCOL)
+    out.flush()
+
+
+class DuplicateScan:
+    """One duplicate scan in a child process: start early, submit columns, collect.
+
+    The child is `python -m crm_sheets.dedupe.worker` with pipes, not multiprocessing:
+    that never re-runs the caller's main module (a library user's unguarded script stays
+    safe) and behaves the same on Windows and POSIX.
+    """
+
+    def __init__(self) -> None:
+        import subprocess
+        import sys
+
+        env = dict(os.environ)
+        pkg_parent = str(Path(__file__).resolve().parents[2])
+        env["PYTHONPATH"] = os.pathsep.join(x for x in (pkg_parent, env.get("PYTHONPATH")) if x)
+        flags = getattr(subprocess, "CREATE_NO_WINDOW", 0)  # no console flash on Windows
+        self._proc = subprocess.Popen([sys.executable, "-m", "crm_sheets.dedupe.worker"],
+                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                      stderr=subprocess.DEVNULL, env=env, creationflags=flags)
+        self._sender: Any = None
+        self._sent: Payload | None = None
+        self._result: list[Any] | None = None
+        self._failed = False
+        self.error: str | None = None
+
+    @classmethod
+    def start(cls, path: Path | None = None, data: bytes | None = None,
+              force: bool | None = None) -> DuplicateScan | None:
+        """A started worker, or None when a second process is not worthwhile (force: True
+        always starts one, False never)."""
+        if force is False or (force is None and not wanted(path, data)):
+            return None
+        try:
+            return cls()
+        except OSError:  # no processes available: scan in-process
+            return None
+
+    def submit(self, payload: Payload, *, force: bool = False) -> bool:
+        """Ship the customers to the worker; False (and the worker stops) when the sheet is
+        too small for a second process to pay off."""
+        if self._sent is not None or self._failed:
+            return False
+        if not force and len(payload[3]) < MIN_CUSTOMERS and \
+                os.environ.get(ENV, "").strip().lower() not in ("1", "on", "yes", "true"):
+            self.close()
+            self._failed = True
+            return False
+        import pickle
+        import threading
+
+        blob = pickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL)
+        # A thread writes the pipe (without the GIL), so the reader never waits for the
+        # child to take it.
+        self._sender = threading.Thread(target=self._send, args=(blob,), daemon=True)
+        self._sender.start()
+        self._sent = payload
+        return True
+
+    def _send(self, blob: bytes) -> None:
+        try:
+            assert self._proc.stdin is not None
+            self._proc.stdin.write(blob)
+            self._proc.stdin.close()
+        except (OSError, ValueError):  # the child is gone: matches_for notices
+            pass
+
+    def submit_columns(self, lang: str, threshold: int, not_duplicates: Sequence[tuple[str, str]],
+                       first_row: int, columns: dict[str, list[Any]], *, force: bool = False) -> bool:
+        """`submit` from converted sheet columns (the reader's hook)."""
+        return self.submit(payload_from_columns(lang, threshold, not_duplicates, first_row,
+                                                columns), force=force)
+
+    def matches_for(self, wb: Workbook, threshold: int) -> list[Any] | None:
+        """The worker's matches when they still describe `wb`'s customers, else None."""
+        if self._sent is None or self._failed:
+            return None
+        lang, th, nd, entries = self._sent
+        now = payload_of(wb.lang, threshold, wb.not_duplicates, wb.customers.records)
+        if (lang, th, nd) != now[:3] or _fingerprint(entries) != _fingerprint(now[3]):
+            return None
+        if self._result is None:
+            import pickle
+
+            try:
+                assert self._proc.stdout is not None
+                status, value = pickle.load(self._proc.stdout)
+            except (EOFError, OSError, ValueError, pickle.UnpicklingError):
+                self._fail("worker ended without a result")
+                return None
+            if status != "ok":
+                self._fail(value)
+                return None
+            self._result = value
+            self.close()
+        return self._result
+
+    def _fail(self, why: str) -> None:
+        self._failed = True
+        self.error = why
+        self.close()
+
+    def close(self) -> None:
+        """Stop the worker (idempotent)."""
+        proc = self._proc
+        if proc.poll() is None:
+            proc.kill()
+        try:
+            proc.wait(timeout=5)
+        except Exception:  # noqa: BLE001 - nothing more to do for a stuck child
+            pass
+        for stream in (proc.stdin, proc.stdout):
+            try:
+                if stream is not None:
+                    stream.close()
+            except OSError:
+                pass
+
+    def __enter__(self) -> DuplicateScan:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    _serve()

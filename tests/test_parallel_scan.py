@@ -1,0 +1,169 @@
+"""The duplicate scan in a second process: same findings as in-process, never stale.
+
+`check_file` (crm validate) and apply start a child process that scans the customer
+columns while the rest of the workbook is read and checked. These tests force that
+path on small workbooks and compare it with the plain in-process scan.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from crm_sheets import load, validate
+from crm_sheets.cli import cli
+from crm_sheets.dedupe.api import duplicate_matches, findings_from_matches
+from crm_sheets.dedupe.worker import SCAN_FIELDS, DuplicateScan, payload_of
+from crm_sheets.validation import check_file, load_scanning
+
+from helpers import TODAY, customer, followup, make_master
+
+ROOT = Path(__file__).resolve().parents[1]
+
+CUSTOMERS = [
+    customer(customer_id="C20240101001", name="平安银行股份有限公司", phone="13800000001",
+             email="a@pingan.example"),
+    customer(customer_id="C20240101002", name="深圳华强实业有限公司", phone="13800000002",
+             email="b@hq.example", province="广东省", city="深圳市", district="福田区"),
+    customer(customer_id="C20240101003", name="平安银行（深圳）", phone="13800000003",
+             email="c@pingan.example"),
+    customer(customer_id=None, name="华强实业", phone="13800000004", email="d@hq.example",
+             province="广东省", city="深圳市", district="福田区"),
+    customer(customer_id="C20240101005", name="杭州娃哈哈集团有限公司", phone="13800000005",
+             email="e@whh.example", province="浙江省", city="杭州市", district="上城区"),
+]
+
+
+@pytest.fixture()
+def master(tmp_path: Path) -> Path:
+    fus = [followup(followup_id=f"F2024032000{i}", customer_id=c["customer_id"] or "C20240101001",
+                    customer_name=c["name"]) for i, c in enumerate(CUSTOMERS, 1)]
+    return make_master(tmp_path / "客户 主表.xlsx", customers=CUSTOMERS, followups=fus)
+
+
+def _dicts(report):  # noqa: ANN001, ANN202
+    return [f.to_dict() for f in report.findings]
+
+
+def test_check_file_in_a_second_process_equals_in_process(master: Path) -> None:
+    wb_a, rep_a = check_file(master, TODAY, parallel=True)
+    wb_b, rep_b = check_file(master, TODAY, parallel=False)
+    expected = validate(load(master), TODAY)
+    assert _dicts(rep_a) == _dicts(rep_b) == _dicts(expected)
+    dup_rows = sorted(f.row for f in rep_a.findings if f.code == "customer.possible_duplicate")
+    assert dup_rows == [4, 5]  # 平安银行（深圳） and 华强实业, each after its earlier twin
+
+
+def test_worker_result_is_used_and_matches_the_library(master: Path) -> None:
+    with DuplicateScan.start(force=True) as scan:
+        assert scan is not None
+        wb = load_scanning(master, scan, force=True)
+        got = scan.matches_for(wb, 85)
+        assert scan.error is None
+    assert got is not None, "the worker's result was not used"
+    assert got == duplicate_matches(load(master), 85)
+    assert got  # the sheet has duplicates, so an empty result would prove nothing
+
+
+def test_reader_hook_gets_converted_columns_before_records(master: Path) -> None:
+    seen = {}
+
+    def hook(lang, threshold, nd, first_row, cols):  # noqa: ANN001
+        seen.update(lang=lang, threshold=threshold, nd=nd, first_row=first_row, cols=cols)
+
+    wb = load(master, on_customers=(SCAN_FIELDS, hook))
+    assert seen["lang"] == "zh" and seen["threshold"] == 85 and seen["first_row"] == 2
+    names = [v for v in seen["cols"]["name"] if v is not None]
+    assert names == [r.values["name"] for r in wb.customers.records]
+    assert set(seen["cols"]) == set(SCAN_FIELDS)
+
+
+def test_a_changed_name_makes_the_worker_result_stale(master: Path) -> None:
+    with DuplicateScan.start(force=True) as scan:
+        wb = load_scanning(master, scan, force=True)
+        wb.customers.records[2].values["name"] = "完全不同的名字有限公司"
+        assert scan.matches_for(wb, 85) is None
+        report = validate(wb, TODAY, duplicate_scan=scan)
+    rows = sorted(f.row for f in report.findings if f.code == "customer.possible_duplicate")
+    assert rows == [5]  # recomputed in-process: row 4 no longer looks like 平安银行
+
+
+def test_an_id_assigned_after_the_scan_keeps_it_valid_and_labels_follow(master: Path) -> None:
+    with DuplicateScan.start(force=True) as scan:
+        wb = load_scanning(master, scan, force=True)
+        wb.customers.records[3].values["customer_id"] = "C20240101004"  # as apply would
+        matches = scan.matches_for(wb, 85)
+    assert matches is not None
+    fs = findings_from_matches(wb, matches)
+    assert any(f.row == 5 and f.customer_id == "C20240101004" for f in fs)
+
+
+def test_a_changed_threshold_or_not_duplicates_makes_it_stale(master: Path) -> None:
+    with DuplicateScan.start(force=True) as scan:
+        wb = load_scanning(master, scan, force=True)
+        assert scan.matches_for(wb, 90) is None
+        wb.not_duplicates = [("C20240101001", "C20240101003")]
+        assert scan.matches_for(wb, 85) is None
+
+
+def test_a_dead_worker_falls_back_to_scanning_in_process(master: Path) -> None:
+    scan = DuplicateScan.start(force=True)
+    assert scan is not None
+    wb = load_scanning(master, scan, force=True)
+    scan._proc.kill()  # the worker dies (killed, out of memory…) before answering
+    scan._proc.wait()
+    report = validate(wb, TODAY, duplicate_scan=scan)
+    scan.close()
+    assert scan.error == "worker ended without a result"
+    assert _dicts(report) == _dicts(validate(load(master), TODAY))
+
+
+def test_small_sheets_stop_the_worker_unless_forced(master: Path) -> None:
+    scan = DuplicateScan.start(force=True)
+    wb = load(master)
+    assert scan.submit(payload_of("zh", 85, [], wb.customers.records)) is False
+    assert scan._proc.poll() is not None  # stopped at once, not left running
+    assert scan.matches_for(wb, 85) is None
+    scan.close()
+
+
+def test_env_switch_turns_the_worker_off(master: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CRM_PARALLEL", "0")
+    assert DuplicateScan.start(master) is None
+    monkeypatch.setenv("CRM_PARALLEL", "1")
+    scan = DuplicateScan.start(master)
+    assert scan is not None
+    scan.close()
+
+
+def test_cli_validate_json_with_the_worker_equals_the_library(master: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CRM_PARALLEL", "1")
+    res = CliRunner().invoke(cli, ["validate", str(master), "--format", "json",
+                                   "--today", TODAY.isoformat()])
+    assert res.exit_code in (0, 1), res.output
+    got = json.loads(res.output)
+    expected = validate(load(master), TODAY)
+    assert got["findings"] == _dicts(expected)
+
+
+def test_an_unguarded_user_script_is_not_run_twice(master: Path, tmp_path: Path) -> None:
+    """multiprocessing's spawn would re-run a script without `if __name__ == "__main__"`;
+    the worker is a plain `python -m` child, so a library user's script runs once."""
+    script = tmp_path / "my_check.py"
+    script.write_text(textwrap.dedent(f"""
+        import datetime
+        from crm_sheets.validation import check_file
+        print("started")
+        wb, rep = check_file({str(master)!r}, datetime.date(2024, 6, 1), parallel=True)
+        print(sum(f.code == "customer.possible_duplicate" for f in rep.findings))
+    """), encoding="utf-8")
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                         timeout=120, cwd=tmp_path, check=True)
+    assert out.stdout.split() == ["started", "2"]
