@@ -250,3 +250,30 @@ def test_lock_taken_during_the_write_is_respected(tmp_path: Path, monkeypatch) -
                    state_dir=tmp_path / "s", who="engine", action="apply")
     assert book.read_bytes() == before
     assert not list(tmp_path.glob(".crm-write-*"))
+
+
+def test_verification_catches_a_damaged_or_different_part(tmp_path: Path) -> None:
+    from crm_sheets.errors import CrmError
+    from crm_sheets.writeback.safe import verify_written
+    from crm_sheets.writeback.xlsxpatch import patch_workbook
+
+    src = small_book(tmp_path / "a.xlsx", rows=300)
+    out = tmp_path / "b.xlsx"
+    res = patch_workbook(src, out, {("Customers", 2, 0): "C1"})
+    verify_written(out, res)  # what was written verifies
+    part = res.patched_parts[0]
+    wrong = type(res)(patched_parts=res.patched_parts, removed_parts=[],
+                      part_crc={part: res.part_crc[part] ^ 1}, cells_written=1)
+    with pytest.raises(CrmError, match="differs"):
+        verify_written(out, wrong)
+    # flip a byte inside the part's compressed data: inflating it must fail
+    with zipfile.ZipFile(out) as zf:
+        info = zf.getinfo(part)
+    data = bytearray(out.read_bytes())
+    name_len, extra_len = int.from_bytes(data[info.header_offset + 26:info.header_offset + 28], "little"), \
+        int.from_bytes(data[info.header_offset + 28:info.header_offset + 30], "little")
+    start = info.header_offset + 30 + name_len + extra_len
+    data[start + info.compress_size // 2] ^= 0xFF
+    out.write_bytes(bytes(data))
+    with pytest.raises(CrmError, match="verification failed"):
+        verify_written(out, res)

@@ -223,6 +223,8 @@ def _apply(path: Path, scan: Any, *, today: dt.date, now: dt.datetime, dry_run: 
         wb.meta["baseline_at"] = now.isoformat(sep=" ")
     report = validate(wb, today, duplicate_scan=scan)
     lap("validate")
+    if scan is not None and scan.peak_rss_mib:
+        timings["rss_scan_worker"] = round(scan.peak_rss_mib, 1)
     findings = _dedupe([*report.findings, *plan.findings])
     skipped: list[str] = []
     cells = _cells(wb, plan.changes, skipped)

@@ -406,14 +406,26 @@ def name_forms(raw: str) -> NameForms:
     for cw in COUNTRY_WORDS:  # 中国南玻 is also written 南玻
         if key.startswith(cw) and len(key) - len(cw) >= 2:
             abbrs.append(key[len(cw):])
-    abbrs = [a for a in abbrs if a and a != key]
-    return NameForms(raw=raw, full=full, key=key, stem=stem, generic=tuple(generic),
-                     short_forms=tuple(dict.fromkeys(f for f in (key, full, stem) if f)),
-                     long_forms=tuple(dict.fromkeys(f for f in (key, full, *abbrs) if f)),
-                     legal=any(r.endswith(_LEGAL_ENDINGS) for r in removed),
-                     surface=surface, weak_regions=tuple(dict.fromkeys(weak)),
-                     regions=tuple(dict.fromkeys(codes)), removed=tuple(dict.fromkeys(removed)),
-                     abbrs=tuple(dict.fromkeys(abbrs)))
+    abbrs = _distinct([a for a in abbrs if a and a != key])
+    legal = False
+    for r in removed:
+        if r.endswith(_LEGAL_ENDINGS):
+            legal = True
+            break
+    return NameForms(raw, full, key, stem, tuple(generic), surface, _distinct(codes),
+                     _distinct(weak), _distinct(removed), abbrs,
+                     _distinct([f for f in (key, full, stem) if f]),
+                     _distinct([f for f in (key, full, *abbrs) if f]), legal)
+
+
+def _distinct(items: list[str]) -> tuple[str, ...]:
+    """The items without repeats, first occurrence kept (lists here are a few items:
+    faster than dict.fromkeys)."""
+    out: list[str] = []
+    for x in items:
+        if x not in out:
+            out.append(x)
+    return tuple(out)
 
 
 def normalize_name(raw: str) -> str:

@@ -111,6 +111,15 @@ def scan_payload(payload: Payload) -> list[Any]:
     return duplicate_matches(wb, threshold)
 
 
+def _peak_rss_mib() -> float:
+    """This process's peak memory (0 where the platform does not say): for benchmarks."""
+    try:
+        import resource
+    except ImportError:  # Windows
+        return 0.0
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def _serve() -> None:  # pragma: no cover - runs in the child process
     """The child: read one pickled payload on stdin, write ("ok", matches) on stdout."""
     import gc
@@ -123,13 +132,15 @@ def _serve() -> None:  # pragma: no cover - runs in the child process
     out = sys.stdout.buffer
     sys.stdout = sys.stderr  # nothing but the result may reach the pipe
     try:
-        payload = pickle.loads(sys.stdin.buffer.read())
+        payload_blob = sys.stdin.buffer.read()
+        payload = pickle.loads(payload_blob)
     except (EOFError, pickle.UnpicklingError):
         return
+    del payload_blob
     try:
-        result: tuple[str, Any] = ("ok", scan_payload(payload))
+        result: tuple[str, Any, float] = ("ok", scan_payload(payload), _peak_rss_mib())
     except Exception as exc:  # noqa: BLE001 - reported to the parent, which scans itself
-        result = ("error", f"{type(exc).__name__}: {exc}")
+        result = ("error", f"{type(exc).__name__}: {exc}", _peak_rss_mib())
     pickle.dump(result, out, protocol=pickle.HIGHEST_PROTOCOL)
     out.flush()
 
@@ -158,6 +169,7 @@ class DuplicateScan:
         self._result: list[Any] | None = None
         self._failed = False
         self.error: str | None = None
+        self.peak_rss_mib = 0.0  # the worker's peak memory as it reported it
 
     @classmethod
     def start(cls, path: Path | None = None, data: bytes | None = None,
@@ -219,7 +231,7 @@ class DuplicateScan:
 
             try:
                 assert self._proc.stdout is not None
-                status, value = pickle.load(self._proc.stdout)
+                status, value, self.peak_rss_mib = pickle.load(self._proc.stdout)
             except (EOFError, OSError, ValueError, pickle.UnpicklingError):
                 self._fail("worker ended without a result")
                 return None

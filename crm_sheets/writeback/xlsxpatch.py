@@ -27,6 +27,7 @@ import math
 import posixpath
 import re
 from collections.abc import Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,7 +37,7 @@ from defusedxml import ElementTree as SafeET
 
 from ..errors import CrmError
 from ..model import column_letter
-from .zipcopy import ZipWriter
+from .zipcopy import Deflated, ZipWriter, deflate
 
 CellKey = tuple[str, int, int]  # (sheet name, 1-based Excel row, 0-based column)
 MAX_PART_BYTES = 1 << 30  # refuse to inflate a single XML part over 1 GiB (zip bombs)
@@ -142,6 +143,16 @@ def _read_part(zf: ZipFile, name: str) -> bytes:
         raise PatchError(f"cannot read {name}: {exc}") from exc
     except Exception as exc:  # zlib.error
         raise PatchError(f"cannot read {name}: {exc}") from exc
+
+
+def _read_part_own(src: Path, name: str) -> bytes:
+    """`_read_part` through a zip handle of its own (for a reader thread)."""
+    try:
+        zf = ZipFile(src)
+    except (BadZipFile, OSError) as exc:
+        raise PatchError(f"{src} is not a readable xlsx: {exc}") from exc
+    with zf:
+        return _read_part(zf, name)
 
 
 def _parse(xml: bytes, name: str) -> Any:
@@ -763,38 +774,45 @@ def patch_workbook(src: Path, dest: Path, cells: Mapping[CellKey, Any] | None = 
         if missing:
             raise PatchError(f"sheet {missing[0]!r} is not in {Path(src).name}")
         styles = Styles(_read_part(zf, pkg.styles_part) if pkg.styles_part else None)
-        new_parts: dict[str, list[bytes | memoryview]] = {}
+        new_parts: dict[str, Future[Deflated]] = {}
         dropped = False
         written = 0
-        for sheet in (*by_sheet, *replace):
-            part = pkg.sheets[sheet]
-            xml = _read_part(zf, part)
-            chunks, drop, n = patch_sheet_xml(xml, by_sheet.get(sheet, {}), replace.get(sheet),
-                                              styles, pkg.date1904, part)
-            del xml
-            new_parts[part] = chunks
-            dropped = dropped or drop
-            written += n
-        if styles.changed and pkg.styles_part and styles.xml is not None:
-            new_parts[pkg.styles_part] = [styles.xml]
-        removed: list[str] = []
-        if dropped and pkg.calc_chain:
-            removed.append(pkg.calc_chain)
-            for name, data in _drop_calc_chain(zf, pkg, pkg.calc_chain).items():
-                new_parts[name] = [data]
-        crcs: dict[str, int] = {}
-        with open(dest, "wb") as out:
-            writer = ZipWriter(out)
-            for info in zf.infolist():
-                if info.filename in removed:
-                    continue
-                if info.filename in new_parts:
-                    crcs[info.filename] = writer.write_member(
-                        info.filename, new_parts[info.filename], date_time=info.date_time,
-                        level=level, external_attr=info.external_attr)
-                else:
-                    writer.copy_raw(zf, info)
-            writer.close()
-            out.flush()
+        sheets = [*by_sheet, *replace]
+        # Two threads inflate the sheets ahead and deflate the patched ones (zlib runs
+        # without the GIL); patching itself stays in order on this thread, since a new
+        # date style it adds is shared by the sheets after it.
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            xmls = {s: pool.submit(_read_part_own, src, pkg.sheets[s]) for s in sheets}
+            for sheet in sheets:
+                part = pkg.sheets[sheet]
+                xml = xmls.pop(sheet).result()
+                chunks, drop, n = patch_sheet_xml(xml, by_sheet.get(sheet, {}),
+                                                  replace.get(sheet), styles, pkg.date1904, part)
+                del xml  # the chunks keep what they need of it until deflated
+                new_parts[part] = pool.submit(deflate, chunks, level)
+                del chunks
+                dropped = dropped or drop
+                written += n
+            if styles.changed and pkg.styles_part and styles.xml is not None:
+                new_parts[pkg.styles_part] = pool.submit(deflate, [styles.xml], level)
+            removed: list[str] = []
+            if dropped and pkg.calc_chain:
+                removed.append(pkg.calc_chain)
+                for name, data in _drop_calc_chain(zf, pkg, pkg.calc_chain).items():
+                    new_parts[name] = pool.submit(deflate, [data], level)
+            crcs: dict[str, int] = {}
+            with open(dest, "wb") as out:
+                writer = ZipWriter(out)
+                for info in zf.infolist():
+                    if info.filename in removed:
+                        continue
+                    if info.filename in new_parts:
+                        crcs[info.filename] = writer.write_deflated(
+                            info.filename, new_parts[info.filename].result(),
+                            date_time=info.date_time, external_attr=info.external_attr)
+                    else:
+                        writer.copy_raw(zf, info)
+                writer.close()
+                out.flush()
     return PatchResult(patched_parts=sorted(new_parts), removed_parts=removed, part_crc=crcs,
                        cells_written=written)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import struct
 import zlib
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import BinaryIO
 from zipfile import ZIP_DEFLATED, ZIP_STORED, ZipFile, ZipInfo
 
@@ -28,6 +29,37 @@ _UTF8_FLAG = 0x800
 def _dos(dt: tuple[int, int, int, int, int, int]) -> tuple[int, int]:
     year = max(1980, dt[0])
     return (dt[3] << 11 | dt[4] << 5 | dt[5] // 2), ((year - 1980) << 9 | dt[1] << 5 | dt[2])
+
+
+@dataclass(slots=True)
+class Deflated:
+    """A member's raw-deflate stream with its CRC-32 and sizes."""
+
+    blocks: list[bytes]
+    crc: int
+    csize: int
+    usize: int
+
+
+def deflate(chunks: Iterable[bytes | memoryview], level: int = 2) -> Deflated:
+    """Compress `chunks` into memory. zlib releases the GIL, so sheets compress in
+    parallel on threads while the writer keeps the member order."""
+    comp = zlib.compressobj(level, zlib.DEFLATED, -15)
+    blocks: list[bytes] = []
+    crc = usize = csize = 0
+    for chunk in chunks:
+        if not chunk:
+            continue
+        crc = zlib.crc32(chunk, crc)
+        usize += len(chunk)
+        out = comp.compress(chunk)
+        if out:
+            blocks.append(out)
+            csize += len(out)
+    out = comp.flush()
+    blocks.append(out)
+    csize += len(out)
+    return Deflated(blocks, crc, csize, usize)
 
 
 class ZipWriter:
@@ -79,39 +111,17 @@ class ZipWriter:
             self._write(chunk)
             left -= len(chunk)
 
-    def write_member(self, name: str, chunks: Iterable[bytes | memoryview], *,
-                     date_time: tuple = (1980, 1, 1, 0, 0, 0), level: int = 2,
-                     external_attr: int = 0) -> int:
-        """Deflate `chunks` into a new member (sizes are patched into the header after).
-
-        Returns the member's CRC-32."""
-        header_pos = self.fp.tell()
-        start_offset = self.offset
-        self._entry(name, date_time, ZIP_DEFLATED, 0, 0, 0, external_attr)
-        comp = zlib.compressobj(level, zlib.DEFLATED, -15)
-        crc = usize = csize = 0
-        for chunk in chunks:
-            if not chunk:
-                continue
-            crc = zlib.crc32(chunk, crc)
-            usize += len(chunk)
-            out = comp.compress(chunk)
-            if out:
-                csize += len(out)
-                self._write(out)
-        out = comp.flush()
-        csize += len(out)
-        self._write(out)
-        if csize > _LIMIT or usize > _LIMIT:
+    def write_deflated(self, name: str, deflated: Deflated, *,
+                       date_time: tuple = (1980, 1, 1, 0, 0, 0), external_attr: int = 0) -> int:
+        """Write a member compressed beforehand by `deflate` (on another thread). Returns
+        its CRC-32."""
+        if deflated.csize > _LIMIT or deflated.usize > _LIMIT:
             raise CrmError(f"zip member {name} is too large to write (over 4 GiB)")
-        end = self.fp.tell()
-        self.fp.seek(header_pos + 14)
-        self.fp.write(struct.pack("<3L", crc, csize, usize))
-        self.fp.seek(end)
-        e = self.entries[-1]
-        self.entries[-1] = (e[0], e[1], e[2], e[3], e[4], crc, csize, usize, e[8], start_offset,
-                            0)
-        return crc
+        self._entry(name, date_time, ZIP_DEFLATED, deflated.crc, deflated.csize,
+                    deflated.usize, external_attr)
+        for block in deflated.blocks:
+            self._write(block)
+        return deflated.crc
 
     def close(self) -> None:
         if len(self.entries) > 0xFFFF:
