@@ -26,7 +26,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from crm_sheets.dedupe import DuplicateIndex, find_duplicates  # noqa: E402
-from crm_sheets.dedupe.normalize import name_forms  # noqa: E402
+from crm_sheets.dedupe.normalize import forget_forms  # noqa: E402
 from crm_sheets.dedupe.synthetic import company_names, variant  # noqa: E402
 from crm_sheets.model import Record, new_workbook  # noqa: E402
 
@@ -71,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     wb = build(args.n, args.seed)
-    name_forms.cache_clear()  # time normalisation as part of the run
+    forget_forms()  # time normalisation as part of the run
     rss0, peak0 = rss_mib(), peak_rss_mib()
     if args.trace_memory:
         tracemalloc.start()

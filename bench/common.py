@@ -19,6 +19,8 @@ t = time.perf_counter()
 elapsed = time.perf_counter() - t
 rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 child = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
+_w = sys.modules.get("crm_sheets.dedupe.worker")  # a scan worker still saving its cache
+child = max(child, int(getattr(_w, "last_peak_mib", 0) * 1024**2))
 print(json.dumps({{"seconds": elapsed, "peak_rss": rss, "child_rss": child}}))
 """
 
@@ -30,21 +32,37 @@ for name in ("Customers", "Followups"):
 """
 
 
+def _run_once(stmt: str, setup: str, path: Path | None) -> dict:
+    code = _RUNNER.format(root=str(ROOT), setup=f"PATH = {str(path)!r}\n{setup}", stmt=stmt)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def _summary(runs: list[dict]) -> dict:
+    return {"seconds": statistics.median(r["seconds"] for r in runs),
+            "peak_rss_mib": max(r["peak_rss"] for r in runs) / 1024**2,
+            "child_rss_mib": max(r.get("child_rss", 0) for r in runs) / 1024**2,
+            "runs": [round(r["seconds"], 2) for r in runs]}
+
+
+def measure_interleaved(steps: dict[str, tuple[str, str]], path: Path | None,
+                        repeat: int = 3) -> dict[str, dict]:
+    """Like `measure` for several steps, run in turn (A B C A B C …) so a noisy neighbour
+    slows every step alike instead of one whole series."""
+    runs: dict[str, list[dict]] = {k: [] for k in steps}
+    for _ in range(repeat):
+        for name, (stmt, setup) in steps.items():
+            runs[name].append(_run_once(stmt, setup, path))
+    return {k: _summary(v) for k, v in runs.items()}
+
+
 def measure(stmt: str, setup: str = "", path: Path | None = None, repeat: int = 3) -> dict:
     """Median seconds and max peak RSS of `stmt` over `repeat` fresh processes.
 
     child_rss_mib: the largest peak of a child process the step started (the duplicate
     scan worker); peak_rss_mib + child_rss_mib bounds the step's memory from above.
     """
-    code = _RUNNER.format(root=str(ROOT), setup=f"PATH = {str(path)!r}\n{setup}", stmt=stmt)
-    runs = []
-    for _ in range(repeat):
-        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-        runs.append(json.loads(out.stdout.strip().splitlines()[-1]))
-    return {"seconds": statistics.median(r["seconds"] for r in runs),
-            "peak_rss_mib": max(r["peak_rss"] for r in runs) / 1024**2,
-            "child_rss_mib": max(r.get("child_rss", 0) for r in runs) / 1024**2,
-            "runs": [round(r["seconds"], 2) for r in runs]}
+    return _summary([_run_once(stmt, setup, path) for _ in range(repeat)])
 
 
 def bare_read(path: Path, repeat: int = 3) -> dict:

@@ -270,7 +270,11 @@ def read_table(rows: list[list[Any]], schema: SheetSchema, sheet_name: str, date
         ci = columns[f.key]
         conv = column_converter(f.kind, date1904)
         raw_col = [r[ci] for r in data] if ci < width else [None] * len(data)
-        col = list(map(conv, raw_col))
+        if f.kind is Kind.CHOICE:  # a handful of distinct values: convert each once
+            seen = {v: conv(v) for v in set(raw_col)}
+            col = list(map(seen.__getitem__, raw_col))
+        else:
+            col = list(map(conv, raw_col))
         if f.kind in (Kind.INT, Kind.NUMBER, Kind.DATE, Kind.DATETIME):
             # Only cells typed as text, or that failed, need bookkeeping (rare in real files).
             odd = [i for i, v in enumerate(raw_col) if type(v) is str and v != ""]

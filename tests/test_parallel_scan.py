@@ -167,3 +167,59 @@ def test_an_unguarded_user_script_is_not_run_twice(master: Path, tmp_path: Path)
     out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
                          timeout=120, cwd=tmp_path, check=True)
     assert out.stdout.split() == ["started", "2"]
+
+
+# --- the name-forms cache the worker keeps between runs -------------------------------------
+
+def test_scan_saves_and_reuses_the_name_forms_cache(master: Path, tmp_path: Path) -> None:
+    from crm_sheets.dedupe import formcache, worker
+    from crm_sheets.dedupe.normalize import _name_forms, forget_forms
+
+    wb = load(master)
+    payload = payload_of("zh", 85, [], wb.customers.records)
+    cache = tmp_path / "names.bin"
+    forget_forms()
+    first, missing = worker.scan_payload(payload, str(cache))
+    names = {r.values["name"] for r in wb.customers.records}
+    assert missing == names  # nothing cached yet
+    formcache.save_forms(cache, formcache.forms_for(names))
+    loaded = formcache.load_forms(cache)
+    forget_forms()
+    assert loaded == {n: _name_forms(n) for n in names}  # what is read back is what was computed
+    forget_forms()
+    again, missing = worker.scan_payload(payload, str(cache))
+    assert missing == set() and again == first
+    forget_forms()
+
+
+@pytest.mark.parametrize("damage", ["garbage", "other_code", "wrong_shape"])
+def test_a_bad_cache_is_ignored(master: Path, tmp_path: Path, damage: str) -> None:
+    import marshal
+
+    from crm_sheets.dedupe import formcache, worker
+    from crm_sheets.dedupe.normalize import forget_forms
+
+    cache = tmp_path / "names.bin"
+    if damage == "garbage":
+        cache.write_bytes(b"\x00not a cache")
+    elif damage == "other_code":  # written by another version of the normaliser
+        cache.write_bytes(marshal.dumps(("0" * 64, ["平安银行"], [["x"]] * 13)))
+    else:
+        cache.write_bytes(marshal.dumps((formcache.code_digest(), ["平安银行"], [["x"]])))
+    assert formcache.load_forms(cache) == {}
+    wb = load(master)
+    forget_forms()
+    got, missing = worker.scan_payload(payload_of("zh", 85, [], wb.customers.records), str(cache))
+    assert got == duplicate_matches(wb, 85) and missing
+    forget_forms()
+
+
+def test_check_file_leaves_a_cache_in_the_state_folder(master: Path) -> None:
+    from crm_sheets.dedupe import formcache, worker
+
+    check_file(master, TODAY, parallel=True)
+    worker._wait_detached()  # the worker saves after answering; wait for it here
+    cache = formcache.cache_path(master)
+    assert cache.is_file() and "平安银行股份有限公司" in formcache.load_forms(cache)
+    _, rep = check_file(master, TODAY, parallel=True)
+    assert _dicts(rep) == _dicts(validate(load(master), TODAY))

@@ -13,6 +13,7 @@ import re
 import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from itertools import pairwise
 from typing import Any
 
 from ..findings import Finding, make
@@ -245,9 +246,16 @@ def compute_changes(wb: Workbook, today: dt.date, now: dt.datetime, state: Apply
             log.set(fu_t, fu, "recorded_at", now, "followup.recorded_at")
     dated = [f for f in fu_t.records if type(f.values.get("start")) is dt.datetime
              and f.values.get("customer_id") in customers]
-    dated.sort(key=lambda f: (f.values["start"], f.row))
+    if all(a.row < b.row for a, b in pairwise(dated)):  # as loaded: a stable sort keeps
+        dated.sort(key=lambda f: f.values["start"])  # ties in row order, without tuples
+    else:
+        dated.sort(key=lambda f: (f.values["start"], f.row))
     for fu in dated:
-        by_customer.setdefault(fu.values["customer_id"], []).append(fu)
+        lst = by_customer.get(fu.values["customer_id"])
+        if lst is None:
+            by_customer[fu.values["customer_id"]] = [fu]
+        else:
+            lst.append(fu)
 
     findings: list[Finding] = []
     notes: list[Finding] = []
@@ -322,9 +330,11 @@ def compute_changes(wb: Workbook, today: dt.date, now: dt.datetime, state: Apply
                                column="updated_at", customer_id=cid, days=(today - upd).days))
 
     # stage moves backwards: keep listing them while the follow-up still says so
-    fu_by_id = {f.values.get("followup_id"): f for f in fu_t.records if f.values.get("followup_id")}
+    moves = {**state.backwards, **backwards_seen}
+    fu_by_id = {f.values.get("followup_id"): f for f in fu_t.records
+                if f.values.get("followup_id")} if moves else {}
     kept: dict[str, list[str]] = {}
-    for fid, (old, new) in {**state.backwards, **backwards_seen}.items():
+    for fid, (old, new) in moves.items():
         fu = fu_by_id.get(fid)
         if fu is None or fu.values.get("stage_after") != new:
             continue

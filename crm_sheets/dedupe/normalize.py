@@ -344,9 +344,28 @@ def clean(s: str) -> str:
     return s.casefold() if not s.isascii() or s.lower() != s else s
 
 
-@lru_cache(maxsize=200_000)
+_KNOWN: dict[str, NameForms] = {}  # forms loaded from the on-disk cache (formcache.py)
+
+
 def name_forms(raw: str) -> NameForms:
     """Normalise a company name into the forms matching compares (see NameForms)."""
+    known = _KNOWN.get(raw)
+    return known if known is not None else _name_forms(raw)
+
+
+def remember_forms(forms: dict[str, NameForms]) -> None:
+    """Make earlier results known (the worker's cache of a sheet's names)."""
+    _KNOWN.update(forms)
+
+
+def forget_forms() -> None:
+    """Drop remembered and cached forms (tests, benchmarks)."""
+    _KNOWN.clear()
+    _name_forms.cache_clear()
+
+
+@lru_cache(maxsize=200_000)
+def _name_forms(raw: str) -> NameForms:
     s = clean(raw)
     surface = s.replace(" ", "") if " " in s else s
     s, removed = strip_status_marks(s)

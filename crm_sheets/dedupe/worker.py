@@ -14,6 +14,7 @@ them since), and any failure of the worker means the caller scans in-process.
 
 from __future__ import annotations
 
+import atexit
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -25,6 +26,24 @@ from ..schema import CUSTOMERS
 SCAN_FIELDS = ("customer_id", "name", "phone", "email", "province", "city")
 MIN_FILE_BYTES = 4 * 1024 * 1024  # smaller workbooks scan in well under a second in-process
 MIN_CUSTOMERS = 10_000  # below this the process start costs more than it saves
+CACHE_SAVE_WAIT = 10.0  # seconds a worker that answered may take to save its name cache
+last_peak_mib = 0.0  # the last worker's peak memory as it reported it (benchmarks)
+_DETACHED: list[Any] = []  # workers that answered and are finishing their cache save
+
+
+def _reap() -> None:
+    """Forget detached workers that have ended."""
+    _DETACHED[:] = [p for p in _DETACHED if p.poll() is None]
+
+
+@atexit.register
+def _wait_detached() -> None:
+    """At exit, give detached workers the time to finish writing their cache."""
+    for p in _DETACHED:
+        try:
+            p.wait(timeout=CACHE_SAVE_WAIT)
+        except Exception:  # noqa: BLE001 - too slow: stop it (the cache write is atomic)
+            p.kill()
 ENV = "CRM_PARALLEL"  # "0" turns the second process off; "1" forces it (tests)
 
 
@@ -96,11 +115,22 @@ def payload_from_columns(lang: str, threshold: int, not_duplicates: Sequence[tup
     return lang, threshold, nd, _entries(range(first_row, first_row + n), cols, nd_ids)
 
 
-def scan_payload(payload: Payload) -> list[Any]:
-    """Run the scan on shipped columns (in the worker, or in-process for tests)."""
+def scan_payload(payload: Payload, cache: str | None = None) -> tuple[list[Any], set[str]]:
+    """Run the scan on shipped columns (in the worker, or in-process for tests).
+
+    `cache`: the file of this workbook's name forms from earlier runs. Returns the
+    matches and the names the cache lacked (empty: nothing to save)."""
+    from . import formcache
     from .api import duplicate_matches
+    from .normalize import remember_forms
 
     lang, threshold, nd, entries = payload
+    known = formcache.load_forms(Path(cache)) if cache else {}
+    remember_forms(known)
+    names = {str(e[1]).strip() for e in entries}
+    missing = names - known.keys()
+    if len(known) > 2 * len(names):  # mostly names no longer in the sheet: rewrite
+        missing = missing or names
     table = Table(schema=CUSTOMERS, sheet_name="Customers", columns={}, header_row=1)
     for row, name, phone, email, province, city, _label, cid in entries:
         table.records.append(Record(row, {"customer_id": cid, "name": name, "phone": phone,
@@ -108,7 +138,7 @@ def scan_payload(payload: Payload) -> list[Any]:
     empty = Table(schema=CUSTOMERS, sheet_name="Followups", columns={}, header_row=1)
     wb = Workbook(path=None, lang=lang, customers=table, followups=empty, lists={},
                   settings={"duplicate_threshold": threshold}, not_duplicates=list(nd))
-    return duplicate_matches(wb, threshold)
+    return duplicate_matches(wb, threshold), missing if cache else set()
 
 
 def _peak_rss_mib() -> float:
@@ -137,12 +167,21 @@ def _serve() -> None:  # pragma: no cover - runs in the child process
     except (EOFError, pickle.UnpicklingError):
         return
     del payload_blob
+    payload, cache = payload[:4], payload[4]
+    missing: set[str] = set()
     try:
-        result: tuple[str, Any, float] = ("ok", scan_payload(payload), _peak_rss_mib())
+        matches, missing = scan_payload(payload, cache)
+        result: tuple[str, Any, float] = ("ok", matches, _peak_rss_mib())
     except Exception as exc:  # noqa: BLE001 - reported to the parent, which scans itself
         result = ("error", f"{type(exc).__name__}: {exc}", _peak_rss_mib())
     pickle.dump(result, out, protocol=pickle.HIGHEST_PROTOCOL)
     out.flush()
+    out.close()
+    if cache and missing:  # after answering: the parent is not kept waiting for this
+        from . import formcache
+
+        names = {str(e[1]).strip() for e in payload[3]}
+        formcache.save_forms(Path(cache), formcache.forms_for(names))
 
 
 class DuplicateScan:
@@ -153,9 +192,18 @@ class DuplicateScan:
     safe) and behaves the same on Windows and POSIX.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, workbook: Path | None = None) -> None:
         import subprocess
         import sys
+
+        self.cache: str | None = None  # the workbook's name-forms cache file
+        if workbook is not None:
+            from .formcache import cache_path
+
+            try:
+                self.cache = str(cache_path(workbook))
+            except OSError:  # no state folder: scan without a cache
+                self.cache = None
 
         env = dict(os.environ)
         pkg_parent = str(Path(__file__).resolve().parents[2])
@@ -176,10 +224,11 @@ class DuplicateScan:
               force: bool | None = None) -> DuplicateScan | None:
         """A started worker, or None when a second process is not worthwhile (force: True
         always starts one, False never)."""
+        _reap()
         if force is False or (force is None and not wanted(path, data)):
             return None
         try:
-            return cls()
+            return cls(path)
         except OSError:  # no processes available: scan in-process
             return None
 
@@ -196,7 +245,7 @@ class DuplicateScan:
         import pickle
         import threading
 
-        blob = pickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL)
+        blob = pickle.dumps((*payload, self.cache), protocol=pickle.HIGHEST_PROTOCOL)
         # A thread writes the pipe (without the GIL), so the reader never waits for the
         # child to take it.
         self._sender = threading.Thread(target=self._send, args=(blob,), daemon=True)
@@ -238,8 +287,9 @@ class DuplicateScan:
             if status != "ok":
                 self._fail(value)
                 return None
-            self._result = value
-            self.close()
+            self._result = value  # close() lets the worker finish saving its cache
+            global last_peak_mib
+            last_peak_mib = self.peak_rss_mib
         return self._result
 
     def _fail(self, why: str) -> None:
@@ -250,6 +300,17 @@ class DuplicateScan:
     def close(self) -> None:
         """Stop the worker (idempotent)."""
         proc = self._proc
+        if proc.poll() is None and self._result is not None:
+            # It answered and may still be saving its name cache: let it finish on its
+            # own instead of making the user wait (reaped later, or at exit).
+            _DETACHED.append(proc)
+            for stream in (proc.stdin, proc.stdout):
+                try:
+                    if stream is not None:
+                        stream.close()
+                except OSError:
+                    pass
+            return
         if proc.poll() is None:
             proc.kill()
         try:
