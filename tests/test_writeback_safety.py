@@ -277,3 +277,40 @@ def test_verification_catches_a_damaged_or_different_part(tmp_path: Path) -> Non
     out.write_bytes(bytes(data))
     with pytest.raises(CrmError, match="verification failed"):
         verify_written(out, res)
+
+
+def test_prefetched_sheets_give_the_same_file_and_only_for_their_hash(tmp_path: Path) -> None:
+    from crm_sheets.writeback.prefetch import SheetPrefetch
+
+    a = small_book(tmp_path / "a.xlsx", rows=500)
+    b = tmp_path / "b.xlsx"
+    b.write_bytes(a.read_bytes())
+    sha = hashlib.sha256(a.read_bytes()).hexdigest()
+    cells = {("Customers", 2, 0): "C20240315001", ("Customers", 400, 1): "新名称"}
+
+    with zipfile.ZipFile(a) as zf:
+        expected = zf.read("xl/worksheets/sheet1.xml")
+    assert SheetPrefetch(a, sha, ["Customers"]).take(sha) == {"xl/worksheets/sheet1.xml": expected}
+    assert SheetPrefetch(a, "0" * 64, ["Customers"]).take("0" * 64) == {}  # not this file's hash
+    assert SheetPrefetch(a, sha, ["Customers"]).take(None) == {}  # no hash to hold it to
+    assert SheetPrefetch(a, sha, ["Customers"]).take("1" * 64) == {}
+
+    pre = SheetPrefetch(a, sha, ["Customers"])
+    for book, prefetch in ((a, pre), (b, None)):
+        safe_patch(book, cells, backups_dir=tmp_path / "bk", state_dir=tmp_path / "st", who="t",
+                   action="apply", expected_sha256=sha, prefetch=prefetch)
+    assert a.read_bytes() == b.read_bytes()  # prefetching changes nothing in the result
+
+
+def test_a_prefetch_of_a_file_saved_since_is_refused_with_the_write(tmp_path: Path) -> None:
+    from crm_sheets.writeback.prefetch import SheetPrefetch
+
+    book = small_book(tmp_path / "a.xlsx", rows=50)
+    sha = hashlib.sha256(book.read_bytes()).hexdigest()
+    pre = SheetPrefetch(book, sha, ["Customers"])
+    pre.take(sha)
+    small_book(book, rows=60)  # an editor saves in between
+    with pytest.raises(Refused):
+        safe_patch(book, {("Customers", 2, 0): "x"}, backups_dir=tmp_path / "bk",
+                   state_dir=tmp_path / "st", who="t", action="apply", expected_sha256=sha,
+                   prefetch=SheetPrefetch(book, sha, ["Customers"]))

@@ -217,6 +217,14 @@ def _apply(path: Path, scan: Any, *, today: dt.date, now: dt.datetime, dry_run: 
             raise CrmError(str(exc)) from None
     plan: Plan = compute_changes(wb, today, now, state, log)
     lap("rules")
+    prefetch = None
+    if plan.changes and not dry_run and sha_before is not None:
+        # inflate the sheets the write will patch while validation runs (a spare core)
+        from ..writeback.prefetch import SheetPrefetch
+
+        touched = {wb.customers.sheet_name if ch.sheet == wb.customers.schema.name
+                   else wb.followups.sheet_name for ch in plan.changes}
+        prefetch = SheetPrefetch(path, sha_before, sorted(touched))
     if "baseline_at" not in wb.meta:
         # The first apply stamps recorded-at on every existing follow-up; those were not
         # entered late, so the timeliness rule only judges follow-ups seen after this.
@@ -270,7 +278,7 @@ def _apply(path: Path, scan: Any, *, today: dt.date, now: dt.datetime, dry_run: 
                         backups_dir=backups_dir or (home.backups if home is not None
                                                     else default_backups_dir(path)),
                         state_dir=state_dir, who=who, action=action, audit_events=events(),
-                        expected_sha256=sha_before, lang=wb.lang)
+                        expected_sha256=sha_before, lang=wb.lang, prefetch=prefetch)
     save_state(state_dir, plan.state)
     lap("write")
     out.written = True

@@ -17,7 +17,7 @@ import zlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .. import audit
 from ..errors import CrmError, Refused
@@ -25,6 +25,9 @@ from .atomic import atomic_write, remove_stale_temps
 from .backups import create_backup, read_manifest
 from .locks import ensure_unlocked
 from .xlsxpatch import CellKey, PatchResult, SheetRows, patch_workbook
+
+if TYPE_CHECKING:
+    from .prefetch import SheetPrefetch
 
 
 @dataclass
@@ -124,8 +127,12 @@ def safe_patch(path: Path, cells: Mapping[CellKey, Any] | None = None,
                replace: Mapping[str, SheetRows] | None = None, *, backups_dir: Path,
                state_dir: Path, who: str, action: str,
                audit_events: Iterable[Mapping[str, Any]] = (),
-               expected_sha256: str | None = None, lang: str = "zh") -> WriteResult:
+               expected_sha256: str | None = None, lang: str = "zh",
+               prefetch: SheetPrefetch | None = None) -> WriteResult:
     """Patch the master safely; see the module docstring for the steps.
+
+    `prefetch`: sheets inflated ahead from the file as it was read; used only together
+    with `expected_sha256` (checked against the file first, and by the prefetch itself).
 
     `expected_sha256` is the hash of the file as it was read: if an editor saved it in
     the meantime the write is refused (exit 1) instead of overwriting their save.
@@ -142,9 +149,10 @@ def safe_patch(path: Path, cells: Mapping[CellKey, Any] | None = None,
                           f"{path.name} changed after it was read; nothing was written, retry")
     mode = stat.S_IMODE(os.stat(path).st_mode)
     holder: dict[str, PatchResult] = {}
+    inflated = prefetch.take(expected_sha256) if prefetch is not None else {}
 
     def write(tmp: Path) -> None:
-        holder["patch"] = patch_workbook(path, tmp, cells, replace)
+        holder["patch"] = patch_workbook(path, tmp, cells, replace, inflated=inflated)
 
     # an editor may have opened the workbook while we patched: check again last thing
     atomic_write(path, write, mode=mode, before_replace=lambda: ensure_unlocked(path, lang))

@@ -748,13 +748,16 @@ def _drop_calc_chain(zf: ZipFile, pkg: Package, chain: str) -> dict[str, bytes]:
 
 def patch_workbook(src: Path, dest: Path, cells: Mapping[CellKey, Any] | None = None,
                    replace: Mapping[str, SheetRows] | None = None, *,
-                   level: int = 2) -> PatchResult:
+                   level: int = 2, inflated: dict[str, bytes] | None = None) -> PatchResult:
     """Write `dest`: a copy of `src` with `cells` set and `replace`d engine sheets.
 
     Every zip member that need not change is copied byte for byte (compressed data and
     CRC included). `dest` must differ from `src`; the safe write path
     (`writeback.safe_write`) wraps this with locks, backup, atomic replace and audit.
+    `inflated`: sheet parts already read from this very file (`SheetPrefetch`), taken
+    instead of reading them again.
     """
+    inflated = inflated if inflated is not None else {}
     cells = cells or {}
     replace = replace or {}
     by_sheet: dict[str, dict[int, dict[int, Any]]] = {}
@@ -782,10 +785,11 @@ def patch_workbook(src: Path, dest: Path, cells: Mapping[CellKey, Any] | None = 
         # without the GIL); patching itself stays in order on this thread, since a new
         # date style it adds is shared by the sheets after it.
         with ThreadPoolExecutor(max_workers=2) as pool:
-            xmls = {s: pool.submit(_read_part_own, src, pkg.sheets[s]) for s in sheets}
+            xmls = {s: pool.submit(_read_part_own, src, pkg.sheets[s]) for s in sheets
+                    if pkg.sheets[s] not in inflated}
             for sheet in sheets:
                 part = pkg.sheets[sheet]
-                xml = xmls.pop(sheet).result()
+                xml = inflated.pop(part) if part in inflated else xmls.pop(sheet).result()
                 chunks, drop, n = patch_sheet_xml(xml, by_sheet.get(sheet, {}),
                                                   replace.get(sheet), styles, pkg.date1904, part)
                 del xml  # the chunks keep what they need of it until deflated

@@ -1,0 +1,50 @@
+"""Inflate the sheets a write will patch ahead of time, on a core that would idle.
+
+Apply knows which sheets it will patch long before it writes (validation comes in
+between); inflating their XML is seconds of zlib work that runs without the GIL. The
+prefetch reads the whole file once and uses it only if its SHA-256 is the one the caller
+read the workbook with: `safe_patch` has already checked that the file on disk still has
+that hash, so the prefetched parts are exactly what the patcher would read.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import threading
+from pathlib import Path
+from zipfile import ZipFile
+
+from .xlsxpatch import _read_part, read_package
+
+
+class SheetPrefetch:
+    """Inflated sheet parts of one file state, read on a background thread."""
+
+    def __init__(self, path: Path, sha256: str, sheets: list[str]) -> None:
+        self.sha256 = sha256
+        self._path, self._sheets = Path(path), list(sheets)
+        self._parts: dict[str, bytes] = {}
+        self._thread = threading.Thread(target=self._run, name="crm-prefetch", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            data = self._path.read_bytes()
+            if hashlib.sha256(data).hexdigest() != self.sha256:
+                return  # changed since it was read: the write will refuse anyway
+            with ZipFile(io.BytesIO(data)) as zf:
+                del data
+                pkg = read_package(zf)
+                for sheet in self._sheets:
+                    part = pkg.sheets.get(sheet)
+                    if part is not None:
+                        self._parts[part] = _read_part(zf, part)
+        except Exception:  # noqa: BLE001 - only an optimisation: the patcher reads itself
+            self._parts = {}
+
+    def take(self, sha256: str | None) -> dict[str, bytes]:
+        """The parts (part name -> XML) if they belong to `sha256`, else {}; once."""
+        self._thread.join()
+        parts, self._parts = self._parts, {}
+        return parts if sha256 is not None and sha256 == self.sha256 else {}
