@@ -184,6 +184,15 @@ def _serve() -> None:  # pragma: no cover - runs in the child process
         formcache.save_forms(Path(cache), formcache.forms_for(names))
 
 
+def _close_pipes(proc: Any) -> None:
+    for stream in (proc.stdin, proc.stdout):
+        try:
+            if stream is not None:
+                stream.close()
+        except OSError:
+            pass
+
+
 class DuplicateScan:
     """One duplicate scan in a child process: start early, submit columns, collect.
 
@@ -303,13 +312,9 @@ class DuplicateScan:
         if proc.poll() is None and self._result is not None:
             # It answered and may still be saving its name cache: let it finish on its
             # own instead of making the user wait (reaped later, or at exit).
-            _DETACHED.append(proc)
-            for stream in (proc.stdin, proc.stdout):
-                try:
-                    if stream is not None:
-                        stream.close()
-                except OSError:
-                    pass
+            if proc not in _DETACHED:
+                _DETACHED.append(proc)
+            _close_pipes(proc)
             return
         if proc.poll() is None:
             proc.kill()
@@ -317,12 +322,7 @@ class DuplicateScan:
             proc.wait(timeout=5)
         except Exception:  # noqa: BLE001 - nothing more to do for a stuck child
             pass
-        for stream in (proc.stdin, proc.stdout):
-            try:
-                if stream is not None:
-                    stream.close()
-            except OSError:
-                pass
+        _close_pipes(proc)
 
     def __enter__(self) -> DuplicateScan:
         return self
