@@ -15,14 +15,13 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from helpers import TODAY, customer, followup, make_master
 
 from crm_sheets import load, validate
 from crm_sheets.cli import cli
 from crm_sheets.dedupe.api import duplicate_matches, findings_from_matches
 from crm_sheets.dedupe.worker import SCAN_FIELDS, DuplicateScan, payload_of
 from crm_sheets.validation import check_file, load_scanning
-
-from helpers import TODAY, customer, followup, make_master
 
 ROOT = Path(__file__).resolve().parents[1]
 
