@@ -74,7 +74,10 @@ def load_scanning(path: str | Path, scan: DuplicateScan | None, *, data: bytes |
 
     def ship(lang: str, threshold: int, nd: list[tuple[str, str]], first_row: int,
              cols: dict[str, list[Any]]) -> None:
-        scan.submit_columns(lang, threshold, nd, first_row, cols, force=force)
+        try:
+            scan.submit_columns(lang, threshold, nd, first_row, cols, force=force)
+        except Exception as exc:  # noqa: BLE001 - an optimisation must not break the read
+            scan.abandon(f"{type(exc).__name__}: {exc}")
 
     return load(path, data=data, on_customers=(SCAN_FIELDS, ship))
 

@@ -222,3 +222,14 @@ def test_check_file_leaves_a_cache_in_the_state_folder(master: Path) -> None:
     assert cache.is_file() and "平安银行股份有限公司" in formcache.load_forms(cache)
     _, rep = check_file(master, TODAY, parallel=True)
     assert _dicts(rep) == _dicts(validate(load(master), TODAY))
+
+
+def test_a_failing_hand_over_does_not_break_the_read(master: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(self, *a, **k):  # noqa: ANN001, ANN002, ANN003, ANN202
+        raise RuntimeError("pipe exploded")
+
+    monkeypatch.setattr(DuplicateScan, "submit_columns", broken)
+    wb, rep = check_file(master, TODAY, parallel=True)
+    assert _dicts(rep) == _dicts(validate(load(master), TODAY))
+    assert len(wb.customers.records) == len(CUSTOMERS)

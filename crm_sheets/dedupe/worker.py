@@ -306,6 +306,11 @@ class DuplicateScan:
         self.error = why
         self.close()
 
+    def abandon(self, why: str) -> None:
+        """Give up on the worker (validate then scans in-process)."""
+        self._sent = None
+        self._fail(why)
+
     def close(self) -> None:
         """Stop the worker (idempotent)."""
         proc = self._proc
