@@ -314,3 +314,28 @@ def test_a_prefetch_of_a_file_saved_since_is_refused_with_the_write(tmp_path: Pa
         safe_patch(book, {("Customers", 2, 0): "x"}, backups_dir=tmp_path / "bk",
                    state_dir=tmp_path / "st", who="t", action="apply", expected_sha256=sha,
                    prefetch=SheetPrefetch(book, sha, ["Customers"]))
+
+
+def test_a_save_landing_while_the_engine_patches_is_never_overwritten(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No lock file is left by a sync client or a script: the hash is checked again right
+    before the rename, so their save survives and the write is refused."""
+    import crm_sheets.writeback.safe as safe_mod
+
+    book = small_book(tmp_path / "a.xlsx", rows=30)
+    sha = hashlib.sha256(book.read_bytes()).hexdigest()
+    real_patch = safe_mod.patch_workbook
+
+    def patch_then_someone_saves(src, dest, *a, **k):  # noqa: ANN001, ANN002, ANN003, ANN202
+        out = real_patch(src, dest, *a, **k)
+        small_book(tmp_path / "theirs.xlsx", rows=31)
+        os.replace(tmp_path / "theirs.xlsx", book)  # their save lands mid-write
+        return out
+
+    monkeypatch.setattr(safe_mod, "patch_workbook", patch_then_someone_saves)
+    with pytest.raises(Refused):
+        safe_patch(book, {("Customers", 2, 0): "C1"}, backups_dir=tmp_path / "bk",
+                   state_dir=tmp_path / "st", who="t", action="apply", expected_sha256=sha)
+    rows = CalamineWorkbook.from_path(str(book)).get_sheet_by_name("Customers").to_python()
+    assert len(rows) == 32 and rows[1][0] == ""  # their 31 rows, not our patch
+    assert not list(tmp_path.glob(".crm-write-*.tmp"))  # our temp file is gone

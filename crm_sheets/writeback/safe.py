@@ -2,7 +2,8 @@
 
 `safe_patch` = refuse if an editor holds the file open → back up → make sure the file
 did not change since it was read → patch into a temporary file in the same folder →
-fsync → `os.replace` → fsync the folder → re-open and verify the result (restoring
+fsync → check the lock and the file's hash once more (a sync client or a script saves
+without a lock file) → `os.replace` → fsync the folder → re-open and verify the result (restoring
 the backup if verification fails) → append every cell change to the audit log.
 """
 
@@ -140,22 +141,29 @@ def safe_patch(path: Path, cells: Mapping[CellKey, Any] | None = None,
     path = Path(path)
     ensure_unlocked(path, lang)
     remove_stale_temps(path.parent)
+    changed = (f"{path.name} 在读取后被修改，未写入；请重试" if lang == "zh" else
+               f"{path.name} changed after it was read; nothing was written, retry")
     backup = create_backup(path, backups_dir, action)
-    if expected_sha256 is not None:
-        now_sha = read_manifest(backup)["files"][path.name]["sha256"]
-        if now_sha != expected_sha256:
-            backup.unlink(missing_ok=True)
-            raise Refused(f"{path.name} 在读取后被修改，未写入；请重试" if lang == "zh" else
-                          f"{path.name} changed after it was read; nothing was written, retry")
+    base_sha = read_manifest(backup)["files"][path.name]["sha256"]
+    if expected_sha256 is not None and base_sha != expected_sha256:
+        backup.unlink(missing_ok=True)
+        raise Refused(changed)
     mode = stat.S_IMODE(os.stat(path).st_mode)
+
+    def last_check() -> None:
+        """Right before the rename: no editor holds it, and nobody saved it while we
+        patched (a sync client or a script does not leave a lock file)."""
+        ensure_unlocked(path, lang)
+        if file_sha256(path) != base_sha:
+            backup.unlink(missing_ok=True)
+            raise Refused(changed)
     holder: dict[str, PatchResult] = {}
     inflated = prefetch.take(expected_sha256) if prefetch is not None else {}
 
     def write(tmp: Path) -> None:
         holder["patch"] = patch_workbook(path, tmp, cells, replace, inflated=inflated)
 
-    # an editor may have opened the workbook while we patched: check again last thing
-    atomic_write(path, write, mode=mode, before_replace=lambda: ensure_unlocked(path, lang))
+    atomic_write(path, write, mode=mode, before_replace=last_check)
     patch = holder["patch"]
     try:
         verify_written(path, patch)
