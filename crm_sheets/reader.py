@@ -35,6 +35,7 @@ from .schema import (
     SHEET_META,
     SHEET_SETTINGS,
     VALUE_ALIASES,
+    Field,
     Kind,
     SheetSchema,
 )
@@ -227,6 +228,39 @@ def find_header(rows: list[list[Any]], schema: SheetSchema) -> tuple[int, dict[s
 ColumnsHook = Callable[[str, int, dict[str, list[Any]]], None]
 
 
+def _convert_column(f: Field, raw_col: list[Any], date1904: bool,
+                    raws: dict[int, dict[str, Any]], problems: dict[int, dict[str, str]]
+                    ) -> list[Any]:
+    """One column's values coerced by the field's kind; what did not coerce (or was typed
+    as text) goes to `raws`/`problems` by row index."""
+    conv = column_converter(f.kind, date1904)
+    if f.kind is Kind.CHOICE:  # a handful of distinct values: convert each once
+        seen = {v: conv(v) for v in set(raw_col)}
+        col = list(map(seen.__getitem__, raw_col))
+    else:
+        col = list(map(conv, raw_col))
+    if f.kind in (Kind.INT, Kind.NUMBER, Kind.DATE, Kind.DATETIME):
+        # Only cells typed as text, or that failed, need bookkeeping (rare in real files).
+        odd = [i for i, v in enumerate(raw_col) if type(v) is str and v != ""]
+        odd += [i for i, v in enumerate(col) if type(v) is Bad and type(raw_col[i]) is not str]
+        for i in odd:
+            v = col[i]
+            if v is None:
+                continue
+            if type(v) is Bad:
+                col[i] = None
+                raws.setdefault(i, {})[f.key] = v.raw
+                problems.setdefault(i, {})[f.key] = v.code
+                continue
+            if type(v) is tuple:
+                v, end = v
+                col[i] = v
+                if f.key == "start":
+                    raws.setdefault(i, {})["__end__"] = end
+            raws.setdefault(i, {})[f.key] = raw_col[i]
+    return col
+
+
 def read_table(rows: list[list[Any]], schema: SheetSchema, sheet_name: str, date1904: bool,
                path: Path, required_columns: bool = True, *,
                early: tuple[tuple[str, ...], ColumnsHook] | None = None,
@@ -259,44 +293,22 @@ def read_table(rows: list[list[Any]], schema: SheetSchema, sheet_name: str, date
     raws: dict[int, dict[str, Any]] = {}
     problems: dict[int, dict[str, str]] = {}
     converted: dict[str, list[Any]] = {}
-    present = [f for f in schema.fields if f.key in columns]
-    first: list[Any] = []
-    if early is not None:  # the hook's fields first, then the hook, then the rest
-        first = [f for f in present if f.key in early[0]]
-        present = first + [f for f in present if f.key not in early[0]]
-    for n, f in enumerate(present):
-        if early is not None and n == len(first):
-            early[1](lang, idx + 2, {k: converted[k] for k in early[0] if k in converted})
+
+    def convert(f: Field) -> None:
         ci = columns[f.key]
-        conv = column_converter(f.kind, date1904)
         raw_col = [r[ci] for r in data] if ci < width else [None] * len(data)
-        if f.kind is Kind.CHOICE:  # a handful of distinct values: convert each once
-            seen = {v: conv(v) for v in set(raw_col)}
-            col = list(map(seen.__getitem__, raw_col))
-        else:
-            col = list(map(conv, raw_col))
-        if f.kind in (Kind.INT, Kind.NUMBER, Kind.DATE, Kind.DATETIME):
-            # Only cells typed as text, or that failed, need bookkeeping (rare in real files).
-            odd = [i for i, v in enumerate(raw_col) if type(v) is str and v != ""]
-            odd += [i for i, v in enumerate(col) if type(v) is Bad and type(raw_col[i]) is not str]
-            for i in odd:
-                v = col[i]
-                if v is None:
-                    continue
-                if type(v) is Bad:
-                    col[i] = None
-                    raws.setdefault(i, {})[f.key] = v.raw
-                    problems.setdefault(i, {})[f.key] = v.code
-                    continue
-                if type(v) is tuple:
-                    v, end = v
-                    col[i] = v
-                    if f.key == "start":
-                        raws.setdefault(i, {})["__end__"] = end
-                raws.setdefault(i, {})[f.key] = raw_col[i]
-        converted[f.key] = col
-    if early is not None and len(first) == len(present):
-        early[1](lang, idx + 2, {k: converted[k] for k in early[0] if k in converted})
+        converted[f.key] = _convert_column(f, raw_col, date1904, raws, problems)
+
+    present = [f for f in schema.fields if f.key in columns]
+    wanted = early[0] if early is not None else ()
+    for f in present:  # the hook's fields first, then the hook, then the rest
+        if f.key in wanted:
+            convert(f)
+    if early is not None:
+        early[1](lang, idx + 2, {k: converted[k] for k in wanted if k in converted})
+    for f in present:
+        if f.key not in wanted:
+            convert(f)
     keys = [f.key for f in schema.fields if f.key in converted]  # values keep schema order
     cols = [converted.pop(k) for k in keys]
     extra_cols = [(h, [r[ci] for r in data]) for h, ci in extras.items() if ci < width]

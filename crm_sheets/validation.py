@@ -1,7 +1,7 @@
 """`validate(workbook, today=) -> Report`: run every registered rule, collect findings.
 
-`check_file(path)` is load + validate as one step, the way `crm validate`, the watcher
-and apply use it: on a big workbook the duplicate scan runs in a second process from the
+`check_file(path)` is load + validate as one step, the way `crm validate` uses it (apply
+uses its two halves, `start_scan` and `load_scanning`): on a big workbook the duplicate scan runs in a second process from the
 moment the customer columns are read, beside the rest of the read and the other rules.
 """
 

@@ -13,9 +13,9 @@ import re
 import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from itertools import pairwise
 from typing import Any
 
+from ..coerce import as_date
 from ..findings import Finding, make
 from ..model import Record, Table, Workbook
 from ..schema import (
@@ -209,14 +209,6 @@ def user_fields_hash(rec: Record, keys: tuple[str, ...]) -> str:
     return f"{zlib.crc32(data):08x}{zlib.adler32(data):08x}"
 
 
-def _day(v: Any) -> dt.date | None:
-    if isinstance(v, dt.datetime):
-        return v.date()
-    if isinstance(v, dt.date):
-        return v
-    return None
-
-
 def compute_changes(wb: Workbook, today: dt.date, now: dt.datetime, state: ApplyState,
                     log: ChangeLog | None = None) -> Plan:
     """Every rule of `crm apply` (see docs/apply.md), as a list of changes.
@@ -246,16 +238,9 @@ def compute_changes(wb: Workbook, today: dt.date, now: dt.datetime, state: Apply
             log.set(fu_t, fu, "recorded_at", now, "followup.recorded_at")
     dated = [f for f in fu_t.records if type(f.values.get("start")) is dt.datetime
              and f.values.get("customer_id") in customers]
-    if all(a.row < b.row for a, b in pairwise(dated)):  # as loaded: a stable sort keeps
-        dated.sort(key=lambda f: f.values["start"])  # ties in row order, without tuples
-    else:
-        dated.sort(key=lambda f: (f.values["start"], f.row))
+    dated.sort(key=lambda f: (f.values["start"], f.row))
     for fu in dated:
-        lst = by_customer.get(fu.values["customer_id"])
-        if lst is None:
-            by_customer[fu.values["customer_id"]] = [fu]
-        else:
-            lst.append(fu)
+        by_customer.setdefault(fu.values["customer_id"], []).append(fu)
 
     findings: list[Finding] = []
     notes: list[Finding] = []
@@ -294,7 +279,7 @@ def compute_changes(wb: Workbook, today: dt.date, now: dt.datetime, state: Apply
         if expected:
             log.set(cust_t, rec, "customer_type", expected, "customer.type")
         # dormancy and the public pool
-        ref = _day(latest.values["start"]) if latest is not None else _day(
+        ref = as_date(latest.values["start"]) if latest is not None else as_date(
             rec.values.get("first_contact"))
         status = rec.values.get("status")
         if ref is not None:
@@ -324,7 +309,7 @@ def compute_changes(wb: Workbook, today: dt.date, now: dt.datetime, state: Apply
                 (before is None or rec.row in new_cust_rows) and not rec.values.get("updated_at")):
             log.set(cust_t, rec, "updated_at", now, "customer.updated_at")
         state.snapshot[cid] = digest
-        upd = _day(rec.values.get("updated_at"))
+        upd = as_date(rec.values.get("updated_at"))
         if upd is not None and (today - upd).days >= review_days:
             review.append(make("customer.review_due", lang, sheet=cust_t.schema.name, row=rec.row,
                                column="updated_at", customer_id=cid, days=(today - upd).days))

@@ -26,8 +26,12 @@ CONTACT_CAP = 5  # a phone/email on more customers than this is a switchboard or
 
 def record_label(rec: Record) -> str:
     """The customer's ID, or "row N" while the engine has not assigned one yet."""
-    cid = rec.values.get("customer_id")
-    return str(cid).strip() if cid not in (None, "") else f"row {rec.row}"
+    return label_of(rec.row, rec.values.get("customer_id"))
+
+
+def label_of(row: int, cid: Any) -> str:
+    """`record_label` from a row number and an ID cell value."""
+    return str(cid).strip() if cid not in (None, "") else f"row {row}"
 
 
 def _text(v: Any) -> str:

@@ -137,6 +137,15 @@ def _pairs_within(groups: list[list[int]]) -> np.ndarray:
     return out
 
 
+def _cross_pairs(xs: list[int], ys: list[int]) -> np.ndarray:
+    """Every pair of one of `xs` with one of `ys` (not with itself), as i<j codes."""
+    a = np.repeat(np.asarray(xs, dtype=np.int64), len(ys))
+    b = np.tile(np.asarray(ys, dtype=np.int64), len(xs))
+    keep = a != b
+    a, b = a[keep], b[keep]
+    return (np.minimum(a, b) << 32) | np.maximum(a, b)
+
+
 def _unique_counts(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """np.unique(codes, return_counts=True), sorting in place to spare a copy (`codes` is
     consumed)."""
@@ -216,12 +225,7 @@ def candidate_pairs(profiles: Sequence[Profile]) -> list[tuple[int, int]]:
         l_list = longs.get(t)
         if not l_list or len(s_list) > CAP_STRONG or len(l_list) > CAP_STRONG:
             continue
-        a = np.repeat(np.asarray(s_list, dtype=np.int64), len(l_list))
-        b = np.tile(np.asarray(l_list, dtype=np.int64), len(s_list))
-        keep = a != b
-        a, b = a[keep], b[keep]
-        lo, hi = np.minimum(a, b), np.maximum(a, b)
-        cross.append((lo << 32) | hi)
+        cross.append(_cross_pairs(s_list, l_list))
     del shorts, longs
     if cross:
         codes.append(np.concatenate(cross))
@@ -239,11 +243,7 @@ def candidate_pairs(profiles: Sequence[Profile]) -> list[tuple[int, int]]:
         g_list = grams.get(st)
         if not g_list or len(g_list) > CAP_GRAM or len(s_list) > CAP_STRONG:
             continue
-        a = np.repeat(np.asarray(s_list, dtype=np.int64), len(g_list))
-        b = np.tile(np.asarray(g_list, dtype=np.int64), len(s_list))
-        keep = a != b
-        a, b = a[keep], b[keep]
-        codes.append((np.minimum(a, b) << 32) | np.maximum(a, b))
+        codes.append(_cross_pairs(s_list, g_list))
     gcodes = _pairs_within([g for g in grams.values() if 2 <= len(g) <= CAP_GRAM])
     del grams, stems
     if gcodes.size:

@@ -426,11 +426,7 @@ def _name_forms(raw: str) -> NameForms:
         if key.startswith(cw) and len(key) - len(cw) >= 2:
             abbrs.append(key[len(cw):])
     abbrs = _distinct([a for a in abbrs if a and a != key])
-    legal = False
-    for r in removed:
-        if r.endswith(_LEGAL_ENDINGS):
-            legal = True
-            break
+    legal = any(r.endswith(_LEGAL_ENDINGS) for r in removed)
     return NameForms(raw, full, key, stem, tuple(generic), surface, _distinct(codes),
                      _distinct(weak), _distinct(removed), abbrs,
                      _distinct([f for f in (key, full, stem) if f]),

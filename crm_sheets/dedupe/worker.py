@@ -3,9 +3,9 @@
 The scan is most of the cost of validating a large workbook and needs only six customer
 columns, so `load` ships them here as soon as they are converted and the scan runs on the
 second core while the reader, the follow-up sheet and the other rules go on.
-The process is started with "spawn" on every platform (Windows has nothing else, and a
-fork of a process with a reader thread is unsafe); it starts before reading begins, so
-its imports overlap the read.
+The child is a plain `python -m crm_sheets.dedupe.worker` with pipes (the same on every
+platform; a fork of a process with a reader thread would be unsafe); it starts before
+reading begins, so its imports overlap the read.
 
 Correctness does not depend on the worker: `matches_for` hands back a result only when
 the customers it was computed from are still the workbook's (apply may have changed
@@ -44,16 +44,26 @@ def _wait_detached() -> None:
             p.wait(timeout=CACHE_SAVE_WAIT)
         except Exception:  # noqa: BLE001 - too slow: stop it (the cache write is atomic)
             p.kill()
+
+
 ENV = "CRM_PARALLEL"  # "0" turns the second process off; "1" forces it (tests)
 
 
-def wanted(path: Path | None, data: bytes | None = None) -> bool:
-    """Whether a second process is worth starting for this workbook on this machine."""
+def _env_mode() -> bool | None:
+    """CRM_PARALLEL: False (off), True (forced) or None (decide by size and cores)."""
     mode = os.environ.get(ENV, "").strip().lower()
     if mode in ("0", "off", "no", "false"):
         return False
     if mode in ("1", "on", "yes", "true"):
         return True
+    return None
+
+
+def wanted(path: Path | None, data: bytes | None = None) -> bool:
+    """Whether a second process is worth starting for this workbook on this machine."""
+    mode = _env_mode()
+    if mode is not None:
+        return mode
     if (os.cpu_count() or 1) < 2:
         return False
     try:
@@ -66,22 +76,19 @@ def wanted(path: Path | None, data: bytes | None = None) -> bool:
 Payload = tuple[str, int, tuple[tuple[str, str], ...], list[tuple[Any, ...]]]
 
 
-def _label(row: int, cid: Any) -> str:
-    """`api.record_label` on bare values."""
-    return str(cid).strip() if cid not in (None, "") else f"row {row}"
-
-
 def _entries(rows: Sequence[int], cols: Sequence[Sequence[Any]], nd_ids: set[str]
              ) -> list[tuple[Any, ...]]:
     """What the scan depends on, per named customer: row and the five matching fields,
     and the label only where NotDuplicates mentions it (elsewhere a label cannot matter,
     so an ID that apply assigns after the scan does not invalidate it). The ID itself
     rides along last for the worker."""
+    from .api import label_of
+
     out = []
     for row, cid, name, phone, email, province, city in zip(rows, *cols, strict=True):
         if name is None:
             continue
-        label = _label(row, cid) if nd_ids else None
+        label = label_of(row, cid) if nd_ids else None
         out.append((row, name, phone, email, province, city,
                     label if label in nd_ids else None, cid))
     return out
@@ -119,7 +126,8 @@ def scan_payload(payload: Payload, cache: str | None = None) -> tuple[list[Any],
     """Run the scan on shipped columns (in the worker, or in-process for tests).
 
     `cache`: the file of this workbook's name forms from earlier runs. Returns the
-    matches and the names the cache lacked (empty: nothing to save)."""
+    matches and the sheet's names when the cache should be rewritten with them (it
+    lacked some, or holds mostly names no longer in the sheet), else an empty set."""
     from . import formcache
     from .api import duplicate_matches
     from .normalize import remember_forms
@@ -128,9 +136,7 @@ def scan_payload(payload: Payload, cache: str | None = None) -> tuple[list[Any],
     known = formcache.load_forms(Path(cache)) if cache else {}
     remember_forms(known)
     names = {str(e[1]).strip() for e in entries}
-    missing = names - known.keys()
-    if len(known) > 2 * len(names):  # mostly names no longer in the sheet: rewrite
-        missing = missing or names
+    stale = bool(names - known.keys()) or len(known) > 2 * len(names)
     table = Table(schema=CUSTOMERS, sheet_name="Customers", columns={}, header_row=1)
     for row, name, phone, email, province, city, _label, cid in entries:
         table.records.append(Record(row, {"customer_id": cid, "name": name, "phone": phone,
@@ -138,7 +144,7 @@ def scan_payload(payload: Payload, cache: str | None = None) -> tuple[list[Any],
     empty = Table(schema=CUSTOMERS, sheet_name="Followups", columns={}, header_row=1)
     wb = Workbook(path=None, lang=lang, customers=table, followups=empty, lists={},
                   settings={"duplicate_threshold": threshold}, not_duplicates=list(nd))
-    return duplicate_matches(wb, threshold), missing if cache else set()
+    return duplicate_matches(wb, threshold), names if cache and stale else set()
 
 
 def _peak_rss_mib() -> float:
@@ -168,20 +174,19 @@ def _serve() -> None:  # pragma: no cover - runs in the child process
         return
     del payload_blob
     payload, cache = payload[:4], payload[4]
-    missing: set[str] = set()
+    to_save: set[str] = set()
     try:
-        matches, missing = scan_payload(payload, cache)
+        matches, to_save = scan_payload(payload, cache)
         result: tuple[str, Any, float] = ("ok", matches, _peak_rss_mib())
     except Exception as exc:  # noqa: BLE001 - reported to the parent, which scans itself
         result = ("error", f"{type(exc).__name__}: {exc}", _peak_rss_mib())
     pickle.dump(result, out, protocol=pickle.HIGHEST_PROTOCOL)
     out.flush()
     out.close()
-    if cache and missing:  # after answering: the parent is not kept waiting for this
+    if cache and to_save:  # after answering: the parent is not kept waiting for this
         from . import formcache
 
-        names = {str(e[1]).strip() for e in payload[3]}
-        formcache.save_forms(Path(cache), formcache.forms_for(names))
+        formcache.save_forms(Path(cache), formcache.forms_for(to_save))
 
 
 def _close_pipes(proc: Any) -> None:
@@ -221,7 +226,6 @@ class DuplicateScan:
         self._proc = subprocess.Popen([sys.executable, "-m", "crm_sheets.dedupe.worker"],
                                       stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                       stderr=subprocess.DEVNULL, env=env, creationflags=flags)
-        self._sender: Any = None
         self._sent: Payload | None = None
         self._result: list[Any] | None = None
         self._failed = False
@@ -246,8 +250,7 @@ class DuplicateScan:
         too small for a second process to pay off."""
         if self._sent is not None or self._failed:
             return False
-        if not force and len(payload[3]) < MIN_CUSTOMERS and \
-                os.environ.get(ENV, "").strip().lower() not in ("1", "on", "yes", "true"):
+        if not force and len(payload[3]) < MIN_CUSTOMERS and _env_mode() is not True:
             self.close()
             self._failed = True
             return False
@@ -257,8 +260,7 @@ class DuplicateScan:
         blob = pickle.dumps((*payload, self.cache), protocol=pickle.HIGHEST_PROTOCOL)
         # A thread writes the pipe (without the GIL), so the reader never waits for the
         # child to take it.
-        self._sender = threading.Thread(target=self._send, args=(blob,), daemon=True)
-        self._sender.start()
+        threading.Thread(target=self._send, args=(blob,), daemon=True).start()
         self._sent = payload
         return True
 

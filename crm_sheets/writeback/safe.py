@@ -3,8 +3,8 @@
 `safe_patch` = refuse if an editor holds the file open → back up → make sure the file
 did not change since it was read → patch into a temporary file in the same folder →
 fsync → check the lock and the file's hash once more (a sync client or a script saves
-without a lock file) → `os.replace` → fsync the folder → re-open and verify the result (restoring
-the backup if verification fails) → append every cell change to the audit log.
+without a lock file) → `os.replace` → fsync the folder → re-open and verify the result
+(restoring the backup if verification fails) → append every cell change to the audit log.
 """
 
 from __future__ import annotations
@@ -65,8 +65,7 @@ def verify_written(path: Path, patch: PatchResult) -> None:
                 if part in names:
                     raise CrmError(f"verification failed: {part} was not removed")
         with ThreadPoolExecutor(max_workers=2) as pool:
-            for done in pool.map(lambda part: _inflate_checked(path, part), patch.part_crc):
-                del done
+            list(pool.map(lambda part: _inflate_checked(path, part), patch.part_crc))
     except (zipfile.BadZipFile, OSError, EOFError, zlib.error) as exc:
         raise CrmError(f"verification failed: {exc}") from exc
 
