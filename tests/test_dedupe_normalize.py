@@ -187,6 +187,12 @@ def test_clean_is_idempotent(s):
     assert clean(clean(s)) == clean(s)
 
 
+def test_repeated_share_class_marks_are_all_removed():
+    # found by test_steps_are_idempotent: one pass used to leave the inner mark
+    assert strip_status_marks(clean("1上a股a股")) == ("1上", ["A股", "A股"])
+    assert strip_status_marks(strip_status_marks(clean("1上a股a股"))[0])[0] == "1上"
+
+
 @settings(max_examples=300, deadline=None)
 @given(names)
 def test_steps_are_idempotent(s):

@@ -148,8 +148,10 @@ def strip_status_marks(s: str) -> tuple[str, list[str]]:
             break
         removed.append(m.group(0).upper())
         s = s[m.end():]
-    m = _CLASS_SUFFIX.search(s)
-    if m and m.start() >= 2:
+    while True:  # repeated marks (…A股A股) go too, so the step is idempotent
+        m = _CLASS_SUFFIX.search(s)
+        if not m or m.start() < 2:
+            break
         removed.append(m.group(0).upper())
         s = s[:m.start()]
     return s, removed
