@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import xlsxwriter
 from click.testing import CliRunner
+from helpers import COMPANIES, FIXTURES
 
 from crm_sheets.cli import cli
 from crm_sheets.divisions import load_divisions
@@ -26,8 +27,6 @@ from crm_sheets.importer import (
 from crm_sheets.reader import load, read_raw
 from crm_sheets.template import build_workbook
 
-FIXTURES = Path("/work/shared/fixtures/xlsx")
-COMPANIES = Path("/work/shared/data/companies/a_share_aliases_dev.csv")
 TODAY = dt.date(2024, 3, 20)
 RESIDENT_ID = "11010519491231002X"
 

@@ -15,6 +15,7 @@ from pathlib import Path
 import openpyxl
 import pytest
 import xlsxwriter
+from helpers import FIXTURES
 from PIL import Image
 from python_calamine import CalamineWorkbook
 
@@ -27,7 +28,6 @@ from crm_sheets.writeback.xlsxpatch import (
     patch_workbook,
 )
 
-FIXTURES = Path("/work/shared/fixtures/xlsx")
 X14_DV = (
     b'<ext uri="{CCE6A557-97BC-4b89-ADB6-D9C93CAAB3DF}" '
     b'xmlns:x14="http://schemas.microsoft.com/office/spreadsheetml/2009/9/main">'
