@@ -33,6 +33,7 @@ from pathlib import Path, PurePosixPath
 from . import audit
 from .errors import CrmError
 from .home import HOME_FILE, CrmHome, ensure_private_dir
+from .i18n import t
 from .writeback.atomic import atomic_write_bytes
 from .writeback.backups import FORMAT_VERSION, MANIFEST, new_backup_path, write_backup_zip
 from .writeback.locks import ensure_unlocked
@@ -90,9 +91,9 @@ def create_home_backup(home: CrmHome, reason: str = "manual") -> Path:
             members.append((p.name, p.read_bytes()))
         except FileNotFoundError:
             if p == home.master:
-                raise CrmError(f"cannot back up {p}: no such file") from None
+                raise CrmError(t(f"无法备份 {p}：文件不存在", f"cannot back up {p}: no such file")) from None
         except OSError as exc:
-            raise CrmError(f"cannot back up {p}: {exc}") from exc
+            raise CrmError(t(f"无法备份 {p}：{exc}", f"cannot back up {p}: {exc}")) from exc
     now = dt.datetime.now(dt.UTC)
     manifest = {"format": FORMAT_VERSION, "created": now.isoformat(timespec="microseconds"),
                 "reason": reason, "kind": "home", "home_id": home.home_id,
@@ -132,7 +133,7 @@ def _state_members(state: Path) -> list[tuple[str, bytes]]:
                     head = fh.read(16)
                 data = _sqlite_copy(p) if head == SQLITE_MAGIC else p.read_bytes()
             except (OSError, sqlite3.Error) as exc:
-                raise CrmError(f"cannot back up {p}: {exc}") from exc
+                raise CrmError(t(f"无法备份 {p}：{exc}", f"cannot back up {p}: {exc}")) from exc
             members.append((rel, data))
     return members
 
@@ -262,14 +263,14 @@ def find_backup(home: CrmHome, backup_id: str) -> BackupInfo:
     if len(pref) == 1:
         return pref[0]
     if not pref:
-        raise CrmError(f"no backup {backup_id!r}; see crm backup list")
+        raise CrmError(t(f"没有备份 {backup_id!r}；请看 crm backup list", f"no backup {backup_id!r}; see crm backup list"))
     raise CrmError(f"{backup_id!r} matches {len(pref)} backups; give more of the id")
 
 
 def _safe_member(base: Path, name: str) -> Path:
     pp = PurePosixPath(name)
     if pp.is_absolute() or ".." in pp.parts or not pp.parts or ":" in name or "\\" in name:
-        raise CrmError(f"refusing backup member {name!r}")
+        raise CrmError(t(f"拒绝备份中的文件 {name!r}", f"refusing backup member {name!r}"))
     return base.joinpath(*pp.parts)
 
 
@@ -278,7 +279,7 @@ def restore(home: CrmHome, backup_id: str, *, who: str = "admin") -> RestoreResu
     info = find_backup(home, backup_id)
     problems = verify(info.path)
     if problems:
-        raise CrmError(f"backup {info.id} is damaged ({problems[0]}); nothing restored")
+        raise CrmError(t(f"备份 {info.id} 已损坏（{problems[0]}），未恢复任何内容", f"backup {info.id} is damaged ({problems[0]}); nothing restored"))
     with zipfile.ZipFile(info.path) as zf:
         manifest = json.loads(zf.read(MANIFEST).decode("utf-8"))
         members = [(n, zf.read(n)) for n in manifest["files"]]

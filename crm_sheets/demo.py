@@ -163,8 +163,12 @@ def run_demo(root: Path, *, today: dt.date, lang: str = "zh", echo: Any = print)
     echo("预埋的问题（练习时逐个修正）：" if zh else "planted problems (fix them as practice):")
     for p in result.planted:
         echo(f"  {p.sheet} {p.row:>4}  {p.code:<28} {p.note}")
+    labels = {"dashboard": ("看板", "dashboard"), "views": ("各角色工作簿文件夹", "views folder"),
+              "export.xlsx": ("示例导出（Excel）", "sample export (Excel)"),
+              "export.pdf": ("示例导出（PDF）", "sample export (PDF)")}
     for label, path in result.outputs.items():
-        echo(f"{label}: {path}")
+        zh_label, en_label = labels.get(label, (label, label))
+        echo(f"{zh_label if zh else en_label}：{path}" if zh else f"{en_label}: {path}")
     echo(f"各角色工作簿：{len(views)} 份（每位销售一份，另有客服、市场、管理层各一份）" if zh
           else f"per-role workbooks: {len(views)} (one per sales rep, plus service, marketing, management)")
     accounts_line = ", ".join(f"{name}({role})" for name, role, _ in team)

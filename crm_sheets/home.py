@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import CrmError
+from .i18n import t
 
 MASTER_NAME = "CRM.xlsx"
 HOME_FILE = ".crm-home.json"
@@ -82,7 +83,7 @@ def create_home(root: Path, lang: str = "zh") -> CrmHome:
     root.mkdir(parents=True, exist_ok=True)
     marker = root / HOME_FILE
     if marker.exists():
-        raise CrmError(f"{root} is already a CRM home; refusing to overwrite it")
+        raise CrmError(t(f"{root} 已经是 CRM 主目录，不会覆盖", f"{root} is already a CRM home; refusing to overwrite it"))
     for sub in SUBDIRS:
         (root / sub).mkdir(exist_ok=True)
     info = {"home_id": uuid.uuid4().hex, "master": MASTER_NAME, "lang": lang}
@@ -93,11 +94,12 @@ def create_home(root: Path, lang: str = "zh") -> CrmHome:
 def open_home(root: Path) -> CrmHome:
     marker = Path(root) / HOME_FILE
     if not marker.is_file():
-        raise CrmError(f"{root} is not a CRM home (no {HOME_FILE}); run 'crm init' first")
+        raise CrmError(t(f"{root} 不是 CRM 主目录（没有 {HOME_FILE}）：请先运行 crm init",
+                         f"{root} is not a CRM home (no {HOME_FILE}); run 'crm init' first"))
     try:
         info = json.loads(marker.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
-        raise CrmError(f"{marker} is unreadable: {exc}") from exc
+        raise CrmError(t(f"{marker} 无法读取：{exc}", f"{marker} is unreadable: {exc}")) from exc
     return CrmHome(root=Path(root).resolve(), home_id=str(info["home_id"]),
                    master_name=str(info.get("master", MASTER_NAME)), lang=str(info.get("lang", "zh")))
 

@@ -18,6 +18,7 @@ from typing import Any
 from .coerce import as_date as _as_date
 from .divisions import short_name
 from .errors import CrmError
+from .i18n import t
 from .model import Record, Workbook
 from .schema import (
     CUSTOMERS,
@@ -84,7 +85,8 @@ def parse_days(text: str | int | None) -> int | None:
         return text
     m = _DURATION_RE.match(unicodedata.normalize("NFKC", text))
     if not m:
-        raise CrmError(f"expected a duration like 30d, 4w or 30, got {text!r}")
+        raise CrmError(t(f"需要形如 30d、4w 或 30 的时长，收到的是 {text!r}",
+                         f"expected a duration like 30d, 4w or 30, got {text!r}"))
     return int(m.group(1)) * _UNIT_DAYS[(m.group(2) or "d").lower()]
 
 
@@ -231,8 +233,9 @@ def _resolve_one(key: str, value: str, domain: list[str]) -> set[str]:
             return {c}
     if key in CHOICE_FILTERS:
         known = "、".join(domain) or "-"
-        label = CUSTOMERS.field(key).en.lower()
-        raise CrmError(f"unknown {label} {value!r}; known values: {known}")
+        field = CUSTOMERS.field(key)
+        raise CrmError(t(f"未知的{field.zh} {value!r}；可用的值：{known}",
+                         f"unknown {field.en.lower()} {value!r}; known values: {known}"))
     return {candidates[-1]}
 
 

@@ -20,6 +20,7 @@ from typing import Any
 
 from . import reader
 from .errors import CrmError
+from .i18n import t
 from .model import Record, Table, Workbook, default_settings
 from .query import VALUE_FILTERS, Filters, resolve_values
 from .schema import (
@@ -43,12 +44,12 @@ class _Master:
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
         if not self.path.exists():
-            raise CrmError(f"{self.path} does not exist")
+            raise CrmError(t(f"{self.path} 不存在", f"{self.path} does not exist"))
         reader.check_xlsx(self.path)
         self.cwb = reader.open_calamine(self.path)
         names = list(self.cwb.sheet_names)
         self.names = names
-        self.sheets = reader.canonical_sheets(names)
+        self.sheets = reader.sheet_map(self.cwb, self.path)[0]
         for needed, zh in ((CUSTOMERS.name, CUSTOMERS.zh), (FOLLOWUPS.name, FOLLOWUPS.zh)):
             if needed not in self.sheets:
                 raise CrmError(f"缺少工作表 '{needed}'（{zh}）/ {self.path.name} has no '{needed}' "

@@ -23,6 +23,7 @@ from typing import Any
 from ..errors import CrmError
 from ..findings import Finding
 from ..home import CrmHome, home_for_workbook
+from ..i18n import t
 from ..model import Table, Workbook, column_letter
 from ..schema import DATA_SHEETS, SHEET_ISSUES, SHEET_META
 from ..writeback.backups import default_backups_dir
@@ -65,7 +66,7 @@ def engine_now(today: dt.date) -> dt.datetime:
         try:
             return dt.datetime.fromisoformat(env.strip()).replace(tzinfo=None, microsecond=0)
         except ValueError as exc:
-            raise CrmError(f"CRM_NOW expects a datetime like 2024-03-15T14:00, got {env!r}") from exc
+            raise CrmError(t(f"CRM_NOW 需要形如 2024-03-15T14:00 的时间，收到的是 {env!r}", f"CRM_NOW expects a datetime like 2024-03-15T14:00, got {env!r}")) from exc
     return dt.datetime.combine(today, dt.datetime.now().time()).replace(microsecond=0)
 
 

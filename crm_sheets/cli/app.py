@@ -16,6 +16,7 @@ from typing import Any
 import click
 
 from ..errors import CrmError
+from ..i18n import home_lang_from_environment, install_click_translation, localize, set_lang, t
 
 
 class CrmGroup(click.Group):
@@ -38,14 +39,31 @@ class CrmGroup(click.Group):
             importlib.import_module(f"crm_sheets.cli.{self.lazy[name]}")
         return self.commands.get(name)
 
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        # Every line a person sees is in the home's language, click's own messages too.
+        set_lang(home_lang_from_environment())
+        install_click_translation()
+        return super().main(*args, **kwargs)
+
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except CrmError as exc:
-            click.echo(f"crm: {exc}", err=True)
+            click.echo(f"crm: {localize(str(exc))}", err=True)
             ctx.exit(exc.exit_code)
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError) as exc:
+            # a path a person typed: one line, never a traceback
+            name = exc.filename or ""
+            if isinstance(exc, FileNotFoundError):
+                line = t(f"文件不存在：{name}", f"no such file: {name}")
+            elif isinstance(exc, PermissionError):
+                line = t(f"没有权限访问：{name}", f"permission denied: {name}")
+            else:
+                line = t(f"路径不对（文件夹与文件混淆）：{name}", f"not the expected kind of path: {name}")
+            click.echo(f"crm: {line}", err=True)
+            ctx.exit(2)
         except KeyboardInterrupt:
-            click.echo("crm: interrupted", err=True)
+            click.echo(f"crm: {t('已中断', 'interrupted')}", err=True)
             ctx.exit(130)
 
 
@@ -63,7 +81,8 @@ def parse_today(value: str | None) -> dt.date:
     try:
         return dt.date.fromisoformat(value.strip())
     except ValueError as exc:
-        raise CrmError(f"--today expects a date like 2024-03-15, got {value!r}") from exc
+        raise CrmError(t(f"--today 需要形如 2024-03-15 的日期，收到的是 {value!r}",
+                         f"--today expects a date like 2024-03-15, got {value!r}")) from exc
 
 
 today_option = click.option("--today", "today", default=None, metavar="DATE",

@@ -10,6 +10,7 @@ import click
 from ..errors import CrmError
 from ..findings import Report
 from ..home import create_home
+from ..i18n import t
 from ..messages import text
 from ..template import build_template
 from ..validation import check_file
@@ -24,7 +25,7 @@ def read_password_file(path: str) -> str:
         with open(path, encoding="utf-8-sig") as f:
             return f.readline().rstrip("\r\n")
     except OSError as exc:
-        raise CrmError(f"cannot read password file {path}: {exc.strerror}") from None
+        raise CrmError(t(f"无法读取密码文件 {path}：{exc.strerror}", f"cannot read password file {path}: {exc.strerror}")) from None
 
 
 def print_report(report: Report, lang: str, fmt: str) -> None:

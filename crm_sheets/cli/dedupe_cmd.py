@@ -8,6 +8,7 @@ import click
 
 from ..dedupe import DedupeResult, find_duplicates
 from ..errors import CrmError
+from ..i18n import t
 from ..reader import load
 from .app import cli, echo_json, format_option
 
@@ -55,7 +56,7 @@ def render_text(result: DedupeResult, lang: str) -> str:
 def dedupe_cmd(workbook: Path, threshold: int | None, fmt: str) -> None:
     """List customers that are probably the same company (exit 1 when there are some)."""
     if not workbook.exists():
-        raise CrmError(f"no such workbook: {workbook}")
+        raise CrmError(t(f"没有这个工作簿：{workbook}", f"no such workbook: {workbook}"))
     wb = load(workbook)
     result = find_duplicates(wb, threshold)
     if fmt == "json":

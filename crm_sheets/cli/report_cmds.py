@@ -15,6 +15,7 @@ import click
 from .. import safe_text
 from ..errors import CrmError
 from ..home import home_for_workbook
+from ..i18n import t
 from ..query import Filters, QueryResult, run_query, session_actor
 from .app import cli, echo_json, is_terminal, parse_today, today_option
 
@@ -117,7 +118,7 @@ def pick_columns(result: QueryResult, spec: str | None) -> list[Any]:
             continue
         f = by_name.get(p.casefold())
         if f is None:
-            raise CrmError(f"unknown column {p!r}; columns: {', '.join(visible)}")
+            raise CrmError(t(f"未知的列 {p!r}；可用的列：{'、'.join(visible)}", f"unknown column {p!r}; columns: {', '.join(visible)}"))
         out.append(f)
     return out
 
@@ -215,7 +216,7 @@ def export_cmd(workbook: Path, to: Path, **kw: Any) -> None:
     from ..export import export
 
     if to.suffix.lower() not in (".xlsx", ".pdf", ".csv"):
-        raise CrmError(f"--to must end in .xlsx, .pdf or .csv, got {to.name!r}")
+        raise CrmError(t(f"--to 的文件名须以 .xlsx、.pdf 或 .csv 结尾，收到的是 {to.name!r}", f"--to must end in .xlsx, .pdf or .csv, got {to.name!r}"))
     filters = build_filters(kw)
     today = parse_today(kw.get("today"))
     home = home_for_workbook(workbook)
@@ -261,7 +262,7 @@ def dashboard_cmd(workbook: Path, to: Path | None, today: str | None) -> None:
     from ..report_load import load_for_dashboard
 
     if to is not None and to.suffix.lower() != ".pdf":
-        raise CrmError(f"--to must end in .pdf, got {to.name!r}")
+        raise CrmError(t(f"--to 的文件名须以 .pdf 结尾，收到的是 {to.name!r}", f"--to must end in .pdf, got {to.name!r}"))
     if to is not None and not to.resolve().parent.is_dir():
         raise CrmError(f"folder {to.resolve().parent} does not exist")
     day = parse_today(today)

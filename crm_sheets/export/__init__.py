@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import CrmError
+from ..i18n import t
 
 FORMATS = (".xlsx", ".pdf", ".csv")
 
@@ -26,9 +27,9 @@ def export(result: Any, path: str | Path, **options: Any) -> Path:
     elif suffix == ".csv":
         from .csv import write_selection_csv as writer
     else:
-        raise CrmError(f"--to must end in .xlsx, .pdf or .csv, got {path.name!r}")
+        raise CrmError(t(f"--to 的文件名须以 .xlsx、.pdf 或 .csv 结尾，收到的是 {path.name!r}", f"--to must end in .xlsx, .pdf or .csv, got {path.name!r}"))
     if not path.parent.is_dir():
-        raise CrmError(f"folder {path.parent} does not exist")
+        raise CrmError(t(f"文件夹 {path.parent} 不存在", f"folder {path.parent} does not exist"))
     writer(result, path, **options)
     return path
 
@@ -57,7 +58,7 @@ class atomic_path:  # noqa: N801 - used as a context manager, reads like a funct
             os.replace(self.tmp, self.path)
         except PermissionError as err:
             self.tmp.unlink(missing_ok=True)
-            raise CrmError(f"cannot replace {self.path.name}: is it open in another program?") from err
+            raise CrmError(t(f"无法替换 {self.path.name}：是否在其他程序中打开？", f"cannot replace {self.path.name}: is it open in another program?")) from err
 
 
 def export_selection(wb: Any, path: str | Path, filters: Any = None, *, today: Any = None,

@@ -25,6 +25,7 @@ import zipfile
 from pathlib import Path
 
 from ..errors import CrmError
+from ..i18n import t
 from .atomic import atomic_write
 
 MANIFEST = "manifest.json"
@@ -72,7 +73,7 @@ def create_backup(workbook_path: Path, backups_dir: Path, reason: str) -> Path:
     try:
         data = workbook_path.read_bytes()
     except OSError as exc:
-        raise CrmError(f"cannot back up {workbook_path}: {exc}") from exc
+        raise CrmError(t(f"无法备份 {workbook_path}：{exc}", f"cannot back up {workbook_path}: {exc}")) from exc
     now = dt.datetime.now(dt.UTC)
     manifest = {
         "format": FORMAT_VERSION,
@@ -109,7 +110,7 @@ def restore_file(backup: Path, workbook_path: Path) -> Path:
         name = next(iter(manifest["files"]))
         data = zf.read(name)
     if hashlib.sha256(data).hexdigest() != manifest["files"][name]["sha256"]:
-        raise CrmError(f"backup {backup.name} is damaged; not restored")
+        raise CrmError(t(f"备份 {backup.name} 已损坏，未恢复", f"backup {backup.name} is damaged; not restored"))
 
     def write(tmp: Path) -> None:
         tmp.write_bytes(data)

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from .. import audit
 from ..errors import CrmError, Refused
+from ..i18n import t
 from .atomic import atomic_write, remove_stale_temps
 from .backups import create_backup, read_manifest
 from .locks import ensure_unlocked
@@ -58,16 +59,16 @@ def verify_written(path: Path, patch: PatchResult) -> None:
             names = set(zf.namelist())
             for part, crc in patch.part_crc.items():
                 if part not in names:
-                    raise CrmError(f"verification failed: {part} is missing")
+                    raise CrmError(t(f"校验失败：缺少 {part}", f"verification failed: {part} is missing"))
                 if zf.getinfo(part).CRC != crc:
-                    raise CrmError(f"verification failed: {part} differs from what was written")
+                    raise CrmError(t(f"校验失败：{part} 与写入的内容不同", f"verification failed: {part} differs from what was written"))
             for part in patch.removed_parts:
                 if part in names:
-                    raise CrmError(f"verification failed: {part} was not removed")
+                    raise CrmError(t(f"校验失败：{part} 未被删除", f"verification failed: {part} was not removed"))
         with ThreadPoolExecutor(max_workers=2) as pool:
             list(pool.map(lambda part: _inflate_checked(path, part), patch.part_crc))
     except (zipfile.BadZipFile, OSError, EOFError, zlib.error) as exc:
-        raise CrmError(f"verification failed: {exc}") from exc
+        raise CrmError(t(f"校验失败：{exc}", f"verification failed: {exc}")) from exc
 
 
 def _inflate_checked(path: Path, part: str) -> None:

@@ -18,6 +18,7 @@ from typing import BinaryIO
 from zipfile import ZIP_DEFLATED, ZIP_STORED, ZipFile, ZipInfo
 
 from ..errors import CrmError
+from ..i18n import t
 
 _LOCAL = struct.Struct("<4s5H3L2H")
 _CENTRAL = struct.Struct("<4s6H3L5H2L")
@@ -77,7 +78,7 @@ class ZipWriter:
     def _entry(self, name: str, date_time: tuple, method: int, crc: int, csize: int,
                usize: int, external_attr: int) -> None:
         if csize > _LIMIT or usize > _LIMIT or self.offset > _LIMIT:
-            raise CrmError(f"zip member {name} is too large to write (over 4 GiB)")
+            raise CrmError(t(f"文件内部件 {name} 过大（超过 4 GiB），无法写入", f"zip member {name} is too large to write (over 4 GiB)"))
         raw_name = name.encode("utf-8")
         flags = 0 if name.isascii() else _UTF8_FLAG
         dtime, ddate = _dos(date_time)
@@ -90,15 +91,15 @@ class ZipWriter:
     def copy_raw(self, src: ZipFile, info: ZipInfo) -> None:
         """Copy one member's compressed bytes unchanged from `src`."""
         if info.flag_bits & 0x1:
-            raise CrmError(f"zip member {info.filename} is encrypted")
+            raise CrmError(t(f"文件内部件 {info.filename} 已加密", f"zip member {info.filename} is encrypted"))
         if info.compress_type not in (ZIP_STORED, ZIP_DEFLATED):
-            raise CrmError(f"zip member {info.filename} uses an unsupported compression")
+            raise CrmError(t(f"文件内部件 {info.filename} 的压缩方式不受支持", f"zip member {info.filename} uses an unsupported compression"))
         fp = src.fp
         assert fp is not None
         fp.seek(info.header_offset)
         head = fp.read(30)
         if len(head) != 30 or head[:4] != b"PK\x03\x04":
-            raise CrmError(f"zip member {info.filename} has a broken local header")
+            raise CrmError(t(f"文件内部件 {info.filename} 已损坏（头部）", f"zip member {info.filename} has a broken local header"))
         name_len, extra_len = struct.unpack("<2H", head[26:30])
         fp.seek(info.header_offset + 30 + name_len + extra_len)
         self._entry(info.filename, info.date_time, info.compress_type, info.CRC,
@@ -107,7 +108,7 @@ class ZipWriter:
         while left:
             chunk = fp.read(min(left, 1 << 20))
             if not chunk:
-                raise CrmError(f"zip member {info.filename} is truncated")
+                raise CrmError(t(f"文件内部件 {info.filename} 不完整", f"zip member {info.filename} is truncated"))
             self._write(chunk)
             left -= len(chunk)
 
@@ -116,7 +117,7 @@ class ZipWriter:
         """Write a member compressed beforehand by `deflate` (on another thread). Returns
         its CRC-32."""
         if deflated.csize > _LIMIT or deflated.usize > _LIMIT:
-            raise CrmError(f"zip member {name} is too large to write (over 4 GiB)")
+            raise CrmError(t(f"文件内部件 {name} 过大（超过 4 GiB），无法写入", f"zip member {name} is too large to write (over 4 GiB)"))
         self._entry(name, date_time, ZIP_DEFLATED, deflated.crc, deflated.csize,
                     deflated.usize, external_attr)
         for block in deflated.blocks:
@@ -125,7 +126,7 @@ class ZipWriter:
 
     def close(self) -> None:
         if len(self.entries) > 0xFFFF:
-            raise CrmError("too many zip members to write")
+            raise CrmError(t("文件内部件过多，无法写入", "too many zip members to write"))
         cd_start = self.offset
         for (raw_name, flags, method, dtime, ddate, crc, csize, usize, ext_attr, offset,
              _) in self.entries:
