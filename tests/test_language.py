@@ -136,3 +136,46 @@ def test_an_english_home_speaks_english(tmp_path, crm_state_dir, monkeypatch):
     assert "Missing argument" in res.output and "缺少" not in res.output
     res = CliRunner().invoke(cli, ["init", str(home.root)])
     assert "already a CRM home" in res.output
+
+
+def _all_commands():
+    import importlib
+
+    import click
+
+    from crm_sheets.cli import CrmGroup
+
+    for module in set(CrmGroup.lazy.values()):
+        importlib.import_module(f"crm_sheets.cli.{module}")
+
+    def walk(cmd, path):
+        yield path, cmd
+        if isinstance(cmd, click.Group):
+            for name, sub in cmd.commands.items():
+                yield from walk(sub, [*path, name])
+
+    yield from walk(cli, [])
+
+
+def test_every_help_text_has_a_chinese_entry():
+    from crm_sheets.cli.help_zh import HELP_ZH
+
+    missing = []
+    for path, cmd in _all_commands():
+        texts = [cmd.__dict__.get("_help_en", cmd.help)]
+        texts += [p.__dict__.get("_help_en", getattr(p, "help", None)) for p in cmd.params]
+        missing += [(path, x) for x in texts if x and x not in HELP_ZH]
+    assert missing == []
+
+
+def test_help_pages_of_a_zh_home_are_chinese(zh_home):
+    runner = CliRunner()
+    offenders = []
+    for path, _cmd in _all_commands():
+        res = runner.invoke(cli, [*path, "--help"], prog_name="crm")
+        assert res.exit_code == 0, (path, res.output)
+        # option metavars (TEXT, INTEGER) and choices are removed by the detector
+        found = english_sentences(res.output)
+        if found:
+            offenders.append((path, found))
+    assert offenders == []

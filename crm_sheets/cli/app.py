@@ -16,7 +16,14 @@ from typing import Any
 import click
 
 from ..errors import CrmError
-from ..i18n import home_lang_from_environment, install_click_translation, localize, set_lang, t
+from ..i18n import (
+    current_lang,
+    home_lang_from_environment,
+    install_click_translation,
+    localize,
+    set_lang,
+    t,
+)
 
 
 class CrmGroup(click.Group):
@@ -37,12 +44,16 @@ class CrmGroup(click.Group):
             import importlib
 
             importlib.import_module(f"crm_sheets.cli.{self.lazy[name]}")
-        return self.commands.get(name)
+        cmd = self.commands.get(name)
+        if cmd is not None:
+            localize_help(cmd)
+        return cmd
 
     def main(self, *args: Any, **kwargs: Any) -> Any:
         # Every line a person sees is in the home's language, click's own messages too.
         set_lang(home_lang_from_environment())
         install_click_translation()
+        localize_help(self)
         return super().main(*args, **kwargs)
 
     def invoke(self, ctx: click.Context) -> Any:
@@ -65,6 +76,20 @@ class CrmGroup(click.Group):
         except KeyboardInterrupt:
             click.echo(f"crm: {t('已中断', 'interrupted')}", err=True)
             ctx.exit(130)
+
+
+def localize_help(cmd: click.Command) -> None:
+    """Show a command's and its options' help in the home's language (zh texts: help_zh.py)."""
+    from .help_zh import help_zh
+
+    zh = current_lang() == "zh"
+    for obj, attrs in [(cmd, ("help", "short_help")), *((p, ("help",)) for p in cmd.params)]:
+        for attr in attrs:
+            original = obj.__dict__.setdefault(f"_{attr}_en", getattr(obj, attr, None))
+            setattr(obj, attr, help_zh(original) if zh else original)
+    if isinstance(cmd, click.Group):
+        for sub in cmd.commands.values():
+            localize_help(sub)
 
 
 @click.group(cls=CrmGroup, context_settings={"help_option_names": ["-h", "--help"]})
