@@ -24,13 +24,13 @@ from .gcpause import paused_gc
 from .model import Record, Table, Workbook, default_settings
 from .safezip import check_xlsx
 from .schema import (
+    COMPUTED_LISTS,
     CUSTOMERS,
     DEFAULT_LISTS,
     FOLLOWUPS,
     LIST_COLUMNS,
     NOT_DUPLICATES,
     SETTINGS,
-    SHEET_ALIASES,
     SHEET_LISTS,
     SHEET_META,
     SHEET_SETTINGS,
@@ -38,6 +38,7 @@ from .schema import (
     Field,
     Kind,
     SheetSchema,
+    identify_sheets,
 )
 
 HEADER_SCAN_ROWS = 20
@@ -92,14 +93,20 @@ def read_sheet_rows(cwb: pc.CalamineWorkbook, name: str, path: Path) -> list[lis
                        f"{_short(exc)}") from None
 
 
-def canonical_sheets(names: Iterable[str]) -> dict[str, str]:
-    """canonical sheet name -> actual sheet name (first match wins)."""
-    out: dict[str, str] = {}
-    for n in names:
-        canon = SHEET_ALIASES.get(n.strip().lower()) or SHEET_ALIASES.get(n.strip())
-        if canon and canon not in out:
-            out[canon] = n
-    return out
+def canonical_sheets(names: Iterable[str], meta: dict[str, str] | None = None) -> dict[str, str]:
+    """canonical sheet name -> actual sheet name: the tab the engine wrote (recorded in
+    `_meta`, or named as the engine names it) before any alias (`schema.identify_sheets`)."""
+    return identify_sheets(list(names), meta)[0]
+
+
+def sheet_map(cwb: pc.CalamineWorkbook, path: Path) -> tuple[dict[str, str], list[tuple[str, str, str]], dict[str, str]]:
+    """(canonical -> tab, ambiguities, _meta) of an open workbook: `_meta` is read first so
+    the tabs the engine recorded there win over a user's look-alike sheet."""
+    names = list(cwb.sheet_names)
+    meta_tab = next((n for n in names if n.strip() == SHEET_META), None)
+    meta = read_meta(read_sheet_rows(cwb, meta_tab, path)) if meta_tab is not None else {}
+    sheets, ambiguous = identify_sheets(names, meta)
+    return sheets, ambiguous, meta
 
 
 # ---- coercion plan --------------------------------------------------------------------
@@ -344,12 +351,15 @@ def read_lists(rows: list[list[Any]]) -> dict[str, list[str]]:
     names.update({norm_header(k): k for k in LIST_COLUMNS})
     cols = {names[norm_header(c)]: i for i, c in enumerate(rows[0]) if not is_blank(c) and norm_header(c) in names}
     for key, ci in cols.items():
+        if key in COMPUTED_LISTS:
+            continue
         vals = []
         for row in rows[1:]:
             v = row[ci] if ci < len(row) else None
             if not is_blank(v):
                 vals.append(coerce.halfwidth(coerce.to_text(v)))
         lists[key] = vals
+    lists["staff"] = list(dict.fromkeys([*lists.get("owners", []), *lists.get("service", [])]))
     return lists
 
 
@@ -449,7 +459,7 @@ def _load(cwb: pc.CalamineWorkbook, p: Path, data: bytes | None,
     names = list(cwb.sheet_names)
     if not names:
         raise CrmError(f"工作簿中没有工作表 / {p.name} has no sheets")
-    sheets = canonical_sheets(names)
+    sheets, ambiguous, meta = sheet_map(cwb, p)
     for needed in (CUSTOMERS.name, FOLLOWUPS.name):
         if needed not in sheets:
             zh = CUSTOMERS.zh if needed == CUSTOMERS.name else FOLLOWUPS.zh
@@ -460,7 +470,6 @@ def _load(cwb: pc.CalamineWorkbook, p: Path, data: bytes | None,
     lists = read_lists(read_sheet_rows(cwb, sheets[SHEET_LISTS], p)) if SHEET_LISTS in sheets else \
         {k: list(v) for k, v in DEFAULT_LISTS.items()}
     settings_rows = read_sheet_rows(cwb, sheets[SHEET_SETTINGS], p) if SHEET_SETTINGS in sheets else None
-    meta = read_meta(read_sheet_rows(cwb, sheets[SHEET_META], p)) if SHEET_META in sheets else {}
     nd = (read_not_duplicates(read_sheet_rows(cwb, sheets["NotDuplicates"], p), date1904, p)
           if "NotDuplicates" in sheets else [])
     early = None
@@ -487,6 +496,8 @@ def _load(cwb: pc.CalamineWorkbook, p: Path, data: bytes | None,
     settings, s_notes = (read_settings(settings_rows, lang) if settings_rows is not None
                          else (default_settings(), []))
     problems: list[Finding] = list(s_notes)
+    for canon, chosen, other in ambiguous:
+        problems.append(make("sheet.ambiguous", lang, sheet=canon, row=None, tab=other, used=chosen))
     for table, notes in ((cust, c_notes), (fol, f_notes)):
         for code, params in notes:
             problems.append(make(code, lang, sheet=table.schema.name, row=params.pop("row"), **params))
@@ -509,6 +520,10 @@ def read_raw(path: str | Path, sheet: str | None = None) -> dict[str, list[list[
     check_xlsx(p)
     cwb = open_calamine(p)
     try:
+        if sheet and sheet not in cwb.sheet_names:  # a stable key ('Customers') for its tab
+            tab = sheet_map(cwb, p)[0].get(sheet)
+            if tab is not None:
+                return {sheet: read_sheet_rows(cwb, tab, p)}
         names = [sheet] if sheet else list(cwb.sheet_names)
         if not names:
             raise CrmError(f"工作簿中没有工作表 / {p.name} has no sheets")

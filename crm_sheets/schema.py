@@ -39,6 +39,7 @@ class Field(BaseModel):
     contact: bool = False  # contact detail: masked for marketing
     core: bool = False  # customer core field (read-only for service)
     aliases: tuple[str, ...] = ()  # extra header spellings accepted by the reader
+    dropdown: str | None = None  # Lists column the template's dropdown shows, when not `choices`
 
     def header(self, lang: str) -> str:
         return self.zh if lang == "zh" else self.en
@@ -110,6 +111,8 @@ CUSTOMERS = SheetSchema(
           width=8),
         F(key="last_followup", zh="最近跟进时间", en="Last Follow-up", kind=K.DATETIME,
           engine=True, width=17),
+        F(key="next_followup_date", zh="下次跟进日期", en="Next Follow-up Date", kind=K.DATE,
+          engine=True, width=13),
         F(key="next_followup", zh="下次跟进", en="Next Follow-up", engine=True, width=22),
         F(key="followup_summary", zh="跟进记录摘要", en="Follow-up Summary", engine=True,
           width=40),
@@ -136,7 +139,7 @@ FOLLOWUPS = SheetSchema(
         F(key="next_action", zh="后续计划", en="Next Action", width=24),
         F(key="next_date", zh="下次跟进日期", en="Next Date", kind=K.DATE, width=13),
         F(key="owner", zh="跟进人", en="Owner", kind=K.CHOICE, choices="owners", required=True,
-          width=10),
+          width=10, dropdown="staff"),
         F(key="stage_after", zh="阶段更新", en="Stage After", kind=K.CHOICE, choices="stages",
           width=10),
         F(key="recorded_at", zh="录入时间", en="Recorded At", kind=K.DATETIME, engine=True,
@@ -177,7 +180,11 @@ LIST_COLUMNS: dict[str, tuple[str, str]] = {
     "statuses": ("状态", "Statuses"),
     "owners": ("负责人", "Owners"),
     "service": ("客服人员", "Service Staff"),
+    # 负责人 + 客服人员, computed by formulas in the template (the 跟进人 dropdown); the
+    # reader skips it, the engine never writes it.
+    "staff": ("跟进人", "Follow-up Staff"),
 }
+COMPUTED_LISTS = frozenset({"staff"})
 
 DEFAULT_LISTS: dict[str, tuple[str, ...]] = {
     "industries": ("制造业", "信息技术", "金融", "零售", "医疗健康", "教育", "房地产", "物流",
@@ -190,6 +197,7 @@ DEFAULT_LISTS: dict[str, tuple[str, ...]] = {
     "statuses": (STATUS_NORMAL, STATUS_DORMANT, STATUS_MERGED),
     "owners": (),
     "service": (),
+    "staff": (),
 }
 
 # English spellings accepted for Chinese dropdown values (values are stored in Chinese).
@@ -232,6 +240,21 @@ SETTINGS_BY_KEY = {s.key: s for s in SETTINGS}
 
 SCHEMA_VERSION = 1
 SHEET_LISTS, SHEET_SETTINGS, SHEET_ISSUES, SHEET_META = "Lists", "Settings", "Issues", "_meta"
+# The tab names the engine writes, per language; findings and JSON keep the stable keys.
+SHEET_TITLES: dict[str, tuple[str, str]] = {
+    "Customers": ("客户", "Customers"), "Followups": ("跟进记录", "Followups"),
+    "Lists": ("列表", "Lists"), "Settings": ("设置", "Settings"), "Issues": ("问题", "Issues"),
+    "NotDuplicates": ("非重复", "NotDuplicates"), "_meta": ("_meta", "_meta"),
+}
+META_SHEET_PREFIX = "sheet."  # _meta rows `sheet.Customers = 客户`: the tabs the engine made
+
+
+def sheet_title(key: str, lang: str) -> str:
+    """The tab name the engine gives the sheet `key` in a workbook of language `lang`."""
+    zh, en = SHEET_TITLES[key]
+    return zh if lang == "zh" else en
+
+
 SHEET_ALIASES = {
     "customers": "Customers", "客户": "Customers", "客户信息": "Customers", "客户表": "Customers",
     "followups": "Followups", "follow-ups": "Followups", "跟进记录": "Followups", "跟进": "Followups",
@@ -241,3 +264,44 @@ SHEET_ALIASES = {
     "notduplicates": "NotDuplicates", "非重复": "NotDuplicates",
     "_meta": "_meta",
 }
+
+
+def identify_sheets(names: list[str] | tuple[str, ...],
+                    meta: dict[str, str] | None = None) -> tuple[dict[str, str], list[tuple[str, str, str]]]:
+    """Which tab is which engine sheet: (stable key -> tab name, ambiguities).
+
+    The engine recognises its own sheets by what it wrote: a `_meta` row
+    `sheet.Customers = 客户` naming an existing tab wins; then a tab named exactly as the
+    engine names it (English key, then the Chinese title); an alias (客户信息, 跟进…) only
+    when no such tab exists. Every other tab that could also be that sheet is returned as
+    (key, chosen tab, other tab), so a user's own 客户 sheet placed first never takes over.
+    """
+    stripped = {n: n.strip() for n in names}
+    out: dict[str, str] = {}
+    candidates: dict[str, list[str]] = {}
+    for n in names:
+        canon = SHEET_ALIASES.get(stripped[n].lower()) or SHEET_ALIASES.get(stripped[n])
+        if canon:
+            candidates.setdefault(canon, []).append(n)
+    ambiguous: list[tuple[str, str, str]] = []
+    for canon, tabs in candidates.items():
+        recorded = (meta or {}).get(META_SHEET_PREFIX + canon)
+        chosen = None
+        if recorded and recorded in names:
+            chosen = recorded
+        else:
+            titles = SHEET_TITLES.get(canon, (canon, canon))
+            for wanted in (titles[1], titles[0]):
+                chosen = next((t for t in tabs if stripped[t] == wanted), None)
+                if chosen is not None:
+                    break
+            if chosen is None:
+                chosen = tabs[0]
+        out[canon] = chosen
+        ambiguous.extend((canon, chosen, t) for t in tabs if t != chosen)
+    for key, value in (meta or {}).items():  # a recorded tab renamed to a non-alias name
+        if key.startswith(META_SHEET_PREFIX):
+            canon = key[len(META_SHEET_PREFIX):]
+            if canon in SHEET_TITLES and canon not in out and value in names:
+                out[canon] = value
+    return out, ambiguous

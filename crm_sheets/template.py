@@ -2,7 +2,11 @@
 
 `build_workbook` writes the template (no rows), the demo master and the benchmark
 workbooks alike, so every generated master has the same headers, formats,
-dropdowns, frozen header, autofilter, Settings and very-hidden _meta sheet.
+dropdowns, frozen header, autofilter, Settings and very-hidden _meta sheet; tabs in
+the home's language (客户 / 跟进记录 / 列表 / 设置 / 问题, recorded in `_meta` so the
+engine knows its own sheets), required headers marked '*', engine-filled columns
+shaded with an input message, and a print setup (A4 landscape, fit to width, header
+repeated).
 `templates/CRM_template.xlsx` is `build_template(path, "zh")`; a test proves the
 committed file equals what this code generates.
 """
@@ -16,12 +20,15 @@ from typing import Any
 
 import xlsxwriter
 
+from .issues_sheet import IssueTable, print_setup, write_issues_sheet
 from .model import column_letter
 from .schema import (
+    COMPUTED_LISTS,
     CUSTOMERS,
     DEFAULT_LISTS,
     FOLLOWUPS,
     LIST_COLUMNS,
+    META_SHEET_PREFIX,
     NOT_DUPLICATES,
     SCHEMA_VERSION,
     SETTINGS,
@@ -31,18 +38,20 @@ from .schema import (
     SHEET_SETTINGS,
     Kind,
     SheetSchema,
+    sheet_title,
 )
 
 FIXED_CREATED = dt.datetime(2024, 1, 1, 0, 0, 0)
 MAX_ROW = 1048576
 LIST_ROWS = 200  # rows of each Lists column the dropdowns cover (room to add values)
-ISSUES_HEADERS = {
-    "zh": ("工作表", "行", "列", "代码", "级别", "说明", "客户编号", "跳转"),
-    "en": ("Sheet", "Row", "Column", "Code", "Severity", "Message", "Customer ID", "Go to"),
-}
 SETTINGS_HEADERS = {"zh": ("参数", "值", "键"), "en": ("Setting", "Value", "Key")}
 HEADER_STYLE = {"bold": True, "bg_color": "#DDEBF7", "border": 1, "valign": "vcenter",
                 "text_wrap": True, "font_name": "等线"}
+ENGINE_HEADER_STYLE = {**HEADER_STYLE, "bg_color": "#D9D9D9", "font_color": "#595959"}
+ENGINE_CELL_STYLE = {"bg_color": "#F2F2F2", "font_color": "#595959"}
+REQUIRED_MARK = "*"  # before a required header; the reader ignores it
+ENGINE_NOTE = {"zh": ("引擎填写", "此列由 crm apply 自动填写，手工修改会被覆盖。"),
+               "en": ("Filled by the engine", "crm apply fills this column; edits are overwritten.")}
 NUMBER_FORMATS = {Kind.CODE: "@", Kind.DATE: "yyyy-mm-dd", Kind.DATETIME: "yyyy-mm-dd hh:mm",
                   Kind.INT: "0", Kind.NUMBER: "#,##0.00"}
 
@@ -51,10 +60,11 @@ def list_range_name(key: str) -> str:
     return f"list_{key}"
 
 
-def _formats(wb: xlsxwriter.Workbook) -> dict[Any, Any]:
-    fmts: dict[Any, Any] = {k: wb.add_format({"num_format": v, "font_name": "等线"})
+def _formats(wb: xlsxwriter.Workbook, extra: Mapping[str, Any] | None = None) -> dict[Any, Any]:
+    extra = dict(extra or {})
+    fmts: dict[Any, Any] = {k: wb.add_format({"num_format": v, "font_name": "等线", **extra})
                             for k, v in NUMBER_FORMATS.items()}
-    fmts["text"] = wb.add_format({"font_name": "等线"})
+    fmts["text"] = wb.add_format({"font_name": "等线", **extra})
     fmts["header"] = wb.add_format(HEADER_STYLE)
     return fmts
 
@@ -80,13 +90,21 @@ def write_value(ws: Any, r: int, c: int, value: Any, kind: Kind, fmts: Mapping[A
 
 def _data_sheet(wb: xlsxwriter.Workbook, schema: SheetSchema, lang: str, rows: Iterable[Mapping[str, Any]],
                 fmts: Mapping[Any, Any]) -> None:
-    ws = wb.add_worksheet(schema.name)
+    ws = wb.add_worksheet(sheet_title(schema.name, lang))
+    efmts = fmts["engine"]
     for c, f in enumerate(schema.fields):
+        if f.engine:
+            ws.set_column(c, c, f.width, efmts.get(f.kind, efmts["text"]))
+            ws.write_string(0, c, f.header(lang), fmts["engine_header"])
+            title, note = ENGINE_NOTE.get(lang, ENGINE_NOTE["en"])
+            ws.data_validation(0, c, MAX_ROW - 1, c, {"validate": "any", "input_title": title,
+                                                      "input_message": note})
+            continue
         ws.set_column(c, c, f.width, fmts.get(f.kind, fmts["text"]) if f.kind in NUMBER_FORMATS else None)
-        ws.write_string(0, c, f.header(lang), fmts["header"])
+        ws.write_string(0, c, (REQUIRED_MARK if f.required else "") + f.header(lang), fmts["header"])
         if f.choices:
             ws.data_validation(1, c, MAX_ROW - 1, c, {
-                "validate": "list", "source": f"={list_range_name(f.choices)}",
+                "validate": "list", "source": f"={list_range_name(f.dropdown or f.choices)}",
                 "ignore_blank": True, "error_type": "warning",
                 "error_title": "不在列表中" if lang == "zh" else "Not in the list",
                 "error_message": ("请从下拉列表中选择，或先在 Lists 工作表中添加该值" if lang == "zh"
@@ -95,12 +113,14 @@ def _data_sheet(wb: xlsxwriter.Workbook, schema: SheetSchema, lang: str, rows: I
     ws.freeze_panes(1, 0)
     ws.autofilter(0, 0, 0, len(schema.fields) - 1)
     ws.set_row(0, 30)
+    print_setup(ws)
     kinds = [f.kind for f in schema.fields]
+    cell_fmts = [efmts if f.engine else fmts for f in schema.fields]
     keys = schema.keys
     r = 0
     for r, row in enumerate(rows, start=1):
         for c, key in enumerate(keys):
-            write_value(ws, r, c, row.get(key), kinds[c], fmts)
+            write_value(ws, r, c, row.get(key), kinds[c], cell_fmts[c])
 
 
 def build_workbook(path: str | Path, *, lang: str = "zh", customers: Iterable[Mapping[str, Any]] = (),
@@ -114,25 +134,43 @@ def build_workbook(path: str | Path, *, lang: str = "zh", customers: Iterable[Ma
     wb.set_properties({"title": "CRM", "author": "crm-sheets", "created": created or dt.datetime.now(),
                        "comments": "crm-sheets master workbook"})
     fmts = _formats(wb)
+    fmts["engine"] = _formats(wb, ENGINE_CELL_STYLE)
+    fmts["engine_header"] = wb.add_format(ENGINE_HEADER_STYLE)
     _data_sheet(wb, CUSTOMERS, lang, customers, fmts)
     _data_sheet(wb, FOLLOWUPS, lang, followups, fmts)
 
-    ws = wb.add_worksheet(SHEET_LISTS)
+    lists_tab = sheet_title(SHEET_LISTS, lang)
+    ws = wb.add_worksheet(lists_tab)
     all_lists = {k: list(v) for k, v in DEFAULT_LISTS.items()}
     all_lists.update({k: list(v) for k, v in (lists or {}).items()})
-    columns = [all_lists.get(key, []) for key in LIST_COLUMNS]
+    columns = [[] if key in COMPUTED_LISTS else all_lists.get(key, []) for key in LIST_COLUMNS]
+    qtab = "'" + lists_tab.replace("'", "''") + "'"
     for c, (key, (zh, en)) in enumerate(LIST_COLUMNS.items()):
         ws.set_column(c, c, 14)
-        ws.write_string(0, c, zh if lang == "zh" else en, fmts["header"])
+        ws.write_string(0, c, zh if lang == "zh" else en,
+                        fmts["engine_header"] if key in COMPUTED_LISTS else fmts["header"])
         letter = column_letter(c)
-        wb.define_name(list_range_name(key), f"='{SHEET_LISTS}'!${letter}$2:${letter}${LIST_ROWS + 1}")
-    for r in range(max(map(len, columns), default=0)):  # row by row: constant_memory needs it
+        if key in COMPUTED_LISTS:  # only the filled cells: no blank entries in the dropdown
+            wb.define_name(list_range_name(key), f"=OFFSET({qtab}!${letter}$2,0,0,MAX(1,COUNTIF("
+                           f'{qtab}!${letter}$2:${letter}${LIST_ROWS + 1},"?*")),1)')
+        else:
+            wb.define_name(list_range_name(key), f"={qtab}!${letter}$2:${letter}${LIST_ROWS + 1}")
+    keys = list(LIST_COLUMNS)
+    staff = keys.index("staff")
+    owners_rng, service_rng = (f"${column_letter(keys.index(k))}$2:${column_letter(keys.index(k))}"
+                               f"${LIST_ROWS + 1}" for k in ("owners", "service"))
+    for r in range(max(LIST_ROWS, *map(len, columns))):  # row by row: constant_memory needs it
         for c, values in enumerate(columns):
             if r < len(values):
                 ws.write_string(r + 1, c, str(values[r]))
+            elif c == staff and r < LIST_ROWS:  # 跟进人 = 负责人 then 客服人员
+                n = f"COUNTA({owners_rng})"
+                ws.write_formula(r + 1, c, f"=IFERROR(IF(ROW()-1<={n},INDEX({owners_rng},ROW()-1),"
+                                 f'INDEX({service_rng},ROW()-1-{n}))&"","")', fmts["engine"]["text"],
+                                 "")
     ws.freeze_panes(1, 0)
 
-    ws = wb.add_worksheet(SHEET_SETTINGS)
+    ws = wb.add_worksheet(sheet_title(SHEET_SETTINGS, lang))
     ws.set_column(0, 0, 26)
     ws.set_column(1, 1, 10)
     ws.set_column(2, 2, 22)
@@ -144,16 +182,15 @@ def build_workbook(path: str | Path, *, lang: str = "zh", customers: Iterable[Ma
         ws.write_number(r, 1, values.get(spec.key, spec.default))
         ws.write_string(r, 2, spec.key)
 
-    ws = wb.add_worksheet(SHEET_ISSUES)
-    for c, (h, w) in enumerate(zip(ISSUES_HEADERS[lang], (12, 6, 14, 26, 8, 60, 16, 10), strict=True)):
-        ws.set_column(c, c, w)
-        ws.write_string(0, c, h, fmts["header"])
-    ws.freeze_panes(1, 0)
+    write_issues_sheet(wb, sheet_title(SHEET_ISSUES, lang), lang, IssueTable(), fmts["header"])
 
     _data_sheet(wb, NOT_DUPLICATES, lang, (), fmts)
 
     ws = wb.add_worksheet(SHEET_META)
     info = {"schema_version": str(SCHEMA_VERSION), "lang": lang, "revision": "0"}
+    for key in (CUSTOMERS.name, FOLLOWUPS.name, SHEET_LISTS, SHEET_SETTINGS, SHEET_ISSUES,
+                NOT_DUPLICATES.name):  # the tabs the engine made: a look-alike never takes over
+        info[META_SHEET_PREFIX + key] = sheet_title(key, lang)
     info.update(meta or {})
     for r, (k, v) in enumerate(info.items()):
         ws.write_string(r, 0, k)

@@ -116,11 +116,12 @@ def test_row_with_errors_still_gets_its_id_and_issues_lists_errors(tmp_path: Pat
     assert result.exit_code == 0, result.output
     assert customers(path)[0].values["customer_id"] == "C20240315001"
     wb = openpyxl.load_workbook(path)
-    issues = [[c.value for c in row] for row in wb["Issues"].iter_rows(min_row=2)]
+    issues = [[c.value for c in row] for row in wb["问题"].iter_rows(min_row=2)]
     phone = [r for r in issues if r[3] == "phone.invalid"]
-    assert phone and phone[0][0] == "Customers" and phone[0][1] == 2 and phone[0][4] == "错误"
-    link = wb["Issues"].cell(row=issues.index(phone[0]) + 2, column=8).hyperlink
-    assert link.location == "'Customers'!K2"
+    assert phone and phone[0][0] == "客户" and phone[0][1] == 2 and phone[0][4] == "错误"
+    assert phone[0][6:9] == ["C20240315001", "甲公司", "王五"]  # 客户编号, 客户名称, 负责人
+    link = wb["问题"].cell(row=issues.index(phone[0]) + 2, column=10).hyperlink
+    assert link.location == "'客户'!K2"
 
 
 # ------------------------------------------------------------------ derived columns
@@ -136,15 +137,16 @@ def test_engine_columns_from_latest_followup(tmp_path: Path) -> None:
     apply(path)
     c = customers(path)[0].values
     assert c["last_followup"] == dt.datetime(2024, 3, 14, 15, 30)
-    assert c["next_followup"] == "2024-03-20 发送方案"
+    assert c["next_followup_date"] == dt.date(2024, 3, 20)  # a real date: sorts and filters
+    assert c["next_followup"] == "发送方案"
     assert c["followup_summary"].startswith("2024-03-14 拜访：上门演示")
     assert c["followup_summary"].endswith("…") and len(c["followup_summary"]) < 60
     fus = load(path).followups.records
     assert {f.values["customer_name"] for f in fus} == {"甲科技有限公司"}
     assert all(f.values["recorded_at"] == NOW for f in fus)
     # dates are written as date serials with a date style
-    ws = openpyxl.load_workbook(path)["Customers"]
-    assert ws["U2"].is_date and ws["X2"].is_date
+    ws = openpyxl.load_workbook(path)["客户"]
+    assert ws["U2"].is_date and ws["V2"].is_date and ws["Y2"].is_date
 
 
 def test_updated_at_only_when_user_column_changed(tmp_path: Path) -> None:
@@ -282,7 +284,7 @@ def test_monthly_review_list(tmp_path: Path) -> None:
     due = [f for f in out.review]
     assert [f.customer_id for f in due] == ["C20240315001"]  # 36 days; the other 19 days
     assert due[0].code == "customer.review_due"
-    ws = openpyxl.load_workbook(path)["Issues"]
+    ws = openpyxl.load_workbook(path)["问题"]
     assert any(row[3] == "customer.review_due" for row in ws.iter_rows(min_row=2, values_only=True))
     result = CliRunner().invoke(cli, ["apply", str(path), "--today", later.isoformat()])
     assert "月度复核" in result.output and "C20240315001" in result.output

@@ -183,6 +183,12 @@ def next_followup_text(fu: Record) -> str | None:
     return text or None
 
 
+def next_action_text(fu: Record) -> str | None:
+    """下次跟进 holds the plan's action; its date has a column of its own (sortable)."""
+    text = str(fu.values.get("next_action") or "").strip()
+    return text or None
+
+
 def summary_text(fu: Record, lang: str) -> str:
     start = fu.values.get("start")
     method = fu.values.get("method") or ""
@@ -259,7 +265,9 @@ def compute_changes(wb: Workbook, today: dt.date, now: dt.datetime, state: Apply
         latest = fus[-1] if fus else None
         if latest is not None:
             log.set(cust_t, rec, "last_followup", latest.values["start"], "customer.last_followup")
-            log.set(cust_t, rec, "next_followup", next_followup_text(latest),
+            nd = as_date(latest.values.get("next_date"))
+            log.set(cust_t, rec, "next_followup_date", nd, "customer.next_followup")
+            log.set(cust_t, rec, "next_followup", next_action_text(latest),
                     "customer.next_followup")
             log.set(cust_t, rec, "followup_summary", summary_text(latest, lang),
                     "customer.followup_summary")

@@ -24,19 +24,30 @@ from ..errors import CrmError
 from ..findings import Finding
 from ..home import CrmHome, home_for_workbook
 from ..i18n import t
-from ..model import Table, Workbook, column_letter
-from ..schema import DATA_SHEETS, SHEET_ISSUES, SHEET_META
+from ..issues_sheet import (
+    ISSUES_HEADERS,
+    data_sheet_dress,
+    issues_dress,
+    master_issue_table,
+    overdue_formula,
+)
+from ..model import Table, Workbook
+from ..schema import (
+    DATA_SHEETS,
+    META_SHEET_PREFIX,
+    SHEET_ISSUES,
+    SHEET_META,
+    SHEET_TITLES,
+    identify_sheets,
+)
 from ..writeback.backups import default_backups_dir
 from ..writeback.safe import file_sha256, safe_patch
-from ..writeback.xlsxpatch import CellKey, SheetRows, cell_location
+from ..writeback.xlsxpatch import CellKey, SheetDress, SheetRows
 from .rules import Change, ChangeLog, Plan, compute_changes, merge_customers, reason_text
 from .state import load_state, save_state, state_dir_for
 
-MAX_ISSUE_ROWS = 50_000
-ISSUE_LINK_COL = 7
 _SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}
-SEVERITY_TEXT = {"zh": {"error": "错误", "warning": "警告", "info": "提示"},
-                 "en": {"error": "error", "warning": "warning", "info": "info"}}
+DRESS_VERSION = "1"  # bump when the engine's formats/print setup change: rewritten once
 
 
 @dataclass
@@ -73,53 +84,13 @@ def engine_now(today: dt.date) -> dt.datetime:
 def _actual_sheet(wb: Workbook, canonical: str) -> str | None:
     from ..reader import canonical_sheets
 
-    return canonical_sheets(wb.sheet_names).get(canonical)
-
-
-def _column_index(wb: Workbook, f: Finding) -> tuple[str, int] | None:
-    """(actual sheet name, 0-based column) a finding points at, when known."""
-    for table in (wb.customers, wb.followups):
-        if f.sheet in (table.schema.name, table.sheet_name):
-            if f.column in table.columns:
-                return table.sheet_name, table.columns[f.column]
-            return table.sheet_name, 0
-    name = _actual_sheet(wb, f.sheet) or (f.sheet if f.sheet in wb.sheet_names else None)
-    if name is None:
-        return None
-    col = f.column or "A"
-    if col.isalpha() and len(col) <= 3:
-        from ..writeback.xlsxpatch import column_index
-
-        return name, column_index(col)
-    return name, 0
-
-
-def _column_label(wb: Workbook, f: Finding) -> str:
-    for table in (wb.customers, wb.followups):
-        if f.sheet == table.schema.name and f.column in table.schema.by_key:
-            return table.schema.field(f.column).header(wb.lang)
-    return f.column or ""
+    return canonical_sheets(wb.sheet_names, wb.meta).get(canonical)
 
 
 def issues_rows(wb: Workbook, findings: list[Finding]) -> tuple[list[list[Any]], dict]:
     """The Issues sheet body (from row 2) and its internal hyperlinks."""
-    rows: list[list[Any]] = []
-    links: dict[tuple[int, int], str] = {}
-    sev = SEVERITY_TEXT.get(wb.lang, SEVERITY_TEXT["en"])
-    for f in findings[:MAX_ISSUE_ROWS]:
-        target = _column_index(wb, f) if f.row else None
-        go = ""
-        if target is not None:
-            loc = cell_location(target[0], f.row or 1, target[1])
-            go = f"{column_letter(target[1])}{f.row}"
-            links[(len(rows) + 2, ISSUE_LINK_COL)] = loc
-        rows.append([f.sheet, f.row, _column_label(wb, f), f.code, sev.get(f.severity, f.severity),
-                     f.message, f.customer_id or "", go])
-    if len(findings) > MAX_ISSUE_ROWS:
-        more = len(findings) - MAX_ISSUE_ROWS
-        rows.append(["", None, "", "", "", f"……另有 {more} 条，请运行 crm validate 查看" if wb.lang == "zh"
-                     else f"... {more} more: run crm validate", "", ""])
-    return rows, links
+    table = master_issue_table(wb, findings)
+    return table.rows, table.links
 
 
 def _dedupe(findings: list[Finding]) -> list[Finding]:
@@ -135,9 +106,11 @@ def _dedupe(findings: list[Finding]) -> list[Finding]:
     return out
 
 
-def _cells(wb: Workbook, changes: list[Change], skipped: list[str]) -> dict[CellKey, Any]:
+def _cells(wb: Workbook, changes: list[Change], skipped: list[str],
+           added: dict[tuple[str, str], int] | None = None) -> dict[CellKey, Any]:
+    """The cells to write; `added` receives (tab, key) -> column of engine columns added."""
     cells: dict[CellKey, Any] = {}
-    added: dict[tuple[str, str], int] = {}
+    added = added if added is not None else {}
     for ch in changes:
         table: Table = wb.customers if ch.sheet == wb.customers.schema.name else wb.followups
         col = table.columns.get(ch.column_key)
@@ -155,6 +128,34 @@ def _cells(wb: Workbook, changes: list[Change], skipped: list[str]) -> dict[Cell
         value = ch.new
         cells[(table.sheet_name, ch.row, col)] = value
     return cells
+
+
+def _sheet_records(wb: Workbook) -> dict[str, str]:
+    """`_meta` rows naming the tabs the engine works on (`sheet.Customers = 客户`), so a
+    user's look-alike sheet never takes over; only tabs identified without doubt."""
+    found, ambiguous = identify_sheets(wb.sheet_names, wb.meta)
+    doubtful = {canon for canon, _, _ in ambiguous}
+    return {META_SHEET_PREFIX + k: v for k, v in found.items()
+            if k in SHEET_TITLES and k != SHEET_META and k not in doubtful}
+
+
+def _dress(wb: Workbook, marks: dict[str, dict[str, set[tuple[int, int]]]],
+           added: dict[tuple[str, str], int], issues_name: str, n_rows: int
+           ) -> dict[str, SheetDress]:
+    """The engine's formats for this write: marked problem cells and overdue follow-ups on
+    the data sheets, severity colours and a filter on Issues, page setup where missing."""
+    cust = wb.customers
+
+    def col(key: str) -> int | None:
+        got = cust.columns.get(key)
+        return got if got is not None else added.get((cust.sheet_name, key))
+
+    date_col = col("next_followup_date")
+    overdue = overdue_formula(date_col, col("stage"), col("status")) \
+        if date_col is not None and cust.header_row == 1 else None
+    return {cust.sheet_name: data_sheet_dress(marks.get(cust.sheet_name, {}), overdue, date_col),
+            wb.followups.sheet_name: data_sheet_dress(marks.get(wb.followups.sheet_name, {})),
+            issues_name: issues_dress(wb.lang, n_rows)}
 
 
 def _meta_rows(wb: Workbook, updates: dict[str, str]) -> list[list[Any]]:
@@ -236,14 +237,20 @@ def _apply(path: Path, scan: Any, *, today: dt.date, now: dt.datetime, dry_run: 
         timings["rss_scan_worker"] = round(scan.peak_rss_mib, 1)
     findings = _dedupe([*report.findings, *plan.findings])
     skipped: list[str] = []
-    cells = _cells(wb, plan.changes, skipped)
+    added: dict[tuple[str, str], int] = {}
+    cells = _cells(wb, plan.changes, skipped, added)
     issues_name = _actual_sheet(wb, SHEET_ISSUES)
     meta_name = _actual_sheet(wb, SHEET_META)
-    rows, links = issues_rows(wb, findings)
+    issue_table = master_issue_table(wb, findings)
+    rows, links = issue_table.rows, issue_table.links
     issues_sha = hashlib.sha256(json.dumps([rows, sorted(links.items())], ensure_ascii=False,
                                            default=str).encode("utf-8")).hexdigest()[:32]
+    sheet_records = _sheet_records(wb)
+    stale = wb.meta.get("dress") != DRESS_VERSION or any(
+        wb.meta.get(k) != v for k, v in sheet_records.items())
     if meta_name is not None:
-        issues_changed = issues_name is not None and wb.meta.get("issues_sha256") != issues_sha
+        issues_changed = issues_name is not None and (
+            wb.meta.get("issues_sha256") != issues_sha or stale)
     else:  # nowhere to remember what Issues holds: refresh it only along with other changes
         issues_changed = issues_name is not None and bool(cells)
     if issues_name is None:
@@ -255,13 +262,21 @@ def _apply(path: Path, scan: Any, *, today: dt.date, now: dt.datetime, dry_run: 
     if dry_run or (not cells and not issues_changed):
         return out
     replace: dict[str, SheetRows] = {}
+    dress: dict[str, SheetDress] = {}
+    titles: dict[str, str] = {}
     if issues_name is not None and issues_changed:
-        replace[issues_name] = SheetRows(rows=rows, first_row=2, links=links)
+        header = list(ISSUES_HEADERS.get(wb.lang, ISSUES_HEADERS["en"]))
+        replace[issues_name] = SheetRows(rows=[header, *rows], first_row=1, links=links,
+                                         link_font=True, header_row=1)
+        dress = _dress(wb, issue_table.marks, added, issues_name, len(rows))
+        titles = {tab: "$1:$1" for tab in dress}
+        titles[wb.customers.sheet_name] = f"${wb.customers.header_row}:${wb.customers.header_row}"
+        titles[wb.followups.sheet_name] = f"${wb.followups.header_row}:${wb.followups.header_row}"
     if meta_name is not None:
         updates = {"revision": str(int(wb.meta.get("revision", "0") or 0) + 1
                                    if str(wb.meta.get("revision", "0")).isdigit() else 1),
                    "last_engine_write": now.isoformat(sep=" "),
-                   "issues_sha256": issues_sha}
+                   "issues_sha256": issues_sha, "dress": DRESS_VERSION, **sheet_records}
         for ch in plan.changes:
             if ch.reason == "id.assigned":
                 key = "last_customer_id" if ch.column_key == "customer_id" else "last_followup_id"
@@ -279,7 +294,8 @@ def _apply(path: Path, scan: Any, *, today: dt.date, now: dt.datetime, dry_run: 
                         backups_dir=backups_dir or (home.backups if home is not None
                                                     else default_backups_dir(path)),
                         state_dir=state_dir, who=who, action=action, audit_events=events(),
-                        expected_sha256=sha_before, lang=wb.lang, prefetch=prefetch)
+                        expected_sha256=sha_before, lang=wb.lang, prefetch=prefetch,
+                        dress=dress, print_titles=titles)
     save_state(state_dir, plan.state)
     lap("write")
     out.written = True

@@ -17,7 +17,6 @@ from ..findings import make
 from ..model import Table, Workbook, default_settings, empty_table
 from ..reader import (
     _date1904,
-    canonical_sheets,
     find_header,
     is_blank,
     load,
@@ -28,6 +27,7 @@ from ..reader import (
     read_settings,
     read_sheet_rows,
     read_table,
+    sheet_map,
 )
 from ..safezip import check_xlsx
 from ..schema import (
@@ -88,7 +88,7 @@ def load_master(path: str | Path, *, followups: bool = True,
     cwb = open_calamine(p)
     try:
         names = list(cwb.sheet_names)
-        sheets = canonical_sheets(names)
+        sheets = sheet_map(cwb, p)[0]
         for needed, zh in ((CUSTOMERS.name, CUSTOMERS.zh), (FOLLOWUPS.name, FOLLOWUPS.zh)):
             if needed not in sheets:
                 raise CrmError(f"缺少工作表 '{needed}'（{zh}）/ {p.name} has no '{needed}' sheet "

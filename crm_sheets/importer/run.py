@@ -334,7 +334,7 @@ def execute_import(prep: Prepared, *, dry_run: bool = False, who: str = "engine"
         out.findings.append(make("import.column_added", wb.lang, sheet=wb.customers.schema.name,
                                  row=1, field=h))
     replace: dict[str, SheetRows] = {}
-    meta_name = canonical_sheets(wb.sheet_names).get(SHEET_META)
+    meta_name = canonical_sheets(wb.sheet_names, wb.meta).get(SHEET_META)
     if meta_name is not None:
         replace[meta_name] = SheetRows(rows=_meta_rows(wb, now, issued), first_row=1)
     events.append({"sheet": "import", "summary": True, "source": str(prep.source.path),

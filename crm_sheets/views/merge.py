@@ -55,7 +55,8 @@ from .common import (
     view_projector,
 )
 from .common import show as _show
-from .crypto import is_encrypted, read_view_bytes
+from .crypto import is_encrypted, read_view_bytes, stored_password
+from .handback import record_handback
 from .manifest import Manifest, ManifestError, parse_manifest
 
 MERGED_FILE = "views-merged.json"
@@ -176,17 +177,28 @@ def _audience_label(m: Manifest, lang: str) -> str:
     return m.display_name or m.account
 
 
-def _handed_in_by(m: Manifest, runner: Actor | None, home: CrmHome, data: bytes) -> Actor | None:
-    """The person handing the view in when they may not (else None)."""
+def _saver(home: CrmHome, data: bytes) -> tuple[str | None, Actor | None]:
+    """The saver named in the file (`cp:lastModifiedBy`) and the enabled account it names."""
     from .. import accounts
     from .shared_guard import last_modified_by_bytes
 
-    if runner is None:  # the watcher: the saver named in the file, when it is an account
-        author = last_modified_by_bytes(data)
-        acc = accounts.account_for_owner(home, author) if author else None
-        if acc is None:
+    author = last_modified_by_bytes(data)
+    acc = accounts.account_for_owner(home, author) if author else None
+    if acc is None or acc.disabled:
+        return author, None
+    return author, Actor(name=acc.name, role=acc.role, display_name=acc.display_name)
+
+
+def _handed_in_by(m: Manifest, runner: Actor | None, home: CrmHome, data: bytes) -> Actor | None:
+    """The person handing the view in when they may not (else None).
+
+    The watcher (`runner` None) goes by the saver named in the file; a missing or
+    unknown saver is not decided here (merge_view sets such a copy aside first).
+    """
+    if runner is None:
+        runner = _saver(home, data)[1]
+        if runner is None:
             return None
-        runner = Actor(name=acc.name, role=acc.role, display_name=acc.display_name)
     if runner.role == "admin":
         return None
     if m.account is not None:
@@ -246,6 +258,17 @@ class _Merger:
         self.merged_before = merged_before
         self.new_digests: list[str] = []
         self.last_ids: dict[str, str] = {}
+        # an ID on more than one customer row cannot say whose row it is (issue 17.5)
+        counts: dict[str, int] = {}
+        for rec in wb.customers.records:
+            cid = rec.values.get("customer_id")
+            if isinstance(cid, str) and cid:
+                counts[cid] = counts.get(cid, 0) + 1
+        self.ambiguous = {cid for cid, n in counts.items() if n > 1}
+        # new customers of this copy by name: a follow-up may name one in 客户编号 (13.2)
+        self.copy_names: set[str] = set()
+        self.new_names: dict[str, str] = {}
+        self.handed_by: Actor | None = None  # who hands it in (runner, or the file's saver)
 
     # findings --------------------------------------------------------------------------
     def header(self, schema: SheetSchema, key: str) -> str:
@@ -274,6 +297,50 @@ class _Merger:
                     not can_add_followup(self.actor, target.values.get("owner")):
                 return "merge.rejected_not_owner"
         return None
+
+    def service_person(self, name: Any) -> bool:
+        """Is `name` one of the service staff (Lists › 客服人员, or a service account)?"""
+        from .. import accounts
+
+        key = str(name).strip().casefold()
+        if any(str(s).strip().casefold() == key for s in self.wb.lists.get("service", [])):
+            return True
+        if self.home is None:
+            return False
+        acc = accounts.account_for_owner(self.home, str(name))
+        return acc is not None and not acc.disabled and acc.role == "service"
+
+    def resolve_customer(self, value: Any) -> tuple[Any, str | None]:
+        """A follow-up's 客户编号: an ID, or the name of a customer added in this copy.
+
+        Returns (customer ID or the value as typed, refusal code or None).
+        """
+        if not isinstance(value, str) or not value.strip():
+            return value, None
+        text = value.strip()
+        if text in self.ambiguous:
+            return text, "merge.rejected_ambiguous_customer"
+        if text in self.master_by_id:
+            return text, None
+        key = text.casefold()
+        if key in self.new_names:
+            return self.new_names[key], None
+        if key in self.copy_names:
+            return text, "merge.rejected_new_customer_not_added"
+        return text, None
+
+    def remember_merged_name(self, rec: Record) -> None:
+        """A new customer merged by an earlier hand-back of this copy: its ID by name."""
+        name = rec.values.get("name")
+        if not isinstance(name, str) or not name.strip():
+            return
+        key = name.strip().casefold()
+        found = [r for r in self.wb.customers.records
+                 if isinstance(r.values.get("name"), str)
+                 and r.values["name"].strip().casefold() == key
+                 and visible_customer(self.actor, r) and r.values.get("customer_id")]
+        if len(found) == 1:
+            self.new_names[key] = found[0].values["customer_id"]
 
     def customer_owner(self, cid: Any) -> Any:
         rec = self.master_by_id.get(cid) if isinstance(cid, str) else None
@@ -312,6 +379,10 @@ class _Merger:
                 continue
             mrec = master_index.get(rid)
             cid = rid if schema is CUSTOMERS else vrec.values.get("customer_id")
+            if cid in self.ambiguous:
+                self.r.rejected.append(self.f("merge.rejected_ambiguous_customer", schema, None,
+                                              "customer_id", cid, value=cid))
+                continue
             if mrec is None:
                 self.r.conflicts.append(self.f("merge.conflict_row_gone", schema, None, id_key, cid))
                 continue
@@ -429,6 +500,12 @@ class _Merger:
         editable = [k for k in editable_fields(self.actor, schema)
                     if k in vt.columns and k not in self.masked]
         own = self.actor.owner_name if self.actor.display_name or self.m.account else ""
+        dept = self.m.account is None
+        if dept and self.handed_by is not None and self.handed_by.role == self.actor.role:
+            own = self.handed_by.owner_name  # a department copy: its saver, of that role
+        if is_c:
+            self.copy_names = {str(v.values.get("name")).strip().casefold() for v in rows
+                               if isinstance(v.values.get("name"), str)}
         candidates: list[tuple[Record, Record, str]] = []
         for v in rows:
             values = {k: v.values.get(k) for k in editable}
@@ -436,7 +513,19 @@ class _Merger:
                          raw={k: v.raw[k] for k in editable if k in v.raw},
                          problems={k: v.problems[k] for k in editable if k in v.problems})
             typed_owner = v.values.get("owner")
-            if self.actor.role in ("sales", "service") or (not typed_owner and own):
+            if dept and self.actor.role == "service":  # the service department's copy (17.11)
+                if typed_owner and not self.service_person(typed_owner):
+                    self.r.rejected.append(self.f("merge.rejected_owner_field", schema, None,
+                                                  "owner", header=self.header(schema, "owner"),
+                                                  new=_show(typed_owner)))
+                    continue
+                if not typed_owner and not own:
+                    self.r.rejected.append(self.f("merge.owner_needed", schema, None, "owner",
+                                                  view_row=v.row,
+                                                  header=self.header(schema, "owner")))
+                    continue
+                rec.values["owner"] = typed_owner or own
+            elif self.actor.role in ("sales", "service") or (not typed_owner and own):
                 if typed_owner and not _same_owner(typed_owner, self.actor):
                     self.r.rejected.append(self.f("merge.rejected_owner_field", schema, None,
                                                   "owner", header=self.header(schema, "owner"),
@@ -444,7 +533,12 @@ class _Merger:
                     continue
                 rec.values["owner"] = own or typed_owner
             if not is_c:
-                cid = rec.values.get("customer_id")
+                cid, why = self.resolve_customer(rec.values.get("customer_id"))
+                if why is not None:
+                    self.r.rejected.append(self.f(why, schema, None, "customer_id",
+                                                  view_row=v.row, value=_show(cid)))
+                    continue
+                rec.values["customer_id"] = cid
                 crec = self.master_by_id.get(cid) if isinstance(cid, str) else None
                 if crec is None or not visible_customer(self.actor, crec):
                     self.r.rejected.append(self.f("merge.rejected_unknown_customer", schema, None,
@@ -458,6 +552,8 @@ class _Merger:
                     continue
             digest = _row_digest(schema.name, rec.values)
             if digest in self.merged_before:
+                if is_c:
+                    self.remember_merged_name(rec)
                 self.r.notes.append(self.f("merge.already_merged", schema, None, None,
                                            view_row=v.row))
                 continue
@@ -495,10 +591,14 @@ class _Merger:
                 rec.values["followup_id"] = rid
                 crec = self.master_by_id[rec.values["customer_id"]]
                 rec.values["customer_name"] = crec.values.get("name")
-                rec.values["recorded_at"] = self.now
+                # 录入时间 stays blank: apply stamps it and, seeing a new row, moves the
+                # customer's stage and type as for a row typed into the master (13.1)
             table.records.append(rec)
             if is_c:
                 self.master_by_id[rid] = rec
+                name = rec.values.get("name")
+                if isinstance(name, str) and name.strip():
+                    self.new_names[name.strip().casefold()] = rid
                 if index is not None:
                     index.add(rec)
             self.new_digests.append(digest)
@@ -564,6 +664,10 @@ def merge_view(master_path: str | Path, view_path: str | Path, *, home: CrmHome,
     master_path, view_path = Path(master_path), Path(view_path)
     lang = home.lang
     result = MergeResult(view=view_path, master=master_path, lang=lang, dry_run=dry_run)
+    if password is None:  # a copy encrypted by `crm views build --encrypt`: its password
+        raw = view_path.read_bytes() if view_path.is_file() else b""
+        if is_encrypted(raw):
+            password = stored_password(home.state, raw)
     view = read_view(view_path, password, lang)
     try:
         m = parse_manifest(view.manifest_rows, signing_key(home))
@@ -572,6 +676,13 @@ def merge_view(master_path: str | Path, view_path: str | Path, *, home: CrmHome,
     result.account, result.role, result.department = m.account, m.role, m.department
     if m.home_id != home.home_id:
         return _refused(result, "merge.wrong_home", lang)
+    handed_by = runner
+    if runner is None:  # the watcher: the copy must name a known saver (issue 17.10)
+        author, handed_by = _saver(home, view.data)
+        if handed_by is None:
+            return _refused(result, "merge.saver_unknown", lang,
+                            author=author or ("（未记录）" if lang == "zh" else "(none recorded)"),
+                            owner=_audience_label(m, lang))
     intruder = _handed_in_by(m, runner, home, view.data)
     if intruder is not None:
         return _refused(result, "merge.wrong_account", lang, owner=_audience_label(m, lang),
@@ -587,14 +698,18 @@ def merge_view(master_path: str | Path, view_path: str | Path, *, home: CrmHome,
     merged = _load_merged(home)
     merger = _Merger(wb, m, view, result, day, now, set(merged.get(m.view_id, [])))
     merger.home = home
+    merger.handed_by = handed_by
     merger.run()
-    if dry_run or not merger.cells:
+    if dry_run:
+        return result
+    if not merger.cells:
+        record_handback(home, result)
         return result
     replace = {}
     from ..reader import canonical_sheets
     from ..writeback.xlsxpatch import SheetRows
 
-    meta_name = canonical_sheets(wb.sheet_names).get(SHEET_META)
+    meta_name = canonical_sheets(wb.sheet_names, wb.meta).get(SHEET_META)
     if meta_name is not None:
         meta = dict(wb.meta)
         rev = str(meta.get("revision", "0"))
@@ -624,6 +739,7 @@ def merge_view(master_path: str | Path, view_path: str | Path, *, home: CrmHome,
 
         merged.setdefault(m.view_id, []).extend(merger.new_digests)
         atomic_write_bytes(_merged_path(home), json.dumps(merged).encode("utf-8"))
+    record_handback(home, result)  # the reasons, for the Issues sheet of the next copy
     return result
 
 

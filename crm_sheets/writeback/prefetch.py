@@ -15,7 +15,7 @@ import threading
 from pathlib import Path
 from zipfile import ZipFile
 
-from .xlsxpatch import _read_part, read_package
+from .xlsxpatch import _read_part, _resolve_keys, read_package
 
 
 class SheetPrefetch:
@@ -37,7 +37,8 @@ class SheetPrefetch:
                 del data
                 pkg = read_package(zf)
                 for sheet in self._sheets:
-                    part = pkg.sheets.get(sheet)
+                    tab = _resolve_keys(pkg, [sheet]).get(sheet, sheet)  # 'Customers' → 客户
+                    part = pkg.sheets.get(tab)
                     if part is not None:
                         self._parts[part] = _read_part(zf, part)
         except Exception:  # noqa: BLE001 - only an optimisation: the patcher reads itself

@@ -26,7 +26,7 @@ from ..i18n import t
 from .atomic import atomic_write, remove_stale_temps
 from .backups import create_backup, read_manifest
 from .locks import ensure_unlocked
-from .xlsxpatch import CellKey, PatchResult, SheetRows, patch_workbook
+from .xlsxpatch import CellKey, PatchResult, SheetDress, SheetRows, patch_workbook
 
 if TYPE_CHECKING:
     from .prefetch import SheetPrefetch
@@ -129,7 +129,9 @@ def safe_patch(path: Path, cells: Mapping[CellKey, Any] | None = None,
                state_dir: Path, who: str, action: str,
                audit_events: Iterable[Mapping[str, Any]] = (),
                expected_sha256: str | None = None, lang: str = "zh",
-               prefetch: SheetPrefetch | None = None) -> WriteResult:
+               prefetch: SheetPrefetch | None = None,
+               dress: Mapping[str, SheetDress] | None = None,
+               print_titles: Mapping[str, str] | None = None) -> WriteResult:
     """Patch the master safely; see the module docstring for the steps.
 
     `prefetch`: sheets inflated ahead from the file as it was read; used only together
@@ -161,7 +163,8 @@ def safe_patch(path: Path, cells: Mapping[CellKey, Any] | None = None,
     inflated = prefetch.take(expected_sha256) if prefetch is not None else {}
 
     def write(tmp: Path) -> None:
-        holder["patch"] = patch_workbook(path, tmp, cells, replace, inflated=inflated)
+        holder["patch"] = patch_workbook(path, tmp, cells, replace, inflated=inflated,
+                                         dress=dress, print_titles=print_titles)
 
     atomic_write(path, write, mode=mode, before_replace=last_check)
     patch = holder["patch"]
@@ -172,5 +175,16 @@ def safe_patch(path: Path, cells: Mapping[CellKey, Any] | None = None,
 
         restore_file(backup, path)
         raise
+    _snapshot(state_dir, path, action, who)
     n = append_audit(state_dir, who, action, audit_events)
     return WriteResult(path=path, backup=backup, patch=patch, audited=n)
+
+
+def _snapshot(state_dir: Path, path: Path, action: str, who: str) -> None:
+    """Keep the master as the engine wrote it (shared mode compares the next save with it)."""
+    from ..apply.state import forget_engine_write, record_engine_write
+
+    try:
+        record_engine_write(state_dir, path, action=action, who=who)
+    except OSError:
+        forget_engine_write(state_dir)  # no copy: better no base than a stale one

@@ -26,7 +26,7 @@ import datetime as dt
 import math
 import posixpath
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -68,6 +68,49 @@ class SheetRows:
     rows: list[list[Any]]
     first_row: int = 1
     links: dict[tuple[int, int], str] = field(default_factory=dict)
+    link_font: bool = False  # show link cells in the hyperlink font (blue, underlined)
+    header_row: int | None = None  # this row's cells take the style of the old A-cell there
+
+
+ENGINE_CF_MARK = "crm-sheets:"  # string literal in the formula of every rule the engine owns
+ENGINE_HIDDEN = ("_meta", "_view")  # engine sheets that stay very hidden
+# Differential formats (what a conditional format applies; cell styles never change).
+DXF = {
+    "error": b'<font><color rgb="FF9C0006"/></font><fill><patternFill patternType="solid">'
+             b'<bgColor rgb="FFFFC7CE"/></patternFill></fill>',
+    "warning": b'<font><color rgb="FF9C5700"/></font><fill><patternFill patternType="solid">'
+               b'<bgColor rgb="FFFFEB9C"/></patternFill></fill>',
+    "info": b'<font><color rgb="FF1F4E78"/></font><fill><patternFill patternType="solid">'
+            b'<bgColor rgb="FFDDEBF7"/></patternFill></fill>',
+    "overdue": b'<font><b/><color rgb="FFC00000"/></font><fill><patternFill patternType="solid">'
+               b'<bgColor rgb="FFFCE4D6"/></patternFill></fill>',
+}
+
+
+@dataclass
+class CfRule:
+    """One engine-owned conditional format: `formula` (relative to the top-left cell of
+    `sqref`, without '=') shows the `kind` dxf on the cells of `sqref` ('K5 L9:L12')."""
+
+    kind: str
+    sqref: str
+    formula: str = "TRUE"
+
+
+@dataclass
+class SheetDress:
+    """What the engine keeps on a sheet besides cell values, refreshed on every write.
+
+    `rules` replace the engine's earlier conditional formats on that sheet (recognised by
+    `ENGINE_CF_MARK`; the user's own formats stay); `autofilter` sets the sheet's filter
+    range (engine sheets only); `print_titles` = header rows to repeat (e.g. '$1:$1')
+    and `print_setup` adds A4 landscape, fit to width, when the sheet has no page setup.
+    """
+
+    rules: list[CfRule] = field(default_factory=list)
+    autofilter: str | None = None
+    print_setup: bool = False
+    print_titles: str | None = None
 
 
 @dataclass
@@ -211,6 +254,18 @@ def read_package(zf: ZipFile) -> Package:
                    calc_chain=chain if chain in names else None)
 
 
+def _resolve_keys(pkg: Package, names: Iterable[str]) -> dict[str, str]:
+    """Let callers name an engine sheet by its stable key ('Customers') when the tab
+    carries the home's title (客户): {key: tab} for the names that are not tabs."""
+    from ..schema import identify_sheets
+
+    wanted = [n for n in names if n not in pkg.sheets]
+    if not wanted:
+        return {}
+    found, _ = identify_sheets(list(pkg.sheets))
+    return {key: found[key] for key in wanted if key in found}
+
+
 def excel_serial(value: dt.date, date1904: bool = False) -> float | int:
     """A date or datetime as an Excel serial number."""
     if isinstance(value, dt.datetime):
@@ -320,6 +375,96 @@ class Styles:
         head = re.sub(rb'\s(numFmtId|applyNumberFormat)\s*=\s*("[^"]*"|\'[^\']*\')', b"", head)
         head = head.rstrip() + f' numFmtId="{fid}" applyNumberFormat="1"'.encode()
         return head + (b"/" if closing else b"") + sep + rest
+
+    def _prefix(self) -> bytes:
+        assert self.xml is not None
+        m = re.search(rb"<((?:[\w.-]+:)?)styleSheet\b", self.xml)
+        if not m:
+            raise PatchError("styles.xml has no styleSheet element")
+        return m.group(1)
+
+    def dxf(self, body: bytes) -> int:
+        """The index of a differential format `<dxf>body</dxf>` (added when none is equal).
+
+        A dxf is what a conditional format applies; it never changes a cell's own style."""
+        if self.xml is None:
+            raise PatchError("the workbook has no styles part; cannot add a conditional format")
+        p = self._prefix()
+        if p:  # our bodies are written without a prefix
+            body = re.sub(rb"<(/?)(?=[a-zA-Z])", b"<\\1" + p, body)
+        entry = b"<" + p + b"dxf>" + body + b"</" + p + b"dxf>"
+        m = re.search(rb"<(?:[\w.-]+:)?dxfs\b[^>]*?(/?)>", self.xml)
+        if m and not m.group(1):
+            close = re.compile(rb"</(?:[\w.-]+:)?dxfs>").search(self.xml, m.end())
+            if close is None:
+                raise PatchError("styles.xml: dxfs is not closed")
+            existing = re.findall(rb"<(?:[\w.-]+:)?dxf\b[^>]*?(?:/>|>.*?</(?:[\w.-]+:)?dxf>)",
+                                  self.xml[m.end():close.start()], re.S)
+            if entry in existing:
+                return existing.index(entry)
+            self.xml = self.xml[:close.start()] + entry + self.xml[close.start():]
+            n = len(existing)
+        else:
+            block = b"<" + p + b'dxfs count="1">' + entry + b"</" + p + b"dxfs>"
+            if m:  # <dxfs/>
+                self.xml = self.xml[:m.start()] + block + self.xml[m.end():]
+            else:  # after cellStyles (or cellXfs), before tableStyles/colors/extLst
+                after = None
+                for tag in (b"cellStyles", b"cellXfs"):
+                    am = re.search(rb"</(?:[\w.-]+:)?" + tag + rb">|<(?:[\w.-]+:)?" + tag +
+                                   rb"\b[^>]*/>", self.xml)
+                    if am:
+                        after = am.end()
+                        break
+                if after is None:
+                    raise PatchError("styles.xml has no cellXfs list")
+                self.xml = self.xml[:after] + block + self.xml[after:]
+            n = 0
+        self.xml = self._bump_count(self.xml, b"dxfs", n + 1)
+        self.changed = True
+        return n
+
+    def link_style(self, base: int | None) -> int:
+        """An xf like `base` whose font is the hyperlink font (blue, underlined)."""
+        key = (base if base is not None else -1, "link")
+        if key in self._added:
+            return self._added[key]
+        if self.xml is None:
+            raise PatchError("the workbook has no styles part")
+        p = self._prefix()
+        font = (b"<" + p + b"font><" + p + b'u/><' + p + b'sz val="11"/><' + p +
+                b'color rgb="FF0563C1"/><' + p + b'name val="\xe7\xad\x89\xe7\xba\xbf"/></' + p +
+                b"font>")
+        m = re.search(rb"<(?:[\w.-]+:)?fonts\b[^>]*>(.*?)</(?:[\w.-]+:)?fonts>", self.xml, re.S)
+        if not m:
+            raise PatchError("styles.xml has no fonts list")
+        fonts = re.findall(rb"<(?:[\w.-]+:)?font\b[^>]*?(?:/>|>.*?</(?:[\w.-]+:)?font>)",
+                           m.group(1), re.S)
+        if font in fonts:
+            fid = fonts.index(font)
+        else:
+            self.xml = self.xml[:m.end(1)] + font + self.xml[m.end(1):]
+            fid = len(fonts)
+            self.xml = self._bump_count(self.xml, b"fonts", fid + 1)
+            self.changed = True
+        b = base if base is not None and base < len(self.xf_xml) else 0
+        template = self.xf_xml[b] if self.xf_xml else b'<xf numFmtId="0" fontId="0" ' \
+            b'fillId="0" borderId="0" xfId="0"/>'
+        head, sep, rest = template.partition(b">")
+        closing = head.endswith(b"/")
+        if closing:
+            head = head[:-1]
+        head = re.sub(rb'\s(fontId|applyFont)\s*=\s*("[^"]*"|\'[^\']*\')', b"", head)
+        new = head.rstrip() + f' fontId="{fid}" applyFont="1"'.encode() + \
+            (b"/" if closing else b"") + sep + rest
+        if new in self.xf_xml:
+            idx = self.xf_xml.index(new)
+        else:
+            self._append_xf(new)
+            idx = len(self.xf_xml) - 1
+            self.xf_fmt.append(self.xf_fmt[b] if self.xf_fmt else 0)
+        self._added[key] = idx
+        return idx
 
     def _append_xf(self, xf: bytes) -> None:
         assert self.xml is not None
@@ -521,10 +666,11 @@ def _patch_row(xml: bytes, row: _Row, changes: Mapping[int, Any], ctx: _Ctx,
     return text, end, max_col
 
 
-def _new_row(ctx: _Ctx, r: int, changes: Mapping[int, Any]) -> tuple[bytes, int]:
+def _new_row(ctx: _Ctx, r: int, changes: Mapping[int, Any],
+             styles: Mapping[int, int] | None = None) -> tuple[bytes, int]:
     cells = []
     for c in sorted(changes):
-        cells.append(_cell_xml(ctx, r, c, changes[c], None))
+        cells.append(_cell_xml(ctx, r, c, changes[c], (styles or {}).get(c)))
         ctx.cells_written += 1
     body = b"".join(cells)
     if not body:
@@ -540,6 +686,179 @@ _AFTER_HYPERLINKS = (b"printOptions", b"pageMargins", b"pageSetup", b"headerFoot
                      b"tableParts", b"extLst")
 
 
+_AFTER_AUTOFILTER = (b"sortState", b"dataConsolidate", b"customSheetViews", b"mergeCells",
+                     b"phoneticPr", b"conditionalFormatting", b"dataValidations", b"hyperlinks",
+                     *_AFTER_HYPERLINKS)
+_AFTER_CF = (b"dataValidations", b"hyperlinks", *_AFTER_HYPERLINKS)
+_AFTER_PAGE_SETUP = _AFTER_HYPERLINKS[3:]  # headerFooter, rowBreaks, … extLst
+
+
+def _insert_before(tail: bytes, names: tuple[bytes, ...], block: bytes, prefix: bytes) -> bytes:
+    """Insert `block` before the first element of `names` in `tail` (else before the
+    closing worksheet tag): the schema's element order."""
+    p = re.escape(prefix)
+    at = None
+    for nm in names:
+        m = re.search(b"<" + p + nm + rb"\b", tail)
+        if m and (at is None or m.start() < at):
+            at = m.start()
+    if at is None:
+        m = re.search(b"</" + p + rb"worksheet\s*>", tail)
+        at = m.start() if m else len(tail)
+    return tail[:at] + block + tail[at:]
+
+
+def _cf_formula(rule: CfRule) -> str:
+    mark = f'"{ENGINE_CF_MARK}{rule.kind}"<>""'
+    return f"AND({mark},{rule.formula})"
+
+
+def _dress(head: bytes, tail: bytes, dress: SheetDress, styles: Styles,
+           prefix: bytes) -> tuple[bytes, bytes]:
+    """Apply a `SheetDress` to the parts of a sheet around its sheetData."""
+    p = re.escape(prefix)
+    cf_re = re.compile(b"<" + p + rb"conditionalFormatting\b[^>]*>.*?</" + p +
+                       rb"conditionalFormatting>", re.S)
+    mark = ENGINE_CF_MARK.encode()
+    kept_end = None
+    out, pos = [], 0
+    for m in cf_re.finditer(tail):
+        out.append(tail[pos:m.start()])
+        if mark not in m.group(0):
+            out.append(m.group(0))
+        pos = m.end()
+    tail = b"".join(out) + tail[pos:]
+    priorities = [int(x) for x in re.findall(rb'\spriority="(\d+)"', b"".join(
+        m.group(0) for m in cf_re.finditer(tail)))]
+    prio = max(priorities, default=0)
+    blocks = []
+    for rule in dress.rules:
+        if not rule.sqref:
+            continue
+        prio += 1
+        dxf = styles.dxf(DXF[rule.kind])
+        blocks.append(
+            b"<" + prefix + f'conditionalFormatting sqref="{_attr_escape(rule.sqref)}"><'.encode()
+            + prefix + f'cfRule type="expression" dxfId="{dxf}" priority="{prio}"><'.encode()
+            + prefix + f"formula>{escape_text(_cf_formula(rule))}</".encode() + prefix
+            + b"formula></" + prefix + b"cfRule></" + prefix + b"conditionalFormatting>")
+    if blocks:
+        last = None
+        for m in cf_re.finditer(tail):
+            last = m.end()
+        kept_end = last
+        if kept_end is not None:
+            tail = tail[:kept_end] + b"".join(blocks) + tail[kept_end:]
+        else:
+            tail = _insert_before(tail, _AFTER_CF, b"".join(blocks), prefix)
+    if dress.autofilter:
+        af = b"<" + prefix + f'autoFilter ref="{dress.autofilter}"/>'.encode()
+        af_re = re.compile(b"<" + p + rb"autoFilter\b[^>]*?(?:/>|>.*?</" + p + rb"autoFilter>)",
+                           re.S)
+        if af_re.search(tail):
+            tail = af_re.sub(lambda _m: af, tail, count=1)
+        else:
+            tail = _insert_before(tail, _AFTER_AUTOFILTER, af, prefix)
+    if dress.print_setup and not re.search(b"<" + p + rb"pageSetup\b", tail):
+        block = b"<" + prefix + (b'pageSetup paperSize="9" orientation="landscape" '
+                                 b'fitToWidth="1" fitToHeight="0"/>')
+        if not re.search(b"<" + p + rb"pageMargins\b", tail):
+            block = b"<" + prefix + (b'pageMargins left="0.4" right="0.4" top="0.6" '
+                                     b'bottom="0.6" header="0.3" footer="0.3"/>') + block
+        tail = _insert_before(tail, _AFTER_PAGE_SETUP, block, prefix)
+        head = _fit_to_page(head, prefix)
+    return head, tail
+
+
+def _fit_to_page(head: bytes, prefix: bytes) -> bytes:
+    """sheetPr/pageSetUpPr fitToPage="1" (what makes fitToWidth count)."""
+    p = re.escape(prefix)
+    m = re.search(b"<" + p + rb"pageSetUpPr\b([^>]*?)/?>", head)
+    if m:
+        if _attr(m.group(1), b"fitToPage") is not None:
+            attrs = re.sub(rb'(\sfitToPage\s*=\s*)("[^"]*"|\'[^\']*\')', b'\\1"1"', m.group(1))
+        else:
+            attrs = m.group(1) + b' fitToPage="1"'
+        return head[:m.start(1)] + attrs + head[m.end(1):]
+    pr = b"<" + prefix + b'pageSetUpPr fitToPage="1"/>'
+    m = re.search(b"<" + p + rb"sheetPr\b([^>]*?)(/?)>", head)
+    if m and m.group(2):
+        return head[:m.start()] + b"<" + prefix + b"sheetPr" + m.group(1) + b">" + pr + \
+            b"</" + prefix + b"sheetPr>" + head[m.end():]
+    if m:
+        close = re.compile(b"</" + p + rb"sheetPr>").search(head, m.end())
+        if close:
+            return head[:close.start()] + pr + head[close.start():]
+        return head
+    m = re.search(b"<" + p + rb"worksheet\b[^>]*>", head)
+    if not m:
+        return head
+    return head[:m.end()] + b"<" + prefix + b"sheetPr>" + pr + b"</" + prefix + b"sheetPr>" + \
+        head[m.end():]
+
+
+def patch_workbook_xml(xml: bytes, print_titles: Mapping[str, str] | None = None) -> bytes:
+    """workbook.xml with the engine's sheets very hidden again (a LibreOffice save makes
+    them merely hidden) and print titles (repeated header rows) where a sheet has none."""
+    m0 = re.search(rb"<((?:[\w.-]+:)?)workbook\b", xml)
+    prefix = m0.group(1) if m0 else b""
+    p = re.escape(prefix)
+    sheet_re = re.compile(b"<" + p + rb"sheet\b([^>]*?)(/?)>")
+    order: list[str] = []
+    hidden_idx: list[int] = []
+
+    def fix(m: re.Match[bytes]) -> bytes:
+        name = _unescape((_attr(m.group(1), b"name") or b"").decode("utf-8"))
+        order.append(name)
+        attrs = m.group(1)
+        if name in ENGINE_HIDDEN:
+            hidden_idx.append(len(order) - 1)
+            state = _attr(attrs, b"state")
+            if state != b"veryHidden":
+                if state is None:
+                    attrs = attrs + b' state="veryHidden"'
+                else:
+                    attrs = re.sub(rb'(\sstate\s*=\s*)("[^"]*"|\'[^\']*\')', b'\\1"veryHidden"',
+                                   attrs, count=1)
+        return b"<" + prefix + b"sheet" + attrs + m.group(2) + b">"
+
+    new = sheet_re.sub(fix, xml)
+    av = re.search(b"<" + p + rb"workbookView\b([^>]*?)/?>", new)
+    if av is not None:
+        active = _attr(av.group(1), b"activeTab")
+        if active is not None and active.isdigit() and int(active) in hidden_idx:
+            visible = next((i for i in range(len(order)) if i not in hidden_idx), 0)
+            attrs = re.sub(rb'(\sactiveTab\s*=\s*)("[^"]*"|\'[^\']*\')',
+                           b'\\1"%d"' % visible, av.group(1), count=1)
+            new = new[:av.start(1)] + attrs + new[av.end(1):]
+    for sheet, rows in (print_titles or {}).items():
+        if sheet not in order:
+            continue
+        idx = order.index(sheet)
+        if re.search(rb'<(?:[\w.-]+:)?definedName\b[^>]*name="_xlnm.Print_Titles"[^>]*'
+                     rb'localSheetId="%d"' % idx, new) or re.search(
+                rb'<(?:[\w.-]+:)?definedName\b[^>]*localSheetId="%d"[^>]*'
+                rb'name="_xlnm.Print_Titles"' % idx, new):
+            continue
+        dn = (b"<" + prefix + b'definedName name="_xlnm.Print_Titles" localSheetId="%d">' % idx
+              + escape_text(f"{quote_sheet(sheet)}!{rows}").encode() + b"</" + prefix +
+              b"definedName>")
+        close = re.search(b"</" + p + rb"definedNames>", new)
+        empty = re.search(b"<" + p + rb"definedNames\s*/>", new)
+        if close:
+            new = new[:close.start()] + dn + new[close.start():]
+        elif empty:
+            new = new[:empty.start()] + b"<" + prefix + b"definedNames>" + dn + b"</" + prefix + \
+                b"definedNames>" + new[empty.end():]
+        else:
+            sm = re.search(b"</" + p + rb"sheets>", new)
+            if sm is None:
+                continue
+            new = new[:sm.end()] + b"<" + prefix + b"definedNames>" + dn + b"</" + prefix + \
+                b"definedNames>" + new[sm.end():]
+    return new
+
+
 def _col_styles(head: bytes) -> list[tuple[int, int, int]]:
     out = []
     for m in re.finditer(rb"<(?:[\w.-]+:)?col\b([^>]*?)/?>", head):
@@ -551,7 +870,8 @@ def _col_styles(head: bytes) -> list[tuple[int, int, int]]:
 
 def patch_sheet_xml(xml: bytes, changes: Mapping[int, Mapping[int, Any]],
                     replacement: SheetRows | None, styles: Styles, date1904: bool,
-                    name: str = "sheet") -> tuple[list[bytes | memoryview], bool, int]:
+                    name: str = "sheet", dress: SheetDress | None = None
+                    ) -> tuple[list[bytes | memoryview], bool, int]:
     """Patch one worksheet part. Returns (output chunks, dropped a formula, cells written)."""
     m = re.search(rb"<((?:[\w.-]+:)?)sheetData\b[^>]*?(/?)>", xml)
     if not m:
@@ -583,9 +903,14 @@ def patch_sheet_xml(xml: bytes, changes: Mapping[int, Mapping[int, Any]],
         for i, values in enumerate(replacement.rows):
             new_rows[replacement.first_row + i] = {c: v for c, v in enumerate(values)
                                                    if v is not None and v != ""}
+        header_style: int | None = None
         for row in _iter_rows(xml, data_start, data_end, row_re):
             if row.r < replacement.first_row:
                 continue
+            if row.r == replacement.header_row and not row.self_closing:
+                cm = cell_re.search(xml, row.tag_end)
+                st = _attr(cm.group(1), b"s") if cm else None
+                header_style = int(st) if st is not None else None
             chunks.append(mv[pos:row.start])
             if row.self_closing:
                 pos = row.tag_end
@@ -596,8 +921,18 @@ def patch_sheet_xml(xml: bytes, changes: Mapping[int, Mapping[int, Any]],
                 pos = end_at + len(prefix) + 6
         chunks.append(mv[pos:data_end])
         body = []
+        linked: dict[int, dict[int, int]] = {}
+        if replacement.link_font:
+            link_xf: dict[int, int] = {}
+            for rr, c in replacement.links:
+                if c not in link_xf:
+                    link_xf[c] = styles.link_style(ctx.col_style(c))
+                linked.setdefault(rr, {})[c] = link_xf[c]
         for r in sorted(new_rows):
-            text, mc = _new_row(ctx, r, new_rows[r])
+            row_styles = dict(linked.get(r, {}))
+            if r == replacement.header_row and header_style is not None:
+                row_styles.update({c: header_style for c in new_rows[r]})
+            text, mc = _new_row(ctx, r, new_rows[r], row_styles)
             if text:
                 body.append(text)
                 max_row, max_col = max(max_row, r), max(max_col, mc)
@@ -638,6 +973,8 @@ def patch_sheet_xml(xml: bytes, changes: Mapping[int, Mapping[int, Any]],
     tail = xml[tail_start:]
     if replacement is not None:
         tail = _replace_hyperlinks(tail, replacement.links, prefix)
+    if dress is not None:
+        head, tail = _dress(head, tail, dress, styles, prefix)
     head = _widen_dimension(head, max_row, max_col, prefix)
     return [head, *chunks, close_tag, tail], ctx.dropped_formula, ctx.cells_written
 
@@ -748,11 +1085,17 @@ def _drop_calc_chain(zf: ZipFile, pkg: Package, chain: str) -> dict[str, bytes]:
 
 def patch_workbook(src: Path, dest: Path, cells: Mapping[CellKey, Any] | None = None,
                    replace: Mapping[str, SheetRows] | None = None, *,
-                   level: int = 2, inflated: dict[str, bytes] | None = None) -> PatchResult:
+                   level: int = 2, inflated: dict[str, bytes] | None = None,
+                   dress: Mapping[str, SheetDress] | None = None,
+                   print_titles: Mapping[str, str] | None = None) -> PatchResult:
     """Write `dest`: a copy of `src` with `cells` set and `replace`d engine sheets.
 
     Every zip member that need not change is copied byte for byte (compressed data and
-    CRC included). `dest` must differ from `src`; the safe write path
+    CRC included). A sheet may be named by its stable key ('Customers') when the tab
+    has the home's name (客户). `dress`: engine conditional formats, filter and page
+    setup per sheet; `print_titles`: header rows to repeat, added where missing. The
+    engine's `_meta`/`_view` sheets are made very hidden again whenever they are not.
+    `dest` must differ from `src`; the safe write path
     (`writeback.safe_write`) wraps this with locks, backup, atomic replace and audit.
     `inflated`: sheet parts already read from this very file (`SheetPrefetch`), taken
     instead of reading them again.
@@ -760,6 +1103,7 @@ def patch_workbook(src: Path, dest: Path, cells: Mapping[CellKey, Any] | None = 
     inflated = inflated if inflated is not None else {}
     cells = cells or {}
     replace = replace or {}
+    dress = dress or {}
     by_sheet: dict[str, dict[int, dict[int, Any]]] = {}
     for (sheet, row, col), value in cells.items():
         if row < 1 or col < 0:
@@ -773,14 +1117,26 @@ def patch_workbook(src: Path, dest: Path, cells: Mapping[CellKey, Any] | None = 
         raise PatchError(f"{src} is not a readable xlsx: {exc}") from exc
     with zf:
         pkg = read_package(zf)
-        missing = [s for s in (*by_sheet, *replace) if s not in pkg.sheets]
+        tab = _resolve_keys(pkg, (*by_sheet, *replace, *dress, *(print_titles or {})))
+        if tab:
+            merged: dict[str, dict[int, dict[int, Any]]] = {}
+            for sheet, rows in by_sheet.items():
+                for r, row_cells in rows.items():
+                    merged.setdefault(tab.get(sheet, sheet), {}).setdefault(r, {}).update(row_cells)
+            by_sheet = merged
+            replace = {tab.get(k, k): v for k, v in replace.items()}
+            dress = {tab.get(k, k): v for k, v in dress.items()}
+            print_titles = {tab.get(k, k): v for k, v in (print_titles or {}).items()}
+            if set(by_sheet) & set(replace):
+                raise PatchError("a sheet cannot be both patched and replaced in one write")
+        missing = [s for s in (*by_sheet, *replace, *dress) if s not in pkg.sheets]
         if missing:
             raise PatchError(f"sheet {missing[0]!r} is not in {Path(src).name}")
         styles = Styles(_read_part(zf, pkg.styles_part) if pkg.styles_part else None)
         new_parts: dict[str, Future[Deflated]] = {}
         dropped = False
         written = 0
-        sheets = [*by_sheet, *replace]
+        sheets = [*by_sheet, *replace, *(s for s in dress if s not in by_sheet and s not in replace)]
         # Two threads inflate the sheets ahead and deflate the patched ones (zlib runs
         # without the GIL); patching itself stays in order on this thread, since a new
         # date style it adds is shared by the sheets after it.
@@ -791,12 +1147,17 @@ def patch_workbook(src: Path, dest: Path, cells: Mapping[CellKey, Any] | None = 
                 part = pkg.sheets[sheet]
                 xml = inflated.pop(part) if part in inflated else xmls.pop(sheet).result()
                 chunks, drop, n = patch_sheet_xml(xml, by_sheet.get(sheet, {}),
-                                                  replace.get(sheet), styles, pkg.date1904, part)
+                                                  replace.get(sheet), styles, pkg.date1904, part,
+                                                  dress.get(sheet))
                 del xml  # the chunks keep what they need of it until deflated
                 new_parts[part] = pool.submit(deflate, chunks, level)
                 del chunks
                 dropped = dropped or drop
                 written += n
+            wb_xml = _read_part(zf, pkg.workbook_part)
+            new_wb = patch_workbook_xml(wb_xml, print_titles)
+            if new_wb != wb_xml:
+                new_parts[pkg.workbook_part] = pool.submit(deflate, [new_wb], level)
             if styles.changed and pkg.styles_part and styles.xml is not None:
                 new_parts[pkg.styles_part] = pool.submit(deflate, [styles.xml], level)
             removed: list[str] = []
