@@ -118,7 +118,7 @@ def _sqlite_copy(src: Path) -> bytes:
 
 def _state_members(state: Path) -> list[tuple[str, bytes]]:
     members = []
-    skip_dirs = {"backups"}
+    skip_dirs = {"backups", "engine-snapshot"}  # the snapshot is a copy of the master
     for root, dirs, files in os.walk(state):
         rel_root = Path(root).relative_to(state)
         if rel_root == Path("."):
@@ -310,6 +310,10 @@ def restore(home: CrmHome, backup_id: str, *, who: str = "admin") -> RestoreResu
             target = home.root / name
             atomic_write_bytes(target, data)
             restored.append(target)
+            if target == home.master:  # shared mode: a restore is the engine's write
+                from .apply.state import record_engine_write
+
+                record_engine_write(home.state, target, action="backup.restore", who=who)
     audit.record(home.state, who, "backup.restore", backup=info.id, pre_backup=pre.name,
                  files=[p.name for p in restored])
     return RestoreResult(backup=info.path, restored=restored, pre_backup=pre)

@@ -231,6 +231,7 @@ class MasterTracker:
     workbook: Workbook | None = None
     sha256: str | None = None
     dup: DupTracker = field(default_factory=DupTracker)
+    snapshot_sha: str | None = None  # the engine's last write known when `workbook` was read
 
 
 @dataclass
@@ -252,6 +253,8 @@ class SaveReport:
     before: Workbook | None = field(default=None, repr=False)
     after: Workbook | None = field(default=None, repr=False)
     check_ownership: bool = True
+    base_path: Path | None = None  # the engine's last write: the shared-mode check's base
+    engine_write: str | None = None  # this file is the engine's own write (its action)
 
     @property
     def findings(self) -> list[Finding]:
@@ -286,6 +289,12 @@ def revalidate(home: CrmHome, tracker: MasterTracker, *, today: dt.date, sha256:
                merged_by: str | None = None) -> SaveReport:
     """Validate the saved master (incremental duplicate check) and update `tracker`.
 
+    Attribution: the shared-mode check compares this save with the master as it was
+    just before it — the engine's last write (`apply.state.engine_snapshot`) when the
+    engine wrote since the previous save, else the previous save. A file that *is* the
+    engine's last write (a CLI apply, merge or import) is attributed to the engine and
+    not checked. The first save after the watcher starts has no known base: not checked.
+
     `merged_by`: the file was just written by an inbox merge on behalf of this account,
     so it is attributed to it and the shared-mode ownership check is skipped (the merge
     already checked rights). The ownership check itself is `check_ownership`, run after
@@ -293,6 +302,7 @@ def revalidate(home: CrmHome, tracker: MasterTracker, *, today: dt.date, sha256:
 
     Raises CrmError when the file cannot be read (the caller retries, then reports).
     """
+    from ..apply.state import engine_snapshot
     from ..reader import load
     from ..rules import RULES
     from ..validation import validate
@@ -310,7 +320,14 @@ def revalidate(home: CrmHome, tracker: MasterTracker, *, today: dt.date, sha256:
     except Exception as exc:  # noqa: BLE001 - a matcher bug must not hide the other findings
         dups = []
         errors.append(f"duplicates: {type(exc).__name__}: {exc}")
-    author = merged_by or hooks.author(path)
+    snap = engine_snapshot(home.state, path)
+    engine_action = snap.action if snap is not None and snap.sha256 == sha else None
+    if merged_by:
+        author: str | None = merged_by
+    elif engine_action is not None:  # a CLI apply/merge/import: it kept the last saver's name
+        author = ("引擎（{}）" if home.lang == "zh" else "engine ({})").format(engine_action)
+    else:
+        author = hooks.author(path)
     findings = sorted([*report.findings, *dups], key=sort_key)
     full = Report(findings=findings, customers=report.customers, followups=report.followups)
     out = SaveReport(path=path, sha256=sha, author=author, account=_account_for(home, author),
@@ -319,9 +336,16 @@ def revalidate(home: CrmHome, tracker: MasterTracker, *, today: dt.date, sha256:
                      errors=errors, incremental=not tracker.dup.last_full,
                      at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"))
     out.before, out.after = tracker.workbook, wb
-    out.check_ownership = merged_by is None
+    out.check_ownership = merged_by is None and engine_action is None
+    out.engine_write = engine_action
+    if (out.check_ownership and snap is not None and tracker.workbook is not None
+            and snap.sha256 != tracker.snapshot_sha):
+        # The engine wrote after the save we last read: this save started from the engine's
+        # write, so only the difference from that write is the saver's (issue 13.7).
+        out.before, out.base_path = None, snap.path
     tracker.workbook = wb
     tracker.sha256 = sha
+    tracker.snapshot_sha = snap.sha256 if snap is not None else None
     out.seconds = time.perf_counter() - t0
     return out
 
@@ -344,6 +368,14 @@ def check_ownership(home: CrmHome, save: SaveReport, hooks: Hooks | None = None)
     """
     hooks = hooks or Hooks()
     check = hooks.shared_check() if save.check_ownership else None
+    if check is not None and save.before is None and save.base_path is not None:
+        from ..reader import load
+
+        try:
+            save.before = load(save.base_path)
+        except CrmError as exc:  # a damaged snapshot: no base, no blame
+            save.errors.append(f"shared_mode_check: {exc}")
+            return []
     if check is None or save.before is None or save.after is None:
         return []
     try:
