@@ -19,9 +19,9 @@ class Msg(NamedTuple):
 CATALOGUE: dict[str, Msg] = {
     # reading
     "sheet.missing": Msg("error", "缺少工作表 '{sheet}'", "sheet '{sheet}' is missing"),
-    "sheet.ambiguous": Msg("warning", "工作表「{tab}」也像是引擎的 {sheet} 表；引擎使用「{used}」，"
+    "sheet.ambiguous": Msg("warning", "工作表「{tab}」也像是引擎的 {kind} 表；引擎使用「{used}」，"
                            "不读取也不写入「{tab}」。如不需要请改名",
-                           "sheet '{tab}' also looks like the engine's {sheet} sheet; the engine "
+                           "sheet '{tab}' also looks like the engine's {kind} sheet; the engine "
                            "uses '{used}' and neither reads nor writes '{tab}' (rename it to "
                            "silence this)"),
     "column.missing": Msg("error", "工作表 '{sheet}' 缺少必填列 '{header}'",

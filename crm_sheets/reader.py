@@ -497,7 +497,8 @@ def _load(cwb: pc.CalamineWorkbook, p: Path, data: bytes | None,
                          else (default_settings(), []))
     problems: list[Finding] = list(s_notes)
     for canon, chosen, other in ambiguous:
-        problems.append(make("sheet.ambiguous", lang, sheet=canon, row=None, tab=other, used=chosen))
+        problems.append(make("sheet.ambiguous", lang, sheet=canon, row=None, tab=other, used=chosen,
+                             kind=canon))
     for table, notes in ((cust, c_notes), (fol, f_notes)):
         for code, params in notes:
             problems.append(make(code, lang, sheet=table.schema.name, row=params.pop("row"), **params))

@@ -33,6 +33,7 @@ HELP_ZH: dict[str, str] = {
     "Full rescan period (backstop for missed events).": "全量重新扫描的周期（防止漏掉事件）。",
     "Scheduled backup period in days (0: off).": "定时备份的间隔天数（0：关闭）。",
     "Only validate; never write the master.": "只检查，不写主表。",
+    "List every change, not a summary per rule.": "逐条列出每处修改，而不是按规则汇总。",
     "Assign IDs, fill engine columns, apply stage/dormancy rules, refresh Issues (safe write).":
         "分配编号、填写引擎列、执行阶段/休眠规则、刷新问题表（安全写入）。",
     "Print what would change; write nothing.": "只显示将会改动的内容，不写入。",
