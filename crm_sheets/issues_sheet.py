@@ -296,3 +296,83 @@ def write_issues_sheet(book: Any, name: str, lang: str, table: IssueTable,
     ws.freeze_panes(1, 0)
     print_setup(ws)
     return ws
+
+
+# ---------------------------------------------------------------------------- copies
+
+
+_FINDINGS_CACHE: dict[int, tuple[Workbook, Any, list[Finding]]] = {}
+
+
+def master_findings(wb: Workbook, today: Any) -> list[Finding]:
+    """The master's findings (validated once per loaded workbook and day, shared by every
+    copy built from it), sorted as the master's Issues sheet lists them."""
+    hit = _FINDINGS_CACHE.get(id(wb))
+    if hit is not None and hit[0] is wb and hit[1] == today:
+        return hit[2]
+    from .validation import validate
+
+    order = {"error": 0, "warning": 1, "info": 2}
+    found = sorted(validate(wb, today).findings, key=lambda f: (
+        order.get(f.severity, 3), f.sheet, f.row or 0, f.column or "", f.code))
+    _FINDINGS_CACHE.clear()
+    _FINDINGS_CACHE[id(wb)] = (wb, today, found)
+    return found
+
+
+def copy_issue_table(wb: Workbook, findings: list[Finding], lang: str,
+                     sheets: Mapping[str, tuple[str, list[str], list[Any]]],
+                     hidden: Iterable[str] = ()) -> IssueTable:
+    """Issues rows for one person's (or department's) copy: only findings on the rows the
+    copy shows, pointing at the copy's own cells.
+
+    `sheets`: stable key -> (tab in the copy, column keys shown, master records shown in
+    order, first at row 2). `hidden`: column keys the audience must not read (masked):
+    findings on them are left out, since a message quotes the value."""
+    _, who, label, _ = master_lookup(wb)
+    hidden = set(hidden)
+    where: dict[str, tuple[str, dict[int, int], dict[str, int]]] = {}
+    for key, (tab, keys, records) in sheets.items():
+        where[key] = (tab, {rec.row: i + 2 for i, rec in enumerate(records)},
+                      {k: i for i, k in enumerate(keys)})
+    mine: list[Finding] = []
+    for f in findings:
+        w = where.get(f.sheet)
+        if w is None or not f.row or f.row not in w[1] or (f.column or "") in hidden:
+            continue
+        mine.append(f)
+
+    def locate(f: Finding) -> tuple[str, int, int] | None:
+        tab, rows, cols = where[f.sheet]
+        return tab, rows[f.row or 0], cols.get(f.column or "", -1)
+
+    return build_issue_table(mine, lang, locate, who, label,
+                             lambda sheet: where[sheet][0] if sheet in where else sheet)
+
+
+def add_note_rows(table: IssueTable, lang: str, rows: Iterable[tuple[str, Finding]],
+                  tab_title: Callable[[str], str]) -> None:
+    """Append findings that have no cell in the copy (a hand-back's leftovers, rows the
+    copy left out), the source named before the message."""
+    sev = SEVERITY_TEXT.get(lang, SEVERITY_TEXT["en"])
+    for source, f in rows:
+        sep = "：" if lang == "zh" else ": "
+        table.rows.append([tab_title(f.sheet), f.row, f.column or "", f.code,
+                           sev.get(f.severity, f.severity), f"{source}{sep}{f.message}",
+                           f.customer_id or "", "", "", ""])
+
+
+def dress_copy(book: Any, table: IssueTable, keys_by_tab: Mapping[str, list[str]],
+               customers_tab: str) -> None:
+    """Mark the copy's problem cells and overdue follow-ups (the master's look)."""
+    formats: dict[str, Any] = {}
+    for tab, keys in keys_by_tab.items():
+        ws = book.get_worksheet_by_name(tab)
+        if ws is None:
+            continue
+        overdue = col = None
+        if tab == customers_tab and "next_followup_date" in keys:
+            col = keys.index("next_followup_date")
+            overdue = overdue_formula(col, keys.index("stage") if "stage" in keys else None,
+                                      keys.index("status") if "status" in keys else None)
+        mark_sheet(book, ws, table.marks.get(tab, {}), formats, overdue, col)

@@ -284,3 +284,43 @@ def test_meta_names_the_engine_tabs_even_when_a_lookalike_has_the_english_name(
     assert not [f for f in validate(wb, TODAY).findings if f.severity == "error"]
     out = run_apply(path, today=TODAY, now=NOW)
     assert out.written and load(path).customers.records[0].values["customer_id"] == "C20240315001"
+
+
+# ------------------------------------------------------------------ 16.7 each copy's Issues
+
+
+def test_each_copy_carries_its_own_issues_marked_like_the_master(tmp_path: Path,
+                                                                  crm_state_dir) -> None:
+    import python_calamine as pc
+    from test_views_support import LI_CUSTOMER, make_view_home
+
+    from crm_sheets.views import build_views
+    from crm_sheets.writeback.xlsxpatch import patch_workbook
+
+    vh = make_view_home(tmp_path)
+    tmp = tmp_path / "edit.xlsx"  # 李四's customer (master row 2) gets a bad phone
+    patch_workbook(vh.master, tmp, {("Customers", 2, 10): "1380013"})
+    tmp.replace(vh.master)
+    paths = {p.stem: p for p in build_views(vh.master, vh.home, today=TODAY)}
+    li = openpyxl.load_workbook(paths["sales-li"])
+    ws = li["问题"]
+    assert [c.value for c in ws[1]][-3:] == ["客户名称", "负责人", "跳转"]
+    rows = [list(r) for r in ws.iter_rows(min_row=2, values_only=True)]
+    phone = [r for r in rows if r[3] == "phone.invalid" and r[6] == LI_CUSTOMER["customer_id"]]
+    assert len(phone) == 1 and phone[0][7] == LI_CUSTOMER["name"] and phone[0][8] == "李四"
+    assert {r[8] for r in rows if r[8]} == {"李四"}  # only his own rows
+    copy_rows = pc.CalamineWorkbook.from_path(str(paths["sales-li"])).get_sheet_by_name(
+        "客户").to_python()
+    at = next(i for i, r in enumerate(copy_rows) if r[0] == LI_CUSTOMER["customer_id"]) + 1
+    col = copy_rows[0].index("联系方式")
+    ref = f"{openpyxl.utils.get_column_letter(col + 1)}{at}"
+    assert phone[0][1] == at  # the copy's own row number
+    link = ws.cell(row=rows.index(phone[0]) + 2, column=10)
+    assert link.hyperlink.location == f"'客户'!{ref}"
+    assert ws.auto_filter.ref.startswith("A1:J")
+    marked = engine_rules(sheet_xml(paths["sales-li"], "客户"))
+    assert any(ref in r.split() for r, _ in marked["error"])
+    # the service copy shows every customer's problems, 王五's too
+    service = openpyxl.load_workbook(paths["service"])["问题"]
+    owners = {r[8] for r in service.iter_rows(min_row=2, values_only=True) if r[8]}
+    assert {"李四", "王五"} <= owners
