@@ -75,19 +75,28 @@ def build_cmd(workbook: Path, out_dir: Path | None, roles: tuple[str, ...], user
     password = _read_password(home, password_file, confirm=True) if encrypt else None
     auds = audiences(home, roles or None, users or None)
     bar = _progress(len(auds))
+    skipped: list[tuple[Path, str]] = []
     if bar is None:
         paths = build_views(workbook, home, encrypt_password=password, out_dir=out_dir,
-                            today=parse_today(today), audience_list=auds)
+                            today=parse_today(today), audience_list=auds, keep_password=True,
+                            skipped=skipped)
     else:
         with bar:
             task = bar.add_task(_t(home, "生成视图", "Building views"), total=len(auds))
             paths = build_views(workbook, home, encrypt_password=password, out_dir=out_dir,
                                 today=parse_today(today), audience_list=auds,
-                                progress=lambda _p: bar.advance(task))
+                                progress=lambda _p: bar.advance(task), keep_password=True,
+                                skipped=skipped)
     for p in paths:
         click.echo(str(p))
     click.echo(_t(home, f"已生成 {len(paths)} 个视图" + ("（已加密）" if encrypt else ""),
                   f"{len(paths)} views written" + (" (encrypted)" if encrypt else "")))
+    for p, holder in skipped:
+        click.echo(_t(home, f"未覆盖 {p}：正被 {holder} 打开（存在锁文件）；请关闭后重新生成",
+                      f"not overwritten: {p} is open by {holder} (lock file present); close it "
+                      "and build again"), err=True)
+    if skipped:
+        raise SystemExit(1)
 
 
 @views_group.command("mine")
@@ -137,21 +146,32 @@ def merge_cmd(workbook: Path, view: Path, dry_run: bool, password_file: Path | N
               today: str | None) -> None:
     """Merge a handed-back view into the master with the view owner's rights (admin)."""
     from ..views import describe, merge_view
-    from ..views.crypto import is_encrypted
+    from ..views.crypto import is_encrypted, stored_password
+    from ..watch.cycle import file_handback, in_inbox
 
     home = _home_of(workbook)
     runner = authorize("views_merge", home=home)
     password = None
     if view.is_file():
         with view.open("rb") as fh:
-            if is_encrypted(fh.read(8)):
+            if is_encrypted(fh.read(8)) and (password_file is not None or
+                                             stored_password(home.state,
+                                                             view.read_bytes()) is None):
                 password = _read_password(home, password_file, confirm=False)
     result = merge_view(workbook, view, home=home, runner=runner, dry_run=dry_run,
                         password=password, today=parse_today(today))
+    filed = None
+    if not dry_run and in_inbox(home, view):  # one hand-back, one merge (issue 13.13)
+        filed = file_handback(home, view, result).moved_to
     if fmt == "json":
-        echo_json(result.to_dict())
+        data = result.to_dict()
+        if filed is not None:
+            data["filed_to"] = str(filed)
+        echo_json(data)
     else:
         for line in describe(result):
             click.echo(line)
+        if filed is not None:
+            click.echo(_t(home, f"副本已移出 inbox：{filed}", f"copy moved out of the inbox: {filed}"))
     if result.refused or result.rejected or result.conflicts:
         raise SystemExit(1)

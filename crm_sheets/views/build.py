@@ -25,6 +25,7 @@ import xlsxwriter
 
 from ..charts_data import Dashboard, build_dashboard
 from ..errors import CrmError
+from ..findings import Finding, make
 from ..home import CrmHome
 from ..model import Record, Table, Workbook
 from ..permissions import (
@@ -111,6 +112,8 @@ class SheetPlan:
     row_editable: list[bool]
     ids: list[str]
     fingerprints: list[str]
+    records: list[Record] = dataclasses.field(default_factory=list)  # the master rows shown
+    notes: list[Finding] = dataclasses.field(default_factory=list)  # for the copy's Issues
 
 
 class ProjectionCache:
@@ -128,6 +131,16 @@ class ProjectionCache:
             owner = rec.values.get("owner")
             if isinstance(owner, str):
                 self.by_owner.setdefault(owner.strip().casefold(), []).append(rec)
+        counts: dict[Any, int] = {}
+        for rec in wb.customers.records:
+            cid = rec.values.get("customer_id")
+            if cid:
+                counts[cid] = counts.get(cid, 0) + 1
+        self.id_rows: dict[Any, list[Record]] = {}  # IDs on more than one customer row
+        for rec in wb.customers.records:
+            cid = rec.values.get("customer_id")
+            if counts.get(cid, 0) > 1:
+                self.id_rows.setdefault(cid, []).append(rec)
         self.fu_by_customer: dict[Any, list[tuple[int, Record]]] = {}
         for i, rec in enumerate(wb.followups.records):
             self.fu_by_customer.setdefault(rec.values.get("customer_id"), []).append((i, rec))
@@ -174,7 +187,7 @@ def plan_sheets(wb: Workbook, actor: Actor, cache: ProjectionCache | None = None
     masked = masked_fields(actor)
     c_edit = set(editable_fields(actor, CUSTOMERS)) - masked
     cpick = _select(cache, CUSTOMERS, actor, ckeys)
-    crow, cids, cedit, cfps = [], [], [], []
+    crow, cids, cedit, cfps, crecs = [], [], [], [], []
     owners: dict[str, Any] = {}
     seen: set[str] = set()
     records = (cache.by_owner.get(actor.owner_name.casefold(), []) if actor.role == "sales"
@@ -185,12 +198,20 @@ def plan_sheets(wb: Workbook, actor: Actor, cache: ProjectionCache | None = None
             continue
         seen.add(cid)
         owners[cid] = rec.values.get("owner")
+        crecs.append(rec)
         vals, fps = cpick(rec)
         crow.append(vals)
         cfps.append(fps)
         cids.append(cid)
         cedit.append(bool(c_edit))
-    cust = SheetPlan(CUSTOMERS, ckeys, c_edit, crow, cedit, cids, cfps)
+    cust = SheetPlan(CUSTOMERS, ckeys, c_edit, crow, cedit, cids, cfps, crecs)
+    # An ID on several customer rows, one of which this audience may not see, says nothing
+    # about whose a follow-up is: its follow-ups stay out (issue 17.5), and the copy says so.
+    ambiguous = {cid for cid in owners if cid in cache.id_rows
+                 and not all(visible_customer(actor, r) for r in cache.id_rows[cid])}
+    for cid in sorted(ambiguous):
+        cust.notes.append(make("view.ambiguous_id", wb.lang, sheet=CUSTOMERS.name,
+                               column="customer_id", customer_id=cid, value=cid))
     fvis = visible_fields(actor, FOLLOWUPS)
     if not fvis:
         return cust, None
@@ -199,7 +220,7 @@ def plan_sheets(wb: Workbook, actor: Actor, cache: ProjectionCache | None = None
         return cust, None
     f_edit = set(editable_fields(actor, FOLLOWUPS)) - masked
     fpick = _select(cache, FOLLOWUPS, actor, fkeys)
-    frows, fids, fedit, ffps = [], [], [], []
+    frows, fids, fedit, ffps, frecs = [], [], [], [], []
     fseen: set[str] = set()
     if actor.role == "sales":
         pairs = sorted((p for cid in owners for p in cache.fu_by_customer.get(cid, ())),
@@ -210,38 +231,48 @@ def plan_sheets(wb: Workbook, actor: Actor, cache: ProjectionCache | None = None
     for rec in frecords:
         fid = rec.values.get("followup_id")
         cid = rec.values.get("customer_id")
-        if not fid or fid in fseen or cid not in owners:
+        if not fid or fid in fseen or cid not in owners or cid in ambiguous:
             continue
         owner = owners[cid]
         if not visible_followup(actor, rec, owner):
             continue
         fseen.add(fid)
+        frecs.append(rec)
         vals, fps = fpick(rec)
         frows.append(vals)
         ffps.append(fps)
         fids.append(fid)
         fedit.append(bool(f_edit) and followup_row_editable(actor, rec, owner))
-    return cust, SheetPlan(FOLLOWUPS, fkeys, f_edit, frows, fedit, fids, ffps)
+    return cust, SheetPlan(FOLLOWUPS, fkeys, f_edit, frows, fedit, fids, ffps, frecs)
 
 
-def _sub_workbook(wb: Workbook, cust_ids: set[str]) -> Workbook:
-    """The master restricted to some customers (for a rep's own figures)."""
+def _sub_workbook(wb: Workbook, cust_ids: set[str], customers: list[Record] | None = None,
+                  followups: list[Record] | None = None) -> Workbook:
+    """The master restricted to some customers (for a rep's own figures): the rows the
+    copy shows when given, never every row that merely shares an ID (issue 17.5)."""
     def sub(table: Table, key: str) -> Table:
         return dataclasses.replace(table, records=[r for r in table.records
                                                    if r.values.get(key) in cust_ids])
 
-    return dataclasses.replace(wb, customers=sub(wb.customers, "customer_id"),
-                               followups=sub(wb.followups, "customer_id"))
+    return dataclasses.replace(
+        wb,
+        customers=(dataclasses.replace(wb.customers, records=list(customers))
+                   if customers is not None else sub(wb.customers, "customer_id")),
+        followups=(dataclasses.replace(wb.followups, records=list(followups))
+                   if followups is not None else sub(wb.followups, "customer_id")))
 
 
 def audience_dashboard(wb: Workbook, aud: Audience, cust_ids: set[str], today: dt.date,
-                       cache: dict[str, Dashboard]) -> Dashboard:
+                       cache: dict[str, Dashboard], *, customers: list[Record] | None = None,
+                       followups: list[Record] | None = None) -> Dashboard:
     """The audience's own figures: a rep's customers, service figures, or everything."""
     zh = wb.lang == "zh"
     if aud.role == "sales":
         who = aud.display_name or aud.account or ""
-        return build_dashboard(_sub_workbook(wb, cust_ids), today=today,
-                               scope=f"{who} 的客户" if zh else f"customers of {who}")
+        own = build_dashboard(_sub_workbook(wb, cust_ids, customers, followups), today=today,
+                              scope=f"{who} 的客户" if zh else f"customers of {who}")
+        own.audience = "own"  # the rep's overdue list goes on the chart sheet
+        return own
     scope = "service" if aud.role == "service" else "all"
     if scope not in cache:
         dash = build_dashboard(wb, today=today)
@@ -273,8 +304,9 @@ def _lists_sheet(book: Any, wb: Workbook, aud: Audience, fmts: dict[str, Any]) -
 
     ws = book.add_worksheet("Lists")
     lists = {k: list(v) for k, v in wb.lists.items()}
-    if aud.role == "sales":  # a rep sees their own name only
+    if aud.role == "sales":  # a rep sees their own name only, in every list of people
         lists["owners"] = [aud.display_name or aud.account or ""]
+        lists["staff"] = [*lists["owners"], *lists.get("service", [])]
     for c, (key, (zh, en)) in enumerate(LIST_COLUMNS.items()):
         ws.set_column(c, c, 14)
         ws.write_string(0, c, zh if wb.lang == "zh" else en, fmts["header"])
@@ -444,6 +476,52 @@ def _chart_sheet(book: Any, dash: Dashboard, lang: str) -> None:
     ws.protect()
 
 
+ISSUES_SHEET = {"zh": "问题", "en": "Issues"}
+
+
+def _copy_issues_sheet(book: Any, wb: Workbook, actor: Actor, cust: SheetPlan,
+                       fol: SheetPlan | None, today: dt.date, notes: list[Finding],
+                       handback: tuple[str, str, list[Finding]] | None) -> None:
+    """The copy's Issues sheet (issue 16.7): the master's findings on the rows this copy
+    shows, with the copy's own row numbers and jump links, and those cells marked as in
+    the master; then what the last hand-back left undone and what this copy left out
+    (issue 13.15). Same columns, colours and filter as the master's Issues."""
+    from ..issues_sheet import (
+        add_note_rows,
+        copy_issue_table,
+        dress_copy,
+        master_findings,
+        write_issues_sheet,
+    )
+    from ..schema import sheet_title
+
+    lang = wb.lang
+    zh = lang == "zh"
+    sheets = {CUSTOMERS.name: (CUSTOMERS.title(lang), cust.keys, cust.records)}
+    if fol is not None:
+        sheets[FOLLOWUPS.name] = (FOLLOWUPS.title(lang), fol.keys, fol.records)
+    table = copy_issue_table(wb, master_findings(wb, today), lang, sheets, masked_fields(actor))
+    dress_copy(book, table, {tab: keys for tab, keys, _ in sheets.values()}, CUSTOMERS.title(lang))
+    when, name, found = handback or ("", "", [])
+    src = (f"上次交回 {name}（{when[:16].replace('T', ' ')}）" if zh else
+           f"last hand-back {name} ({when[:16].replace('T', ' ')})")
+
+    def title(sheet: str) -> str:
+        try:
+            return sheet_title(sheet, lang)
+        except KeyError:
+            return "" if sheet == "_view" else sheet
+
+    add_note_rows(table, lang, [*((src, f) for f in found),
+                                *(("本副本" if zh else "this copy", f) for f in notes)], title)
+    if not table.rows:
+        return
+    head = book.add_format({"bold": True, "border": 1, "font_name": FONT, "bg_color": LOCKED_BG})
+    ws = write_issues_sheet(book, ISSUES_SHEET["zh" if zh else "en"], lang, table, head)
+    ws.protect("", {"autofilter": True, "sort": True, "select_locked_cells": True,
+                    "select_unlocked_cells": True})
+
+
 def view_title(aud: Audience, lang: str) -> str:
     if aud.account is None:
         zh, en = DEPARTMENT_NAMES[aud.department or ""]
@@ -455,8 +533,13 @@ def view_title(aud: Audience, lang: str) -> str:
 
 def render_view(wb: Workbook, aud: Audience, *, home_id: str, key: bytes, master_sha: str,
                 today: dt.date, dash_cache: dict[str, Dashboard] | None = None,
-                password: str | None = None, cache: ProjectionCache | None = None) -> bytes:
-    """One view as xlsx bytes (encrypted when `password` is given)."""
+                password: str | None = None, cache: ProjectionCache | None = None,
+                handback: tuple[str, str, list[Finding]] | None = None) -> bytes:
+    """One view as xlsx bytes (encrypted when `password` is given).
+
+    `handback`: (when, file, findings) of the audience's last hand-back that left
+    something undone (`handback.handback_findings`), listed in the copy's Issues sheet.
+    """
     actor = aud.actor
     cust, fol = plan_sheets(wb, actor, cache)
     lang = wb.lang
@@ -471,9 +554,12 @@ def render_view(wb: Workbook, aud: Audience, *, home_id: str, key: bytes, master
     if fol is not None:
         pending.append(_data_sheet(book, FOLLOWUPS.title(lang), fol, lang, fmts))
     dash = audience_dashboard(wb, aud, set(cust.ids), today, dash_cache if dash_cache is not None
-                              else {})
+                              else {}, customers=cust.records,
+                              followups=fol.records if fol is not None else [])
     _chart_sheet(book, dash, lang)
     _lists_sheet(book, wb, aud, fmts["locked"])
+    notes = [*cust.notes, *(fol.notes if fol is not None else [])]
+    _copy_issues_sheet(book, wb, actor, cust, fol, today, notes, handback)
     keys = {CUSTOMERS.name: cust.keys}
     base = {CUSTOMERS.name: dict(zip(cust.ids, cust.fingerprints, strict=True))}
     if fol is not None:
@@ -502,11 +588,21 @@ def build_views(master_path: str | Path, home: CrmHome, *, roles: Sequence[str] 
                 users: Sequence[str] | None = None, encrypt_password: str | None = None,
                 out_dir: str | Path | None = None, today: dt.date | None = None,
                 audience_list: Sequence[Audience] | None = None,
-                progress: Callable[[Path], None] | None = None) -> list[Path]:
+                progress: Callable[[Path], None] | None = None,
+                keep_password: bool = False,
+                skipped: list[tuple[Path, str]] | None = None) -> list[Path]:
     """Write one view per sales rep and per department (or per named account) into
-    `out_dir` (default: the home's views/). Returns the paths written."""
+    `out_dir` (default: the home's views/). Returns the paths written.
+
+    `keep_password`: remember `encrypt_password` in the private state folder so the
+    watcher can open these copies when they come back to the inbox (an admin's build
+    password; never a person's account password). A copy open in an editor (its lock
+    file present, the master's rule) is not overwritten: it is left out of the result
+    and, when `skipped` is given, listed there as (path, who has it open).
+    """
     from ..reader import load
     from ..writeback.atomic import atomic_write_bytes
+    from ..writeback.locks import lock_holder
     from ..writeback.safe import file_sha256
 
     master_path = Path(master_path)
@@ -520,11 +616,31 @@ def build_views(master_path: str | Path, home: CrmHome, *, roles: Sequence[str] 
     global _FORK_JOB
     cache: dict[str, Dashboard] = {}
     projections = ProjectionCache(wb)
+    from ..issues_sheet import master_findings
+
+    master_findings(wb, day)  # once, before any fork: every copy's Issues draws on it
     paths: list[Path] = []
+
+    if encrypt_password and keep_password:
+        from .crypto import remember_password
+
+        remember_password(home.state, encrypt_password)
+    held: dict[Path, str] = {}
+    for aud in list(auds):
+        target = out / f"{aud.file_stem}.xlsx"
+        holder = lock_holder(target)
+        if holder is not None:  # open in Excel/WPS/LibreOffice: leave it alone (13.14)
+            held[target] = holder
+            auds.remove(aud)
+    if skipped is not None:
+        skipped.extend(held.items())
+
+    from .handback import handback_findings
 
     def render(aud: Audience) -> Path:
         data = render_view(wb, aud, home_id=home.home_id, key=key, master_sha=sha, today=day,
-                           dash_cache=cache, password=encrypt_password, cache=projections)
+                           dash_cache=cache, password=encrypt_password, cache=projections,
+                           handback=handback_findings(home, aud))
         path = out / f"{aud.file_stem}.xlsx"
         atomic_write_bytes(path, data)
         return path

@@ -204,6 +204,26 @@ _CODES = {
     "merge.rejected_unknown_customer": ("error", "视图第 {view_row} 行的跟进记录指向不存在或不可见的客户 '{value}'，已拒绝",
                                         "the follow-up in view row {view_row} names an unknown or "
                                         "invisible customer '{value}': rejected"),
+    "merge.saver_unknown": ("error", "无法确认是谁交回了 {owner} 的副本：文件的保存者（{author}）不是本主目录的启用账户。"
+                                     "已放到一边，未合并；请管理员向本人确认后运行 crm views merge 主表 副本 手动合并",
+                            "cannot tell who handed in the copy of {owner}: its saver ({author}) is "
+                            "not an enabled account of this home. Set aside, nothing merged; an "
+                            "admin confirms with the person, then runs crm views merge MASTER COPY"),
+    "merge.owner_needed": ("error", "视图第 {view_row} 行没有填写{header}（部门副本需写明是谁跟进的），已拒绝",
+                           "view row {view_row} has no {header} (a department copy must say who "
+                           "followed up): rejected"),
+    "merge.rejected_new_customer_not_added": (
+        "error", "视图第 {view_row} 行的跟进记录指向本副本中新增的客户 '{value}'，但该客户未能加入（原因见上），已拒绝",
+        "the follow-up in view row {view_row} names '{value}', a customer added in this copy "
+        "that was not added (see above): rejected"),
+    "merge.rejected_ambiguous_customer": (
+        "error", "客户编号 {value} 在主表中出现在多行，无法确定是哪一家客户，修改已拒绝；请管理员先修正重复的客户编号",
+        "the customer ID {value} is on more than one row of the master, so it names no single "
+        "customer: rejected; an admin must fix the duplicated ID first"),
+    "view.ambiguous_id": (
+        "warning", "客户编号 {value} 在主表中出现在多行，其中有本副本看不到的客户：该编号的跟进记录未放入副本，请管理员修正重复的编号",
+        "the customer ID {value} is on more than one row of the master, some of them not "
+        "visible to this copy: its follow-ups were left out; an admin must fix the duplicated ID"),
     "merge.already_merged": ("info", "视图第 {view_row} 行已在之前合并过，跳过",
                              "view row {view_row} was merged before: skipped"),
     "merge.conflict": ("warning", "{header} 在视图和主表中都被修改：主表保留 '{master}'，视图为 '{view}'",

@@ -443,7 +443,8 @@ def apply_master(home: CrmHome, *, today: dt.date, author: str | None = None,
 
 @dataclass
 class InboxReport:
-    """What happened to one inbox drop: done | rejected | deferred | unavailable."""
+    """What happened to one inbox drop: done | rejected | needs_attention | deferred |
+    unavailable."""
 
     path: Path
     status: str
@@ -506,22 +507,200 @@ def _free_name(folder: Path, name: str) -> Path:
         n += 1
 
 
-def _file_away(path: Path, folder: Path, payload: dict[str, Any]) -> tuple[Path, Path]:
+# Folders under inbox/: a copy being read, merged ones, refused ones, ones an admin must
+# look at (an encrypted copy the engine cannot open, a saver it cannot confirm).
+PROCESSING, DONE, REJECTED, ATTENTION = "processing", "done", "rejected", "needs-attention"
+_SET_ASIDE_CODES = {"merge.saver_unknown"}
+
+_TEXT: dict[str, tuple[str, str]] = {
+    "encrypted": ("{name} 是加密的副本，引擎没有能打开它的密码（用个人账户密码加密，或生成后换过密码）："
+                  "已移到 inbox/needs-attention/，未合并。请管理员运行 crm views merge 主表 该文件 并输入密码，"
+                  "或请交回人提供未加密的副本",
+                  "{name} is an encrypted copy the engine has no password for (encrypted with a "
+                  "person's account password, or built with another password): moved to "
+                  "inbox/needs-attention/, nothing merged. An admin runs crm views merge MASTER "
+                  "FILE and types the password, or the person hands back an unencrypted copy"),
+    "crashed": ("读取 {name} 时引擎中断（文件可能有问题）：已移到 inbox/rejected/，不会再次读取。"
+                "请重新生成副本，或把文件交给管理员检查",
+                "the engine stopped while reading {name} (the file may be faulty): moved to "
+                "inbox/rejected/ and not read again. Build a new copy, or give the file to an "
+                "admin to check"),
+    "unreadable": ("{name} 无法读取（{reason}）：已移到 inbox/rejected/。请在编辑器中重新保存后再放入 inbox/",
+                   "{name} cannot be read ({reason}): moved to inbox/rejected/. Save it again "
+                   "from the editor and drop it into inbox/ again"),
+    "title": ("交回的副本：{name}（{at}）", "Handed-back copy: {name} ({at})"),
+    "done": ("结果：已合并", "Result: merged"),
+    "rejected": ("结果：未合并（已拒绝）", "Result: not merged (rejected)"),
+    "needs_attention": ("结果：已放到一边，等待管理员处理", "Result: set aside for an admin"),
+    "reason": ("原因：{message}", "Reason: {message}"),
+    "next_copy": ("被拒绝的修改及原因也会列在你下一份副本的「问题」工作表中。",
+                  "The rejected changes and why are also listed in the Issues sheet of your "
+                  "next copy."),
+    "row": ("第 {row} 行", "row {row}"),
+    "view_row": ("{sheet}", "{sheet}"),
+}
+_GROUPS = (("rejected", "已拒绝", "Rejected"), ("conflicts", "冲突（主表保留原值）",
+                                              "Conflicts (the master kept its value)"),
+           ("landed", "已合并", "Landed"), ("notes", "备注", "Notes"))
+
+
+def _t(lang: str, key: str, **params: Any) -> str:
+    zh, en = _TEXT[key]
+    return (zh if lang == "zh" else en).format(**params)
+
+
+def findings_text(lang: str, name: str, status: str, data: dict[str, Any],
+                  message: str = "") -> str:
+    """The findings file a person reads beside their filed copy: which cells, and why."""
+    from ..schema import sheet_title
+
+    at = dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M")
+    lines = [_t(lang, "title", name=name, at=at),
+             _t(lang, status if status in ("done", "rejected", "needs_attention") else
+                "rejected")]
+    if message:
+        lines.append(_t(lang, "reason", message=message))
+    for key, zh, en in _GROUPS:
+        items = data.get(key)
+        if not isinstance(items, list) or not items:
+            continue
+        lines.append("")
+        lines.append(f"{zh}（{len(items)}）：" if lang == "zh" else f"{en} ({len(items)}):")
+        for f in items:
+            if not isinstance(f, dict):
+                lines.append(f"  {f}")
+                continue
+            where = []
+            sheet = f.get("sheet")
+            if sheet and sheet != "_view":
+                try:
+                    where.append(sheet_title(sheet, lang))
+                except KeyError:
+                    where.append(str(sheet))
+            if f.get("row"):
+                where.append(_t(lang, "row", row=f["row"]))
+            if f.get("customer_id"):
+                where.append(str(f["customer_id"]))
+            head = " ".join(where)
+            lines.append(f"  {head}：{f.get('message', '')}" if head and lang == "zh" else
+                         f"  {head}: {f.get('message', '')}" if head else
+                         f"  {f.get('message', '')}")
+    if status != "done" or data.get("rejected") or data.get("conflicts"):
+        lines.append("")
+        lines.append(_t(lang, "next_copy"))
+    return "\n".join(lines) + "\n"
+
+
+def _file_away(path: Path, folder: Path, payload: dict[str, Any], *, lang: str = "zh",
+               name: str | None = None) -> tuple[Path, Path]:
+    """Move a handed-back copy into `folder` with its findings beside it (.json for tools,
+    .txt in the home's language for the person); returns (filed copy, json path)."""
     folder.mkdir(parents=True, exist_ok=True)
-    target = _free_name(folder, path.name)
+    target = _free_name(folder, name or path.name)
     os.replace(path, target)
     findings = target.with_name(target.name + ".findings.json")
     atomic_write_bytes(findings, json.dumps(payload, ensure_ascii=False, indent=1,
                                             default=str).encode("utf-8"))
+    status = str(payload.get("status") or "rejected")
+    text = findings_text(lang, target.name, status, payload, str(payload.get("error") or ""))
+    atomic_write_bytes(target.with_name(target.name + ".findings.txt"), text.encode("utf-8"))
     return target, findings
+
+
+def _inbox_status(data: dict[str, Any], landed: int, rejected: int, conflicts: int) -> str:
+    refusals = data.get("rejected") if isinstance(data.get("rejected"), list) else []
+    if data.get("refused") and any(isinstance(f, dict) and f.get("code") in _SET_ASIDE_CODES
+                                   for f in refusals):
+        return "needs_attention"
+    if data.get("refused") or (landed == 0 and (rejected or conflicts)):
+        return "rejected"
+    return "done"
+
+
+_FOLDER = {"done": DONE, "rejected": REJECTED, "needs_attention": ATTENTION}
+
+
+def file_handback(home: CrmHome, path: Path, result: Any, *, name: str | None = None
+                  ) -> InboxReport:
+    """File a copy that was merged (by the watcher or by hand with `crm views merge`) out
+    of inbox/, so one hand-back is merged once (issue 13.13)."""
+    path = Path(path)
+    data = _result_dict(result)
+    rep = InboxReport(path=path, status="done", result=data)
+    rep.status = _inbox_status(data, rep.landed, rep.rejected, rep.conflicts)
+    if rep.status == "needs_attention":
+        refusal = next((f for f in data.get("rejected") or [] if isinstance(f, dict)), {})
+        rep.message = str(refusal.get("message") or "")
+    payload: dict[str, Any] = {"file": name or path.name,
+                               "at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+                               "status": rep.status, **data}
+    rep.moved_to, rep.findings_path = _file_away(path, home.inbox / _FOLDER[rep.status], payload,
+                                                 lang=home.lang, name=name)
+    return rep
+
+
+def in_inbox(home: CrmHome, path: Path) -> bool:
+    """Is `path` a copy waiting in (or being read from) the home's inbox?"""
+    try:
+        parent = Path(path).resolve().parent
+        inbox = Path(home.inbox).resolve()
+    except OSError:
+        return False
+    return parent in (inbox, inbox / PROCESSING, inbox / ATTENTION)
+
+
+def set_aside(home: CrmHome, path: Path, folder: str, message: str,
+              status: str = "rejected", name: str | None = None) -> InboxReport:
+    """Move a copy out of inbox/ with a findings file saying what happened and what to do."""
+    payload: dict[str, Any] = {"file": name or Path(path).name,
+                               "at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+                               "status": status, "error": message}
+    moved, fpath = _file_away(Path(path), home.inbox / folder, payload, lang=home.lang,
+                              name=name)
+    return InboxReport(path=Path(path), status=status, moved_to=moved, findings_path=fpath,
+                       message=message)
+
+
+def recover_processing(home: CrmHome) -> list[InboxReport]:
+    """Copies left in inbox/processing/ by an engine that died reading them: set aside as
+    failed, so the same file can never stop the watcher twice (issue 17.4)."""
+    folder = home.inbox / PROCESSING
+    try:
+        left = sorted(p for p in folder.iterdir() if p.is_file())
+    except OSError:
+        return []
+    out = []
+    for p in left:
+        try:
+            out.append(set_aside(home, p, REJECTED, _t(home.lang, "crashed", name=p.name)))
+        except OSError:
+            continue
+    return out
+
+
+def _encrypted_without_password(home: CrmHome, path: Path) -> bool:
+    from ..views.crypto import is_encrypted, stored_password
+
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(8)
+        if not is_encrypted(head):
+            return False
+        return stored_password(home.state, path.read_bytes()) is None
+    except OSError:
+        return False
 
 
 def process_inbox(home: CrmHome, path: Path, *, hooks: Hooks | None = None) -> InboxReport:
     """Merge one handed-back copy into the master and file it away.
 
+    The copy is moved into inbox/processing/ before it is read, so a file that kills
+    the process is found there at the next start and set aside (`recover_processing`).
     Rejected: the merge refused it (not a view of this home, someone else's view,
-    unreadable) or nothing landed while changes were rejected or in conflict. Deferred (left in the
-    inbox, retried later): the master is open in an editor. Unavailable: no merge yet.
+    unreadable) or nothing landed while changes were rejected or in conflict. Needs
+    attention: an encrypted copy the engine has no password for, or a saver that is not
+    a known account (an admin confirms and merges by hand). Deferred (back in the inbox,
+    retried later): the master is open in an editor. Unavailable: no merge yet.
     """
     hooks = hooks or Hooks()
     path = Path(path)
@@ -530,23 +709,26 @@ def process_inbox(home: CrmHome, path: Path, *, hooks: Hooks | None = None) -> I
         msg = ("合并功能尚不可用（crm_sheets.views.merge_view）" if home.lang == "zh"
                else "merging is not available yet (crm_sheets.views.merge_view)")
         return InboxReport(path=path, status="unavailable", message=msg)
-    payload: dict[str, Any] = {"file": path.name,
-                               "at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}
+    if _encrypted_without_password(home, path):
+        return set_aside(home, path, ATTENTION, _t(home.lang, "encrypted", name=path.name),
+                         status="needs_attention")
+    folder = home.inbox / PROCESSING
+    folder.mkdir(parents=True, exist_ok=True)
+    work = _free_name(folder, path.name)
+    os.replace(path, work)
     try:
-        result = merge(home.master, path, home=home)
+        result = merge(home.master, work, home=home)
     except WorkbookLocked as exc:
+        os.replace(work, _free_name(path.parent, path.name))
         return InboxReport(path=path, status="deferred", message=str(exc))
     except Exception as exc:  # noqa: BLE001 - a refused or broken copy goes to rejected/
         msg = str(exc) if isinstance(exc, CrmError) else f"{type(exc).__name__}: {exc}"
-        payload.update({"status": "rejected", "error": msg})
-        moved, fpath = _file_away(path, home.inbox / "rejected", payload)
-        return InboxReport(path=path, status="rejected", moved_to=moved, findings_path=fpath,
-                           message=msg)
-    data = _result_dict(result)
-    rep = InboxReport(path=path, status="done", result=data)
-    if data.get("refused") or (rep.landed == 0 and (rep.rejected or rep.conflicts)):
-        rep.status = "rejected"
-    payload.update({"status": rep.status, **data})
-    rep.moved_to, rep.findings_path = _file_away(
-        path, home.inbox / ("done" if rep.status == "done" else "rejected"), payload)
+        return set_aside(home, work, REJECTED, msg, name=path.name)
+    rep = file_handback(home, work, result, name=path.name)
+    rep.path = path
     return rep
+
+
+def unreadable_text(lang: str, name: str, reason: str) -> str:
+    """What the watcher says of an inbox file that never reads as a complete xlsx."""
+    return _t(lang, "unreadable", name=name, reason=reason)

@@ -43,7 +43,10 @@ from .cycle import (
     check_ownership,
     count_changes,
     process_inbox,
+    recover_processing,
     revalidate,
+    set_aside,
+    unreadable_text,
     write_findings,
 )
 from .events import Classifier, Kind, event_paths
@@ -170,6 +173,9 @@ class Watcher:
         mode = "polling" if self.opt.polling else "events"
         self._emit("started", "info", root=str(self.home.root), mode=mode,
                    debounce=self.opt.debounce)
+        for rep in recover_processing(self.home):  # a copy that stopped an earlier run
+            self._emit("merge_rejected", "warn", name=rep.path.name, message=rep.message,
+                       dest=str(rep.moved_to), result={})
         try:
             self._arm()
             self._queue_full_scan(now, immediate=True)
@@ -469,6 +475,8 @@ class Watcher:
             self._emit("save_detected", "info", name=name, events=",".join(item.events),
                        path=str(item.path))
         reason = incomplete_reason(item.path)
+        if reason is not None and item.kind is Kind.INBOX and _ole(item.path):
+            reason = None  # an encrypted copy: process_inbox opens it or sets it aside
         if reason is None and item.kind is Kind.MASTER:
             try:
                 self._master_saved(item, probe.sha256)
@@ -483,8 +491,12 @@ class Watcher:
             if item.attempts > self.opt.retries:
                 self.pending.pop(item.path, None)
                 self.seen[item.path] = stat_now
-                if item.kind is Kind.INBOX:
-                    self.inbox_skip[item.path] = stat_now
+                if item.kind is Kind.INBOX:  # set aside: never retried at the next start
+                    rep = set_aside(self.home, item.path, "rejected",
+                                    unreadable_text(self.lang, name, reason))
+                    self._emit("merge_rejected", "warn", name=name, message=rep.message,
+                               dest=str(rep.moved_to), result={})
+                    return
                 self._emit("corrupt", "error", name=name, reason=reason, path=str(item.path),
                            attempts=item.attempts)
                 return
@@ -575,9 +587,14 @@ class Watcher:
             self._emit("merged", "ok", name=name, landed=rep.landed, rejected=rep.rejected,
                        conflicts=rep.conflicts, dest=str(rep.moved_to), result=rep.result)
         elif rep.status == "rejected":
-            msg = rep.message or (f"{rep.rejected} rejected, {rep.conflicts} conflicts")
+            msg = rep.message or messages.text(
+                "merge_counts", self.lang, rejected=rep.rejected, conflicts=rep.conflicts,
+                findings=rep.moved_to.name + ".findings.txt" if rep.moved_to else "-")
             self._emit("merge_rejected", "warn", name=name, message=msg, dest=str(rep.moved_to),
                        result=rep.result)
+        elif rep.status == "needs_attention":
+            self._emit("merge_set_aside", "warn", name=name, message=rep.message,
+                       dest=str(rep.moved_to), result=rep.result)
         elif rep.status == "deferred":
             self._emit("merge_deferred", "warn", name=name, message=rep.message)
             p = _Pending(Kind.INBOX, item.path, self.clock() + self.opt.inbox_defer,
@@ -614,6 +631,17 @@ class Watcher:
         for p in create(self.home, "scheduled"):
             self._emit("backup", "ok", name=p.name, path=str(p))
         self._prune()
+
+
+def _ole(path: Path) -> bool:
+    """Does the file start like an encrypted Office file (an OLE container)?"""
+    from ..safezip import OLE_MAGIC
+
+    try:
+        with open(path, "rb") as fh:
+            return fh.read(8) == OLE_MAGIC
+    except OSError:
+        return False
 
 
 def _plain(d: dict[str, Any]) -> dict[str, Any]:
