@@ -42,6 +42,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "user_admin": frozenset({"admin"}),
     "settings": frozenset({"admin"}),
     "watch": frozenset({"admin"}),
+    "audit": frozenset({"admin", "manager"}),  # crm audit: read the audit log
     # data capabilities (rows further scoped by the functions below)
     "customers_see": _ALL,
     "customers_edit": frozenset({"admin", "manager", "sales"}),
@@ -71,6 +72,7 @@ ACTION_LABELS: dict[str, tuple[str, str]] = {
     "user_admin": ("账户管理", "managing accounts"),
     "settings": ("修改设置", "changing settings"),
     "watch": ("监视主目录", "watching the home"),
+    "audit": ("查看审计日志", "reading the audit log"),
     "customers_see": ("查看客户", "seeing customers"),
     "customers_edit": ("编辑客户", "editing customers"),
     "customers_reassign": ("更换负责人", "changing the owner"),

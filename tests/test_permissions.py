@@ -47,6 +47,7 @@ EXPECTED: dict[str, set[str]] = {
     "user_admin": {A},
     "settings": {A},
     "watch": {A},
+    "audit": {A, M},  # crm audit: issue 13 item 17 asks for admin and manager
     "customers_see": {A, M, S, SV, MK},  # sales own, marketing masked
     "customers_edit": {A, M, S},  # sales own, not owner
     "customers_reassign": {A, M},  # manager: all incl. owner

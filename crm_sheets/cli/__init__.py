@@ -25,6 +25,7 @@ CrmGroup.lazy = {
     "import": "import_cmd",
     "watch": "watch_cmd",
     "backup": "backup_cmd",
+    "audit": "audit_cmd",
 }
 
 

@@ -129,6 +129,20 @@ HELP_ZH: dict[str, str] = {
     "Write reports/dashboard.xlsx (native Excel charts) and, with --to, a PDF.":
         "生成看板工作簿（原生 Excel 图表），加 --to 时另存 PDF。",
     "Also write the dashboard as FILE.pdf.": "另存一份 PDF 看板 FILE.pdf。",
+    # crm audit
+    "Read the audit log: who changed what and when (admin, manager).":
+        "查看审计日志：谁在什么时候改了什么（管理员、管理层）。",
+    "Only events about this customer ID.": "只看与这个客户编号有关的记录。",
+    "Only events by or on behalf of this account (account or display name).":
+        "只看这个账户做的或代其完成的记录（账户名或显示名）。",
+    "From this day (YYYY-MM-DD) or time (YYYY-MM-DD HH:MM), inclusive.":
+        "从这一天（YYYY-MM-DD）或时刻（YYYY-MM-DD HH:MM）起，含当天。",
+    "Up to this day or time, inclusive.": "到这一天或时刻为止，含当天。",
+    "Only this action (apply, import, views.merge, login, ...; a prefix like views matches views.*).":
+        "只看这种操作（apply、import、views.merge、login 等；写 views 即匹配 views.*）。",
+    "Output format (csv: UTF-8 with BOM, opens in Excel).": "输出格式（csv：带 BOM 的 UTF-8，可直接用 Excel 打开）。",
+    "Only the newest N events (a table shows the newest 100 unless given).":
+        "只看最近的 N 条（表格不指定时显示最近 100 条）。",
 }
 
 
