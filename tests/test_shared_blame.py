@@ -84,8 +84,9 @@ def test_engine_writes_and_earlier_saves_are_never_blamed_on_the_next_saver(tmp_
 
         # Rep B (王五) changes only a note on their own customer: nothing of A's or the
         # engine's is theirs, so nothing is judged against them.
-        _, found = one_save(w, home, tmp_path, "王五", edits={(WANG, "备注"): "周五回访"})
+        data, found = one_save(w, home, tmp_path, "王五", edits={(WANG, "备注"): "周五回访"})
         assert found == [], found
+        assert data["changed"] == 1  # the log line counts B's one row, not the engine's
         assert latest_findings(home)["saved_by"] == "王五"
 
         # A true positive stays: B edits A's customer.
@@ -142,3 +143,11 @@ def test_snapshot_follows_every_engine_write_and_stays_out_of_state_backups(tmp_
 
     with zipfile.ZipFile(create_state_backup(home, "manual")) as z:
         assert not [n for n in z.namelist() if "engine-snapshot" in n]
+    # a restore puts back an older master: that is the engine's write too
+    from crm_sheets.backup_admin import restore
+
+    restore(home, out.backup.name.removesuffix(".zip"))
+    snap = engine_snapshot(home.state, home.master)
+    assert snap is not None and snap.action == "backup.restore"
+    assert snap.sha256 == file_sha256(home.master) and snap.path.is_file()
+    assert len(list(snap.path.parent.glob("master-*.xlsx"))) == 1  # older copies removed

@@ -8,7 +8,10 @@ is undone: in shared mode there is no read protection, only attribution and repo
 
 Limits: `lastModifiedBy` is whatever the editor wrote (Excel's user name), so it is
 attribution, not authentication; the engine's own writes keep the previous saver's
-name, so the watcher must not attribute its own writes (it knows them from the audit).
+name, so `before` must be the master as this save found it: the watcher passes the
+engine's last write (`apply.state.engine_snapshot`) when the engine wrote since the
+previous save, and treats a file that is that write as the engine's (not checked).
+Whatever differs between `before` and `after` is this author's doing.
 """
 
 from __future__ import annotations

@@ -350,9 +350,25 @@ def revalidate(home: CrmHome, tracker: MasterTracker, *, today: dt.date, sha256:
     return out
 
 
+def load_base(save: SaveReport) -> Workbook | None:
+    """The workbook this save started from (`save.before`), reading the engine's snapshot
+    once when that is the base. A damaged snapshot means no base (nothing is blamed)."""
+    if save.before is None and save.base_path is not None:
+        from ..reader import load
+
+        path, save.base_path = save.base_path, None
+        try:
+            save.before = load(path)
+        except (CrmError, OSError) as exc:
+            save.errors.append(f"shared_mode_check: {exc}")
+    return save.before
+
+
 def count_changes(save: SaveReport) -> tuple[int, int]:
     """Rows of Customers and Followups added, changed or removed by this save (for the log;
-    kept off the path to the findings file: it touches every cell)."""
+    kept off the path to the findings file: it touches every cell). Counted from the same
+    base as the shared-mode check, so the engine's changes are not counted as the saver's."""
+    load_base(save)
     if save.before is None or save.after is None:
         return save.changed_customers, save.changed_followups
     save.changed_customers = _changed(save.before, save.after, "customers")
@@ -368,14 +384,8 @@ def check_ownership(home: CrmHome, save: SaveReport, hooks: Hooks | None = None)
     """
     hooks = hooks or Hooks()
     check = hooks.shared_check() if save.check_ownership else None
-    if check is not None and save.before is None and save.base_path is not None:
-        from ..reader import load
-
-        try:
-            save.before = load(save.base_path)
-        except CrmError as exc:  # a damaged snapshot: no base, no blame
-            save.errors.append(f"shared_mode_check: {exc}")
-            return []
+    if check is not None:
+        load_base(save)
     if check is None or save.before is None or save.after is None:
         return []
     try:
