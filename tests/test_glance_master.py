@@ -13,6 +13,7 @@ import zipfile
 from pathlib import Path
 
 import openpyxl
+import pytest
 from click.testing import CliRunner
 
 from crm_sheets.apply.run import run_apply
@@ -324,3 +325,31 @@ def test_each_copy_carries_its_own_issues_marked_like_the_master(tmp_path: Path,
     service = openpyxl.load_workbook(paths["service"])["问题"]
     owners = {r[8] for r in service.iter_rows(min_row=2, values_only=True) if r[8]}
     assert {"李四", "王五"} <= owners
+
+
+@pytest.mark.libreoffice
+def test_after_a_real_libreoffice_save_meta_is_very_hidden_again_and_marks_not_doubled(
+        tmp_path: Path) -> None:
+    from helpers import libreoffice_convert
+
+    path = book(tmp_path / "CRM.xlsx", [cust("甲公司", phone="123")],
+                [fu("C20240315001", dt.datetime(2024, 3, 1, 10), next_date=dt.date(2024, 3, 8))])
+    run_apply(path, today=TODAY, now=NOW)
+    out_dir = tmp_path / "lo"
+    out_dir.mkdir()
+    saved = libreoffice_convert(path, "xlsx", out_dir)  # what a LibreOffice user's save does
+    assert openpyxl.load_workbook(saved)["_meta"].sheet_state == "hidden"
+    saved.replace(path)
+    from crm_sheets.writeback.xlsxpatch import patch_workbook
+
+    tmp = tmp_path / "edit.xlsx"  # the user adds a customer with a bad e-mail
+    patch_workbook(path, tmp, {("客户", 3, 1): "乙公司", ("客户", 3, 8): "李四",
+                               ("客户", 3, 10): "13900139000", ("客户", 3, 11): "x@",
+                               ("客户", 3, 15): "王五"})
+    tmp.replace(path)
+    assert run_apply(path, today=TODAY, now=NOW).written
+    wb = openpyxl.load_workbook(path)
+    assert wb["_meta"].sheet_state == "veryHidden"
+    rules = engine_rules(sheet_xml(path, "客户"))
+    assert len(rules["error"]) == 1 and len(rules["overdue"]) == 1
+    assert {"K2", "L3"} <= set(rules["error"][0][0].split())
