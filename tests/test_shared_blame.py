@@ -151,3 +151,29 @@ def test_snapshot_follows_every_engine_write_and_stays_out_of_state_backups(tmp_
     assert snap is not None and snap.action == "backup.restore"
     assert snap.sha256 == file_sha256(home.master) and snap.path.is_file()
     assert len(list(snap.path.parent.glob("master-*.xlsx"))) == 1  # older copies removed
+
+
+def test_a_libreoffice_save_after_an_engine_write_blames_only_its_own_edit(tmp_path):
+    """LibreOffice re-saves every cell the engine wrote (dates, IDs, hidden sheets): none of
+    that is the saver's edit; the one cell they changed on another rep's customer is."""
+    from helpers import libreoffice_convert
+    from test_watch import set_author
+
+    from crm_sheets.apply import run_apply
+    from crm_sheets.views import shared_mode_check
+
+    vh = make_view_home(tmp_path)
+    home = vh.home
+    assert run_apply(home.master, today=TODAY, who="engine", home=home).written
+    snap = engine_snapshot(home.state, home.master)
+    assert snap is not None
+    work = tmp_path / "edit" / "CRM.xlsx"
+    work.parent.mkdir()
+    shutil.copy(home.master, work)
+    edit_view(work, "客户", {(WANG, "备注"): "周五回访", (LI, "备注"): "王五改的"})
+    saved = libreoffice_convert(work, "xlsx:Calc MS Excel 2007 XML", tmp_path / "lo")
+    after = tmp_path / "after.xlsx"
+    after.write_bytes(set_author(saved.read_bytes(), "王五"))
+    found = shared_mode_check(load(snap.path), load(after), "王五", home)
+    assert [(f.code, f.customer_id, f.column) for f in found] == [
+        ("shared.edit_outside_rights", LI, "notes")]
