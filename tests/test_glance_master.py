@@ -54,6 +54,17 @@ def sheet_xml(path: Path, tab: str) -> str:
         return zf.read(read_package(zf).sheets[tab]).decode("utf-8")
 
 
+def raw_member(path: Path, tab: str) -> bytes:
+    """A sheet's compressed bytes as stored (the patcher copies untouched parts as is)."""
+    with zipfile.ZipFile(path) as zf:
+        info = zf.getinfo(read_package(zf).sheets[tab])
+    with open(path, "rb") as fh:
+        fh.seek(info.header_offset + 26)
+        n, m = int.from_bytes(fh.read(2), "little"), int.from_bytes(fh.read(2), "little")
+        fh.seek(info.header_offset + 30 + n + m)
+        return fh.read(info.compress_size)
+
+
 def part(path: Path, name: str) -> str:
     with zipfile.ZipFile(path) as zf:
         return zf.read(name).decode("utf-8")
@@ -353,3 +364,22 @@ def test_after_a_real_libreoffice_save_meta_is_very_hidden_again_and_marks_not_d
     rules = engine_rules(sheet_xml(path, "客户"))
     assert len(rules["error"]) == 1 and len(rules["overdue"]) == 1
     assert {"K2", "L3"} <= set(rules["error"][0][0].split())
+
+
+def test_a_big_sheet_is_not_rewritten_when_only_another_sheets_marks_change(tmp_path: Path) -> None:
+    path = book(tmp_path / "CRM.xlsx", [cust("甲公司", customer_id="C20240301001", phone="123")],
+                [fu("C20240301001", dt.datetime(2024, 3, 1, 10),
+                    end=dt.datetime(2024, 3, 1, 9))])  # followup.end_before_start on E2
+    run_apply(path, today=TODAY, now=NOW)
+    assert any("E2" in r.split() for r, _ in engine_rules(sheet_xml(path, "跟进记录"))["error"])
+    rewrite_part(path, "xl/workbook.xml", lambda x: x)  # every part recompressed (level 6)
+    before = raw_member(path, "客户")
+    from crm_sheets.writeback.xlsxpatch import patch_workbook
+
+    tmp = tmp_path / "edit.xlsx"
+    patch_workbook(path, tmp, {("跟进记录", 2, 4): dt.datetime(2024, 3, 1, 11)})
+    tmp.replace(path)
+    out = run_apply(path, today=TODAY, now=NOW)
+    assert out.written and not [c for c in out.changes if c.sheet == "Customers"]
+    assert "error" not in engine_rules(sheet_xml(path, "跟进记录"))
+    assert raw_member(path, "客户") == before  # its marks did not change: copied, not rewritten

@@ -264,12 +264,19 @@ def _apply(path: Path, scan: Any, *, today: dt.date, now: dt.datetime, dry_run: 
         return out
     replace: dict[str, SheetRows] = {}
     dress: dict[str, SheetDress] = {}
+    mark_signs: dict[str, str] = {}
     titles: dict[str, str] = {}
     if issues_name is not None and issues_changed:
         header = list(ISSUES_HEADERS.get(wb.lang, ISSUES_HEADERS["en"]))
         replace[issues_name] = SheetRows(rows=[header, *rows], first_row=1, links=links,
                                          link_font=True, header_row=1)
         dress = _dress(wb, issue_table.marks, added, issues_name, len(rows))
+        for tab, key in ((wb.customers.sheet_name, "marks.Customers"),
+                         (wb.followups.sheet_name, "marks.Followups")):
+            rules = [(r.kind, r.sqref, r.formula) for r in dress[tab].rules]
+            mark_signs[key] = hashlib.sha256(repr(rules).encode("utf-8")).hexdigest()[:16]
+            if meta_name is not None and not stale and wb.meta.get(key) == mark_signs[key]:
+                del dress[tab]  # its marks are already there: do not rewrite a big sheet
         titles = {tab: "$1:$1" for tab in dress}
         titles[wb.customers.sheet_name] = f"${wb.customers.header_row}:${wb.customers.header_row}"
         titles[wb.followups.sheet_name] = f"${wb.followups.header_row}:${wb.followups.header_row}"
@@ -277,7 +284,8 @@ def _apply(path: Path, scan: Any, *, today: dt.date, now: dt.datetime, dry_run: 
         updates = {"revision": str(int(wb.meta.get("revision", "0") or 0) + 1
                                    if str(wb.meta.get("revision", "0")).isdigit() else 1),
                    "last_engine_write": now.isoformat(sep=" "),
-                   "issues_sha256": issues_sha, "dress": DRESS_VERSION, **sheet_records}
+                   "issues_sha256": issues_sha, "dress": DRESS_VERSION, **sheet_records,
+                   **mark_signs}
         for ch in plan.changes:
             if ch.reason == "id.assigned":
                 key = "last_customer_id" if ch.column_key == "customer_id" else "last_followup_id"
