@@ -91,6 +91,11 @@ def build_cmd(workbook: Path, out_dir: Path | None, roles: tuple[str, ...], user
         click.echo(str(p))
     click.echo(_t(home, f"已生成 {len(paths)} 个视图" + ("（已加密）" if encrypt else ""),
                   f"{len(paths)} views written" + (" (encrypted)" if encrypt else "")))
+    _report_skipped(home, skipped)
+
+
+def _report_skipped(home: CrmHome, skipped: list[tuple[Path, str]]) -> None:
+    """Say which copies were left alone because an editor has them open (exit 1)."""
     for p, holder in skipped:
         click.echo(_t(home, f"未覆盖 {p}：正被 {holder} 打开（存在锁文件）；请关闭后重新生成",
                       f"not overwritten: {p} is open by {holder} (lock file present); close it "
@@ -128,10 +133,13 @@ def mine_cmd(out_dir: Path | None, encrypt: bool, password_file: Path | None,
             row = store.get(con, actor.name)
         if not verify_password(row.pw_hash if row is not None else None, password):
             raise Refused(_t(home, "密码不正确", "wrong password"))
+    skipped: list[tuple[Path, str]] = []
     paths = build_views(home.master, home, encrypt_password=password, out_dir=out_dir,
-                        today=parse_today(today), audience_list=[mine_audience(actor)])
+                        today=parse_today(today), audience_list=[mine_audience(actor)],
+                        skipped=skipped)
     for p in paths:
         click.echo(str(p))
+    _report_skipped(home, skipped)
 
 
 @views_group.command("merge")

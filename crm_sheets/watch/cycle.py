@@ -399,6 +399,23 @@ def check_ownership(home: CrmHome, save: SaveReport, hooks: Hooks | None = None)
     return found
 
 
+def audit_save(home: CrmHome, save: SaveReport) -> int:
+    """Record in the audit log each cell this save changed, under its author (`watch.edit`),
+    so `crm audit` shows who edited the master directly. Not for the engine's own writes
+    or an inbox merge (both audited when they wrote) nor a save without a known base."""
+    if not save.check_ownership:
+        return 0
+    before = load_base(save)
+    if before is None or save.after is None:
+        return 0
+    from ..views.shared_guard import save_changes
+    from ..writeback.safe import append_audit
+
+    who = save.account or save.author or "?"
+    events = [{**e, "saved_by": save.author} for e in save_changes(before, save.after)]
+    return append_audit(home.state, who, "watch.edit", events) if events else 0
+
+
 def write_findings(home: CrmHome, save: SaveReport) -> Path:
     """Write `reports/latest-findings.json` atomically; returns its path."""
     home.reports.mkdir(parents=True, exist_ok=True)
@@ -734,6 +751,9 @@ def process_inbox(home: CrmHome, path: Path, *, hooks: Hooks | None = None) -> I
     except Exception as exc:  # noqa: BLE001 - a refused or broken copy goes to rejected/
         msg = str(exc) if isinstance(exc, CrmError) else f"{type(exc).__name__}: {exc}"
         return set_aside(home, work, REJECTED, msg, name=path.name)
+    except BaseException:  # Ctrl-C / exit while merging: the copy is not to blame
+        os.replace(work, _free_name(path.parent, path.name))
+        raise
     rep = file_handback(home, work, result, name=path.name)
     rep.path = path
     return rep

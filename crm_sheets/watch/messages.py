@@ -26,8 +26,9 @@ _MSG: dict[str, tuple[str, str]] = {
                 "applied: {changes} changes written to {name} (backup {backup})"),
     "apply_unchanged": ("无需写入：{name} 已是最新", "nothing to write: {name} is up to date"),
     "apply_refused": ("拒绝写入 {name}：{message}", "refused to write {name}: {message}"),
-    "merged": ("已合并 {name}：落地 {landed}，拒绝 {rejected}，冲突 {conflicts} → {dest}",
-               "merged {name}: {landed} landed, {rejected} rejected, {conflicts} conflicts → {dest}"),
+    "merged": ("已合并 {name}：落地 {landed}，拒绝 {rejected}，冲突 {conflicts} → {dest}（逐项说明：{findings}）",
+               "merged {name}: {landed} landed, {rejected} rejected, {conflicts} conflicts → {dest} "
+               "(details: {findings})"),
     "merge_rejected": ("已拒绝 {name}：{message} → {dest}", "rejected {name}: {message} → {dest}"),
     "merge_counts": ("拒绝 {rejected} 项，冲突 {conflicts} 项，原因见 {findings}",
                      "{rejected} rejected, {conflicts} conflicts; reasons in {findings}"),

@@ -40,6 +40,7 @@ from .adapters import Hooks
 from .cycle import (
     MasterTracker,
     apply_master,
+    audit_save,
     check_ownership,
     count_changes,
     process_inbox,
@@ -524,6 +525,10 @@ class Watcher:
             write_findings(self.home, save)
         for f in save.ownership:
             self._emit("ownership", "warn", message=f.message, finding=f.to_dict())
+        try:
+            audit_save(self.home, save)
+        except (OSError, ValueError) as exc:  # the log is best effort here; the save stands
+            save.errors.append(f"audit: {type(exc).__name__}: {exc}")
         for e in save.errors:
             self._emit("error", "error", message=e)
         from .. import audit
@@ -585,7 +590,8 @@ class Watcher:
             self.pending[self.home.master].due = self.clock()
         if rep.status == "done":
             self._emit("merged", "ok", name=name, landed=rep.landed, rejected=rep.rejected,
-                       conflicts=rep.conflicts, dest=str(rep.moved_to), result=rep.result)
+                       conflicts=rep.conflicts, dest=str(rep.moved_to), result=rep.result,
+                       findings=rep.moved_to.name + ".findings.txt" if rep.moved_to else "-")
         elif rep.status == "rejected":
             msg = rep.message or messages.text(
                 "merge_counts", self.lang, rejected=rep.rejected, conflicts=rep.conflicts,
