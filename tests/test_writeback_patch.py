@@ -352,3 +352,52 @@ def test_empty_sheet_data_and_self_closing_rows(tmp_path: Path) -> None:
     assert b'<row r="1" ht="30" customHeight="1"><c r="A1" t="inlineStr">' in xml
     got = CalamineWorkbook.from_path(str(tmp_path / "r2.xlsx")).get_sheet_by_name("S").to_python()
     assert [r[0] for r in got] == ["one", "two", 3]
+
+
+def test_engine_conditional_formats_replace_only_their_own(tmp_path: Path) -> None:
+    """The engine's formats (a dxf each, marked in the formula) go in after the user's own,
+    before dataValidations; a second write replaces them instead of adding more; the
+    user's format, the x14 extensions and every cell style stay."""
+    from crm_sheets.writeback.xlsxpatch import CfRule, SheetDress
+
+    src = rich_workbook(tmp_path / "rich.xlsx", tmp_path)
+    one, two = tmp_path / "one.xlsx", tmp_path / "two.xlsx"
+    dress = {"Customers": SheetDress(rules=[CfRule("error", "B2 C3:C5"),
+                                            CfRule("overdue", "F2:F100", "F2<TODAY()")],
+                                     print_setup=True)}
+    patch_workbook(src, one, dress=dress)
+    patch_workbook(one, two, dress={"Customers": SheetDress(rules=[CfRule("warning", "B3")])})
+    x1 = zipfile.ZipFile(one).read("xl/worksheets/sheet1.xml")
+    x2 = zipfile.ZipFile(two).read("xl/worksheets/sheet1.xml")
+    for x in (x1, x2):
+        assert x.count(b'type="cellIs"') == 1  # the user's own rule, kept
+        assert b"x14:dataValidation" in x and b"sparklineGroup" in x
+        assert x.index(b"<conditionalFormatting") < x.index(b"<dataValidations")
+    assert b'sqref="B2 C3:C5"' in x1 and b"crm-sheets:overdue" in x1
+    assert b'<pageSetup paperSize="9" orientation="landscape"' in x1 and b'fitToPage="1"' in x1
+    assert b"crm-sheets:error" not in x2 and b"crm-sheets:overdue" not in x2
+    assert b'sqref="B3"' in x2 and x2.count(b"crm-sheets:") == 1
+    a, b = (openpyxl.load_workbook(p)["Customers"] for p in (src, two))
+    for ref in ("A1", "B2", "C3", "D2"):
+        assert (a[ref].style_id, a[ref].number_format) == (b[ref].style_id, b[ref].number_format)
+    styles = zipfile.ZipFile(two).read("xl/styles.xml")
+    assert re.search(rb'<dxfs count="(\d+)"', styles)
+    n = len(re.findall(rb"<dxf>", styles))
+    patch_workbook(two, tmp_path / "three.xlsx",
+                   dress={"Customers": SheetDress(rules=[CfRule("warning", "B4")])})
+    assert len(re.findall(rb"<dxf>", zipfile.ZipFile(tmp_path / "three.xlsx").read(
+        "xl/styles.xml"))) == n  # an equal dxf is reused
+
+
+def test_meta_made_very_hidden_again_and_keys_name_tabs(tmp_path: Path) -> None:
+    src = tmp_path / "m.xlsx"
+    wb = xlsxwriter.Workbook(str(src))
+    wb.add_worksheet("客户").write_string(0, 0, "客户编号")
+    meta = wb.add_worksheet("_meta")
+    meta.write_string(0, 0, "lang")
+    meta.hide()  # what a LibreOffice save leaves
+    wb.close()
+    dst = tmp_path / "out.xlsx"
+    patch_workbook(src, dst, {("Customers", 2, 0): "C1"})  # the stable key finds 客户
+    book = openpyxl.load_workbook(dst)
+    assert book["_meta"].sheet_state == "veryHidden" and book["客户"]["A2"].value == "C1"
