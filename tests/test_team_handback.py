@@ -88,13 +88,14 @@ def test_stage_update_in_a_reps_copy_moves_stage_and_type_after_apply(vh):
 
 # --- 13.2 a new customer and its first follow-up in one hand-back --------------------------
 
-def test_new_customer_and_its_followup_land_linked_in_one_handback(vh):
+@pytest.mark.parametrize("column", ["客户编号", "客户名称"])
+def test_new_customer_and_its_followup_land_linked_in_one_handback(vh, column):
     p = _view(vh, "li")
     name = "苏州展会新认识科技有限公司"
     edit_view(p, "客户", append=[{"客户名称": name, "联系人": "周八", "联系方式": "13766665555",
                                  "所属行业": "信息技术", "商机阶段": "线索"}])
     edit_view(p, "跟进记录", append=[
-        {"客户编号": name, "沟通开始": dt.datetime(2024, 5, 31, 9), "沟通方式": "拜访",
+        {column: name, "沟通开始": dt.datetime(2024, 5, 31, 9), "沟通方式": "拜访",
          "沟通内容": "展会上初次交流", "阶段更新": "意向"}])
     res = _cli_merge(vh, p)
     assert res.exit_code == 0, res.output

@@ -16,7 +16,10 @@ fingerprint in the signed manifest: the cell as the view showed it when built), 
 The rights are always those of the view's audience, whoever runs the merge. New rows
 are validated; new customers pass the duplicate check and get an ID and (for a rep)
 the rep as owner; new follow-ups must name a customer the audience may add follow-ups
-to. A row deleted in a view is reported, never deleted in the master.
+to — by ID, or by the name of a customer added in the same copy — and leave 录入时间
+to apply, which then treats them like rows typed into the master (阶段更新 moves the
+stage). An ID on several customer rows is rejected, never guessed. A row deleted in a
+view is reported, never deleted in the master.
 """
 
 from __future__ import annotations
@@ -533,7 +536,8 @@ class _Merger:
                     continue
                 rec.values["owner"] = own or typed_owner
             if not is_c:
-                cid, why = self.resolve_customer(rec.values.get("customer_id"))
+                typed = rec.values.get("customer_id") or v.values.get("customer_name")
+                cid, why = self.resolve_customer(typed)
                 if why is not None:
                     self.r.rejected.append(self.f(why, schema, None, "customer_id",
                                                   view_row=v.row, value=_show(cid)))
