@@ -204,7 +204,7 @@ def master_issue_table(wb: Workbook, findings: list[Finding]) -> IssueTable:
 
 
 def data_sheet_dress(marks: Mapping[str, set[tuple[int, int]]], overdue: str | None = None,
-                     overdue_col: int | None = None) -> Any:
+                     overdue_col: int | None = None, pages: int = 1) -> Any:
     """The engine's formats on a data sheet: problem cells, and overdue follow-ups."""
     from .writeback.xlsxpatch import CfRule, SheetDress
 
@@ -212,14 +212,15 @@ def data_sheet_dress(marks: Mapping[str, set[tuple[int, int]]], overdue: str | N
     if overdue and overdue_col is not None:
         letter = column_letter(overdue_col)
         rules.append(CfRule("overdue", f"{letter}2:{letter}1048576", overdue))
-    return SheetDress(rules=rules, print_setup=True)
+    return SheetDress(rules=rules, print_setup=pages)
 
 
 def issues_dress(lang: str, n_rows: int) -> Any:
     from .writeback.xlsxpatch import CfRule, SheetDress
 
     return SheetDress(rules=[CfRule(k, ref, fm) for k, ref, fm in severity_rules(lang, n_rows)],
-                      autofilter=f"A1:{LAST_COL}{max(n_rows + 1, 1)}", print_setup=True)
+                      autofilter=f"A1:{LAST_COL}{max(n_rows + 1, 1)}",
+                      print_setup=pages_wide(ISSUES_WIDTHS))
 
 
 # ---------------------------------------------------------------------------- xlsxwriter
@@ -231,12 +232,35 @@ def _cf_formula(kind: str, formula: str) -> str:
     return f'=AND("{ENGINE_CF_MARK}{kind}"<>"",{formula})'
 
 
-def print_setup(ws: Any, header_rows: int = 1) -> None:
-    """A4 landscape, fit to one page wide, header row repeated on every page."""
+PRINT_REPEAT = {"Customers": 2, "Followups": 3}  # columns repeated on every printed page
+PAGE_CHARS = 190  # column-width units on an A4 landscape page at about 80 % scale
+
+
+def pages_wide(widths: Iterable[float], repeat: int = 0) -> int:
+    """How many A4 landscape pages wide a sheet prints so its text stays readable (about
+    80 % scale or more), the first `repeat` columns printed again on every page."""
+    widths = list(widths)
+    rep = sum(widths[:repeat])
+    rest = sum(widths) - rep
+    room = max(PAGE_CHARS - rep, PAGE_CHARS // 2)
+    return max(1, -(-int(rest) // int(room)))
+
+
+def print_titles(repeat: int = 0, header_rows: int = 1) -> str:
+    """The print-titles reference: header rows, and the first `repeat` columns."""
+    rows = f"$1:${header_rows}"
+    return f"$A:${column_letter(repeat - 1)},{rows}" if repeat else rows
+
+
+def print_setup(ws: Any, header_rows: int = 1, pages: int = 1, repeat: int = 0) -> None:
+    """A4 landscape, `pages` wide (readable, not 25 columns at 5 pt), header row (and the
+    first `repeat` columns) repeated on every page."""
     ws.set_paper(9)
     ws.set_landscape()
-    ws.fit_to_pages(1, 0)
+    ws.fit_to_pages(pages, 0)
     ws.repeat_rows(0, header_rows - 1)
+    if repeat:
+        ws.repeat_columns(0, repeat - 1)
     ws.set_margins(left=0.4, right=0.4, top=0.6, bottom=0.6)
 
 
@@ -294,7 +318,7 @@ def write_issues_sheet(book: Any, name: str, lang: str, table: IssueTable,
                                     "format": formats[kind]})
     ws.autofilter(0, 0, max(n, 0), len(ISSUES_WIDTHS) - 1)
     ws.freeze_panes(1, 0)
-    print_setup(ws)
+    print_setup(ws, pages=pages_wide(ISSUES_WIDTHS))
     return ws
 
 

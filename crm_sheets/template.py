@@ -20,7 +20,7 @@ from typing import Any
 
 import xlsxwriter
 
-from .issues_sheet import IssueTable, print_setup, write_issues_sheet
+from .issues_sheet import PRINT_REPEAT, IssueTable, pages_wide, print_setup, write_issues_sheet
 from .model import column_letter
 from .schema import (
     COMPUTED_LISTS,
@@ -113,7 +113,8 @@ def _data_sheet(wb: xlsxwriter.Workbook, schema: SheetSchema, lang: str, rows: I
     ws.freeze_panes(1, 0)
     ws.autofilter(0, 0, 0, len(schema.fields) - 1)
     ws.set_row(0, 30)
-    print_setup(ws)
+    repeat = PRINT_REPEAT.get(schema.name, 0)
+    print_setup(ws, pages=pages_wide([f.width for f in schema.fields], repeat), repeat=repeat)
     kinds = [f.kind for f in schema.fields]
     cell_fmts = [efmts if f.engine else fmts for f in schema.fields]
     keys = schema.keys

@@ -81,14 +81,16 @@ def test_template_entry_help(tmp_path):
 
 
 def test_template_prints_readably(tmp_path):
-    """Customers, Followups and Issues print on A4 landscape, one page wide, header repeated."""
+    """Customers, Followups and Issues print on A4 landscape, header repeated, as many pages
+    wide as keeps the text readable (not 26 columns squeezed onto one page), the ID and
+    name columns repeated on every page."""
     wb = openpyxl.load_workbook(build_template(tmp_path / "t.xlsx", "zh"))
-    for tab in ("客户", "跟进记录", "问题"):
+    for tab, wide, cols in (("客户", 3, "$A:$B"), ("跟进记录", 2, "$A:$C"), ("问题", 1, None)):
         ws = wb[tab]
         assert ws.page_setup.orientation == "landscape" and str(ws.page_setup.paperSize) == "9"
-        assert (ws.page_setup.fitToWidth or 1) == 1 and ws.page_setup.fitToHeight == 0  # 1 = default
+        assert (ws.page_setup.fitToWidth or 1) == wide and ws.page_setup.fitToHeight == 0  # 1 = default
         assert ws.sheet_properties.pageSetUpPr.fitToPage
-        assert ws.print_title_rows == "$1:$1"
+        assert ws.print_title_rows == "$1:$1" and ws.print_title_cols == cols
     issues = wb["问题"]
     assert [c.value for c in issues[1]][-3:] == ["客户名称", "负责人", "跳转"]
     assert issues.auto_filter.ref.startswith("A1:J")

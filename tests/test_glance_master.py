@@ -217,11 +217,12 @@ def test_print_setup_restored_on_engine_write_when_missing(tmp_path: Path) -> No
     assert openpyxl.load_workbook(path)["客户"].page_setup.orientation is None
     run_apply(path, today=TODAY, now=NOW)
     wb = openpyxl.load_workbook(path)
-    for tab in ("客户", "问题"):
+    for tab, wide, cols in (("客户", 3, "$A:$B"), ("问题", 1, None)):
         ws = wb[tab]
         assert ws.page_setup.orientation == "landscape" and str(ws.page_setup.paperSize) == "9"
         assert ws.page_setup.fitToHeight == 0 and ws.sheet_properties.pageSetUpPr.fitToPage
-        assert ws.print_title_rows == "$1:$1"
+        assert int(ws.page_setup.fitToWidth) == wide  # readable, not 26 columns at 5 pt
+        assert ws.print_title_rows == "$1:$1" and ws.print_title_cols == cols
 
 
 # ------------------------------------------------------------------ 13.6 very hidden

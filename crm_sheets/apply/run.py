@@ -26,10 +26,13 @@ from ..home import CrmHome, home_for_workbook
 from ..i18n import t
 from ..issues_sheet import (
     ISSUES_HEADERS,
+    PRINT_REPEAT,
     data_sheet_dress,
     issues_dress,
     master_issue_table,
     overdue_formula,
+    pages_wide,
+    print_titles,
 )
 from ..model import Table, Workbook
 from ..schema import (
@@ -154,8 +157,14 @@ def _dress(wb: Workbook, marks: dict[str, dict[str, set[tuple[int, int]]]],
     date_col = col("next_followup_date")
     overdue = overdue_formula(date_col, col("stage"), col("status")) \
         if date_col is not None and cust.header_row == 1 else None
-    return {cust.sheet_name: data_sheet_dress(marks.get(cust.sheet_name, {}), overdue, date_col),
-            wb.followups.sheet_name: data_sheet_dress(marks.get(wb.followups.sheet_name, {})),
+    def pages(table: Table) -> int:
+        widths = [f.width for f in table.schema.fields]
+        return pages_wide(widths, PRINT_REPEAT[table.schema.name])
+
+    return {cust.sheet_name: data_sheet_dress(marks.get(cust.sheet_name, {}), overdue, date_col,
+                                              pages(cust)),
+            wb.followups.sheet_name: data_sheet_dress(marks.get(wb.followups.sheet_name, {}),
+                                                      pages=pages(wb.followups)),
             issues_name: issues_dress(wb.lang, n_rows)}
 
 
@@ -277,9 +286,10 @@ def _apply(path: Path, scan: Any, *, today: dt.date, now: dt.datetime, dry_run: 
             mark_signs[key] = hashlib.sha256(repr(rules).encode("utf-8")).hexdigest()[:16]
             if meta_name is not None and not stale and wb.meta.get(key) == mark_signs[key]:
                 del dress[tab]  # its marks are already there: do not rewrite a big sheet
-        titles = {tab: "$1:$1" for tab in dress}
-        titles[wb.customers.sheet_name] = f"${wb.customers.header_row}:${wb.customers.header_row}"
-        titles[wb.followups.sheet_name] = f"${wb.followups.header_row}:${wb.followups.header_row}"
+        titles = {issues_name: "$1:$1"}
+        for table in (wb.customers, wb.followups):
+            if table.header_row == 1:
+                titles[table.sheet_name] = print_titles(PRINT_REPEAT[table.schema.name])
     if meta_name is not None:
         updates = {"revision": str(int(wb.meta.get("revision", "0") or 0) + 1
                                    if str(wb.meta.get("revision", "0")).isdigit() else 1),

@@ -103,14 +103,13 @@ class SheetDress:
 
     `rules` replace the engine's earlier conditional formats on that sheet (recognised by
     `ENGINE_CF_MARK`; the user's own formats stay); `autofilter` sets the sheet's filter
-    range (engine sheets only); `print_titles` = header rows to repeat (e.g. '$1:$1')
-    and `print_setup` adds A4 landscape, fit to width, when the sheet has no page setup.
+    range (engine sheets only); `print_setup` = N adds A4 landscape, N pages wide, when
+    the sheet has no page setup (print titles are a workbook matter: `patch_workbook`).
     """
 
     rules: list[CfRule] = field(default_factory=list)
     autofilter: str | None = None
-    print_setup: bool = False
-    print_titles: str | None = None
+    print_setup: int = 0  # pages wide (0: leave the page setup alone)
 
 
 @dataclass
@@ -761,7 +760,7 @@ def _dress(head: bytes, tail: bytes, dress: SheetDress, styles: Styles,
             tail = _insert_before(tail, _AFTER_AUTOFILTER, af, prefix)
     if dress.print_setup and not re.search(b"<" + p + rb"pageSetup\b", tail):
         block = b"<" + prefix + (b'pageSetup paperSize="9" orientation="landscape" '
-                                 b'fitToWidth="1" fitToHeight="0"/>')
+                                 b'fitToWidth="%d" fitToHeight="0"/>' % int(dress.print_setup))
         if not re.search(b"<" + p + rb"pageMargins\b", tail):
             block = b"<" + prefix + (b'pageMargins left="0.4" right="0.4" top="0.6" '
                                      b'bottom="0.6" header="0.3" footer="0.3"/>') + block
@@ -841,7 +840,8 @@ def patch_workbook_xml(xml: bytes, print_titles: Mapping[str, str] | None = None
                 rb'name="_xlnm.Print_Titles"' % idx, new):
             continue
         dn = (b"<" + prefix + b'definedName name="_xlnm.Print_Titles" localSheetId="%d">' % idx
-              + escape_text(f"{quote_sheet(sheet)}!{rows}").encode() + b"</" + prefix +
+              + escape_text(",".join(f"{quote_sheet(sheet)}!{part}"
+                                     for part in rows.split(","))).encode() + b"</" + prefix +
               b"definedName>")
         close = re.search(b"</" + p + rb"definedNames>", new)
         empty = re.search(b"<" + p + rb"definedNames\s*/>", new)
