@@ -163,6 +163,7 @@ ACTION_LABELS: dict[str, tuple[str, str]] = {
     "apply": ("应用规则", "apply"), "merge-customers": ("合并客户", "merge customers"),
     "import": ("导入", "import"), "views.merge": ("合并交回的副本", "merge a handed-back copy"),
     "watch.save": ("保存（监视发现）", "save (seen by the watcher)"),
+    "watch.edit": ("直接编辑主表", "edit in the master"),
     "watch.apply": ("监视后应用规则", "apply after a save"),
     "backup.create": ("备份", "backup"), "backup.restore": ("恢复备份", "restore a backup"),
     "refused": ("被拒绝的操作", "refused"), "login": ("登录", "log in"),

@@ -96,6 +96,17 @@ def test_engine_writes_and_earlier_saves_are_never_blamed_on_the_next_saver(tmp_
         assert "王五" in found[0]["message"] and "王五改的" in found[0]["message"]
     saves = [e for e in read_audit(home.state) if e["action"] == "watch.save"]
     assert [e["ownership"] for e in saves if e["saved_by"] == "王五"] == [0, 1]
+    # the audit log says who changed which cell, each under the save that made it
+    from crm_sheets import audit
+
+    by_wang = audit.query(home.state, user="wang", action="watch.edit")
+    assert [(e["customer_id"], e["column"], e["new"]) for e in by_wang] == [
+        (WANG, "notes", "周五回访"), (LI, "notes", "王五改的")]
+    by_li = audit.query(home.state, user="li", action="watch.edit")
+    assert {e["column"] for e in by_li} == {"*"} and len(by_li) == 2  # the follow-up, the customer
+    assert not [e for e in audit.query(home.state, action="watch.edit")
+                if e["column"] in ("status", "followup_summary", "updated_at", "stage",
+                                   "last_followup", "customer_id")]
 
 
 def test_a_cli_apply_is_the_engines_write_not_the_last_savers(tmp_path):

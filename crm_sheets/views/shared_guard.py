@@ -105,6 +105,11 @@ def _signature(rec: Record, keys: list[str]) -> tuple[str, ...]:
     return tuple(canon(_cell(rec, k)) for k in keys)
 
 
+def _same_row(a: Record, b: Record) -> bool:
+    """Fast path: every cell reads the same (most rows of a save)."""
+    return a.values == b.values and a.problems == b.problems and a.raw == b.raw
+
+
 class _Check:
     def __init__(self, before: Workbook, after: Workbook, author: str, actor: Actor) -> None:
         self.before, self.after, self.author, self.actor = before, after, author, actor
@@ -146,6 +151,8 @@ class _Check:
             orec = old.get(rid)
             if orec is None:
                 self.new_row(schema, nrec)
+                continue
+            if _same_row(orec, nrec):
                 continue
             for k in keys:
                 a, b = _cell(orec, k), _cell(nrec, k)
@@ -220,3 +227,72 @@ def _count_changes(before: Workbook, after: Workbook) -> int:
                 n += 1
         n += sum(v for v in old.values() if v > 0)
     return n
+
+
+AUDIT_CAP = 5000  # cell events recorded per save; the rest are counted in one event
+
+
+def _cid(rec: Record) -> str | None:
+    v = rec.values.get("customer_id")
+    return v if isinstance(v, str) and v else None
+
+
+def _added(schema: SheetSchema, key_id: str, rec: Record) -> dict[str, Any]:
+    return {"sheet": schema.name, "row": rec.row, "column": "*", "old": None,
+            "new": rec.values.get(key_id) or rec.values.get("name") or None,
+            "customer_id": _cid(rec)}
+
+
+def save_changes(before: Workbook, after: Workbook, *, cap: int = AUDIT_CAP) -> list[dict[str, Any]]:
+    """What one save changed in Customers and Followups, as audit events: one per changed
+    cell (`sheet`, `row`, `column`, `old`, `new`, `customer_id`), one per added row
+    (`column` "*", `new` = its ID or name) and per deleted row (`old` = its ID).
+
+    The watcher records them under the saver's name, so `crm audit` answers who changed a
+    cell that was edited directly in the master (shared mode). Rows are matched by ID,
+    rows without an ID by their content. After `cap` events, one event counts the rest.
+    """
+    out: list[dict[str, Any]] = []
+    more = 0
+
+    def add(event: dict[str, Any]) -> None:
+        nonlocal more
+        if len(out) < cap:
+            out.append({**event, "reason": "shared.save"})
+        else:
+            more += 1
+
+    for schema, key_id in ((CUSTOMERS, "customer_id"), (FOLLOWUPS, "followup_id")):
+        tb = before.customers if schema is CUSTOMERS else before.followups
+        ta = after.customers if schema is CUSTOMERS else after.followups
+        old, old_blank = _by_id(tb, key_id)
+        new, new_blank = _by_id(ta, key_id)
+        keys = [k for k in schema.keys if k in ta.columns or k in tb.columns]
+        engine = {f.key for f in schema.fields if f.engine}
+        for rid, nrec in new.items():
+            orec = old.get(rid)
+            if orec is None:
+                add(_added(schema, key_id, nrec))
+                continue
+            if _same_row(orec, nrec):
+                continue
+            for k in keys:
+                a, b = _cell(orec, k), _cell(nrec, k)
+                if canon(a) != canon(b):
+                    add({"sheet": schema.name, "row": nrec.row, "column": k, "old": a, "new": b,
+                         "customer_id": _cid(nrec)})
+        for rid, orec in old.items():
+            if rid not in new:
+                add({"sheet": schema.name, "row": orec.row, "column": "*", "old": rid,
+                     "new": None, "customer_id": _cid(orec)})
+        user_keys = [k for k in keys if k not in engine]
+        before_sigs = Counter(_signature(r, user_keys) for r in old_blank)
+        for nrec in new_blank:
+            sig = _signature(nrec, user_keys)
+            if before_sigs[sig] > 0:
+                before_sigs[sig] -= 1
+            else:
+                add(_added(schema, key_id, nrec))
+    if more:
+        out.append({"sheet": "*", "summary": True, "reason": "shared.save", "more": more})
+    return out

@@ -555,6 +555,10 @@ _TEXT: dict[str, tuple[str, str]] = {
     "unreadable": ("{name} 无法读取（{reason}）：已移到 inbox/rejected/。请在编辑器中重新保存后再放入 inbox/",
                    "{name} cannot be read ({reason}): moved to inbox/rejected/. Save it again "
                    "from the editor and drop it into inbox/ again"),
+    "failed": ("读取 {name} 时出错（{error}）：已移到 inbox/rejected/，不会再次读取。请重新生成副本，"
+               "或把文件交给管理员检查",
+               "reading {name} failed ({error}): moved to inbox/rejected/ and not read again. "
+               "Build a new copy, or give the file to an admin to check"),
     "title": ("交回的副本：{name}（{at}）", "Handed-back copy: {name} ({at})"),
     "done": ("结果：已合并", "Result: merged"),
     "rejected": ("结果：未合并（已拒绝）", "Result: not merged (rejected)"),
@@ -736,20 +740,23 @@ def process_inbox(home: CrmHome, path: Path, *, hooks: Hooks | None = None) -> I
         msg = ("合并功能尚不可用（crm_sheets.views.merge_view）" if home.lang == "zh"
                else "merging is not available yet (crm_sheets.views.merge_view)")
         return InboxReport(path=path, status="unavailable", message=msg)
-    if _encrypted_without_password(home, path):
-        return set_aside(home, path, ATTENTION, _t(home.lang, "encrypted", name=path.name),
-                         status="needs_attention")
     folder = home.inbox / PROCESSING
     folder.mkdir(parents=True, exist_ok=True)
     work = _free_name(folder, path.name)
-    os.replace(path, work)
+    os.replace(path, work)  # before anything parses it (even the encryption check)
+    if _encrypted_without_password(home, work):
+        return set_aside(home, work, ATTENTION, _t(home.lang, "encrypted", name=path.name),
+                         status="needs_attention", name=path.name)
     try:
         result = merge(home.master, work, home=home)
     except WorkbookLocked as exc:
         os.replace(work, _free_name(path.parent, path.name))
         return InboxReport(path=path, status="deferred", message=str(exc))
     except Exception as exc:  # noqa: BLE001 - a refused or broken copy goes to rejected/
-        msg = str(exc) if isinstance(exc, CrmError) else f"{type(exc).__name__}: {exc}"
+        from ..i18n import localize
+
+        msg = (localize(str(exc), home.lang) if isinstance(exc, CrmError) else
+               _t(home.lang, "failed", name=path.name, error=f"{type(exc).__name__}: {exc}"))
         return set_aside(home, work, REJECTED, msg, name=path.name)
     except BaseException:  # Ctrl-C / exit while merging: the copy is not to blame
         os.replace(work, _free_name(path.parent, path.name))
