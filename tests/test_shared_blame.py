@@ -150,6 +150,11 @@ def test_snapshot_follows_every_engine_write_and_stays_out_of_state_backups(tmp_
     assert snap.path.read_bytes() == home.master.read_bytes()
     assert oct(snap.path.stat().st_mode & 0o777) == oct(0o600)
     assert engine_snapshot(home.state, tmp_path / "other.xlsx") is None  # another workbook
+    other = home.root / "试算.xlsx"  # an apply on another file in the home keeps its own copy
+    shutil.copy(home.master, other)
+    assert run_apply(other, today=TODAY + dt.timedelta(days=400), who="admin", home=home).written
+    assert engine_snapshot(home.state, other) is not None
+    assert engine_snapshot(home.state, home.master) == snap
     import zipfile
 
     with zipfile.ZipFile(create_state_backup(home, "manual")) as z:

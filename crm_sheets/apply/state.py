@@ -96,7 +96,8 @@ def record_engine_write(state_dir: Path, master: Path, *, action: str, who: str)
     import os
     import secrets
 
-    folder = ensure_private_dir(Path(state_dir) / SNAPSHOT_DIR)
+    ensure_private_dir(Path(state_dir) / SNAPSHOT_DIR)
+    folder = ensure_private_dir(_snapshot_folder(state_dir, master))
     h = hashlib.sha256()
     tmp = folder / f".crm-write-{secrets.token_hex(6)}.tmp"
     try:
@@ -124,10 +125,15 @@ def record_engine_write(state_dir: Path, master: Path, *, action: str, who: str)
     return snap
 
 
-def engine_snapshot(state_dir: Path, master: Path | None = None) -> EngineSnapshot | None:
-    """The engine's last write of `master` (any master when None), or None when there is
-    none, it was of another workbook, or the copy is missing."""
-    folder = Path(state_dir) / SNAPSHOT_DIR
+def _snapshot_folder(state_dir: Path, master: Path) -> Path:
+    """One folder per workbook: an apply on another file never replaces the master's copy."""
+    return Path(state_dir) / SNAPSHOT_DIR / stable_id(str(Path(master).resolve()))
+
+
+def engine_snapshot(state_dir: Path, master: Path) -> EngineSnapshot | None:
+    """The engine's last write of `master`, or None when there is none or the copy is
+    missing."""
+    folder = _snapshot_folder(state_dir, master)
     try:
         meta: dict[str, Any] = json.loads((folder / SNAPSHOT_META).read_text(encoding="utf-8"))
         name = str(meta["file"])
@@ -138,13 +144,11 @@ def engine_snapshot(state_dir: Path, master: Path | None = None) -> EngineSnapsh
                               who=str(meta.get("who", "")), at=str(meta.get("at", "")))
     except (OSError, ValueError, KeyError, TypeError):
         return None
-    if not snap.path.is_file():
-        return None
-    if master is not None and snap.workbook != str(Path(master).resolve()):
+    if not snap.path.is_file() or snap.workbook != str(Path(master).resolve()):
         return None
     return snap
 
 
-def forget_engine_write(state_dir: Path) -> None:
+def forget_engine_write(state_dir: Path, master: Path) -> None:
     """Drop the snapshot (a write whose copy could not be kept must not leave an old one)."""
-    (Path(state_dir) / SNAPSHOT_DIR / SNAPSHOT_META).unlink(missing_ok=True)
+    (_snapshot_folder(state_dir, master) / SNAPSHOT_META).unlink(missing_ok=True)

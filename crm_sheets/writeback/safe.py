@@ -187,4 +187,4 @@ def _snapshot(state_dir: Path, path: Path, action: str, who: str) -> None:
     try:
         record_engine_write(state_dir, path, action=action, who=who)
     except OSError:
-        forget_engine_write(state_dir)  # no copy: better no base than a stale one
+        forget_engine_write(state_dir, path)  # no copy: better no base than a stale one
