@@ -187,6 +187,9 @@ _DETAIL_LABELS: dict[str, tuple[str, str]] = {
     "landed": ("落地", "landed"), "rejected": ("拒绝", "rejected"),
     "conflicts": ("冲突", "conflicts"), "reason": ("原因", "reason"), "by": ("操作人", "by"),
     "filters": ("条件", "filters"), "rows": ("行数", "rows"), "format": ("格式", "format"),
+    "method": ("方式", "method"), "expires": ("到期", "expires"),
+    "display_name": ("显示名", "display name"), "pending_setup": ("待首次设置", "pending setup"),
+    "more": ("另有", "more"), "old_role": ("原角色", "old role"), "new_role": ("新角色", "new role"),
 }
 _SHOWN = {"at", "who", "action", "sheet", "row", "column", "customer_id", "old", "new", "sha256",
           "summary"}
@@ -205,6 +208,21 @@ def _value_text(value: Any, lang: str) -> str:
     if text == "":
         return "（空）" if lang == "zh" else "(empty)"
     return text if len(text) <= 60 else text[:59] + "…"
+
+
+def _detail(key: str, value: Any, lang: str) -> str:
+    if key == "attempted" and isinstance(value, str):  # a refused action: its name in `lang`
+        from .permissions import ACTION_LABELS as REFUSED
+
+        return _label(REFUSED, value, lang)
+    if key == "expires" and isinstance(value, str):
+        at = event_time({"at": value})
+        return at.astimezone().strftime("%Y-%m-%d %H:%M") if at else value
+    if key in ("role", "old_role", "new_role") and isinstance(value, str):
+        from .permissions import ROLE_LABELS
+
+        return _label(ROLE_LABELS, value, lang)
+    return _value_text(value, lang)
 
 
 def describe(event: Mapping[str, Any], lang: str = "zh") -> dict[str, str]:
@@ -231,7 +249,7 @@ def describe(event: Mapping[str, Any], lang: str = "zh") -> dict[str, str]:
         change = f"{_value_text(event.get('old'), lang)} → {_value_text(event.get('new'), lang)}"
     else:
         sep = "：" if lang == "zh" else ": "
-        parts = [f"{_label(_DETAIL_LABELS, k, lang)}{sep}{_value_text(v, lang)}"
+        parts = [f"{_label(_DETAIL_LABELS, k, lang)}{sep}{_detail(k, v, lang)}"
                  for k, v in event.items() if k not in _SHOWN]
         change = "；".join(parts) if lang == "zh" else "; ".join(parts)
     return {"time": at.astimezone().strftime("%Y-%m-%d %H:%M:%S") if at else str(event.get("at")),

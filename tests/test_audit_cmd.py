@@ -104,6 +104,13 @@ def test_rep_is_refused_in_the_homes_language(logged_in_home):
     assert "查看审计日志需要管理层权限" in res.output
     assert any(e["action"] == "refused" and e.get("attempted") == "audit"
                for e in audit.query(rep.home.state, user=rep.name))
+    # the admin sees the refusal, in words
+    from crm_sheets import accounts
+
+    accounts.login(rep.home, "admin", rep.password)
+    res = run("--home", str(rep.home.root), "--action", "refused")
+    assert res.exit_code == 0, res.output
+    assert "被拒绝的操作" in res.output and "尝试：查看审计日志；角色：销售" in res.output
 
 
 def test_english_home_table_and_refusal(logged_in_home):
