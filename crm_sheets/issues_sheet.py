@@ -8,8 +8,9 @@ One place decides what a person sees about findings where they work:
   own (each formula carries `ENGINE_CF_MARK`), replaced on every write; a cell's own
   style and the user's own conditional formats are never touched.
 
-`master_dress` / `issues_rows` serve `crm apply` (patched XML); `write_issues_sheet`
-and `mark_sheet` serve workbooks written whole with xlsxwriter (the views builder).
+`master_issue_table`, `data_sheet_dress` and `issues_dress` serve `crm apply` (patched
+XML); `copy_issue_table`, `write_issues_sheet` and `dress_copy` serve workbooks written
+whole with xlsxwriter (the template and each person's copy).
 """
 
 from __future__ import annotations
