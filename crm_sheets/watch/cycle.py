@@ -682,13 +682,16 @@ def in_inbox(home: CrmHome, path: Path) -> bool:
 
 def set_aside(home: CrmHome, path: Path, folder: str, message: str,
               status: str = "rejected", name: str | None = None) -> InboxReport:
-    """Move a copy out of inbox/ with a findings file saying what happened and what to do."""
+    """Move a copy out of inbox/ with a findings file saying what happened and what to do.
+
+    `name`: the name it was handed in under (when `path` is its copy in processing/)."""
     payload: dict[str, Any] = {"file": name or Path(path).name,
                                "at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
                                "status": status, "error": message}
     moved, fpath = _file_away(Path(path), home.inbox / folder, payload, lang=home.lang,
                               name=name)
-    return InboxReport(path=Path(path), status=status, moved_to=moved, findings_path=fpath,
+    shown = Path(path).with_name(name) if name else Path(path)
+    return InboxReport(path=shown, status=status, moved_to=moved, findings_path=fpath,
                        message=message)
 
 
