@@ -256,6 +256,46 @@ def test_incremental_duplicates_match_full_scan(tmp_path: Path) -> None:
     assert inc == full and len(inc) >= 1
 
 
+def test_save_is_judged_against_the_engines_last_write(home: CrmHome, tmp_path: Path) -> None:
+    """The base of the shared-mode check: the previous save, or the engine's write when the
+    engine wrote since; a file that is the engine's write is not judged at all (13.7)."""
+    from crm_sheets.apply.state import record_engine_write
+    from crm_sheets.watch.cycle import check_ownership
+
+    seen: list[tuple[str, str, str | None]] = []
+
+    def check(before, after, author, h):
+        seen.append((before.customers.records[0].values["name"],
+                     after.customers.records[0].values["name"], author))
+        return []
+
+    hooks = Hooks(shared_mode_check=check)
+    tracker = MasterTracker()
+
+    def save(name: str, author: str) -> object:
+        home.master.write_bytes(book_bytes(tmp_path, tweak=name, author=author))
+        s = revalidate(home, tracker, today=TODAY, hooks=hooks)
+        check_ownership(home, s, hooks)
+        return s
+
+    save("甲保存", "甲")  # the watcher's first look: no base, not judged
+    save("甲再保存", "甲")
+    assert seen == [("甲保存", "甲再保存", "甲")]
+    home.master.write_bytes(book_bytes(tmp_path, tweak="引擎写入", author="甲"))
+    record_engine_write(home.state, home.master, action="apply", who="admin")  # a CLI apply
+    save_engine = revalidate(home, tracker, today=TODAY, hooks=hooks)
+    check_ownership(home, save_engine, hooks)
+    assert save_engine.engine_write == "apply" and save_engine.author == "引擎（apply）"
+    assert len(seen) == 1  # the engine's own write is not judged
+    save("乙保存", "乙")
+    assert seen[-1] == ("引擎写入", "乙保存", "乙")
+    # the engine writes again (the watcher's apply: its event is skipped, no revalidate)
+    home.master.write_bytes(book_bytes(tmp_path, tweak="引擎又写", author="乙"))
+    record_engine_write(home.state, home.master, action="apply", who="engine")
+    save("丙保存", "丙")
+    assert seen[-1] == ("引擎又写", "丙保存", "丙")  # not 乙's save: the engine's write
+
+
 # ------------------------------------------------------------------ editors
 
 
