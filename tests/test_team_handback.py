@@ -394,3 +394,34 @@ def test_an_inbox_file_that_never_reads_is_set_aside_not_retried_at_every_start(
         th.join(10)
     assert not (vh.home.inbox / "broken.xlsx").exists()
     assert (vh.home.inbox / "rejected" / "broken.xlsx").exists()
+
+
+def test_watcher_merges_a_stage_update_and_applies_it_at_once(vh):
+    """The whole loop: a rep's copy in inbox/ → merged → applied → the stage has moved,
+    and the watcher's line points at the findings file."""
+    import threading
+
+    from test_watch import APPLY_DONE, fast_options, wait_kind
+
+    from crm_sheets.watch import Watcher
+
+    p = _view(vh, "wang")
+    edit_view(p, "跟进记录", append=[
+        {"客户编号": WANG, "沟通开始": dt.datetime(2024, 5, 31, 10), "沟通方式": "拜访",
+         "沟通内容": "谈到了预算", "阶段更新": "意向"}], author="王五")
+    w = Watcher(vh.home, fast_options(today=lambda: TODAY))
+    th = threading.Thread(target=w.run, daemon=True)
+    th.start()
+    try:
+        assert w.ready.wait(10)
+        wait_kind(w, APPLY_DONE, 0, timeout=30)  # the first look at the master
+        start = w.seq
+        _to_inbox(vh, p)
+        ev = wait_kind(w, "merged", start, timeout=30)
+        assert p.name + ".findings.txt" in ev.text
+        wait_kind(w, "applied", ev.seq, timeout=30)
+    finally:
+        w.stop()
+        th.join(10)
+    values = _customer(vh, WANG)
+    assert values["stage"] == "意向" and values["customer_type"] == "意向客户"
