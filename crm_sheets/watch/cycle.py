@@ -567,8 +567,7 @@ _TEXT: dict[str, tuple[str, str]] = {
     "next_copy": ("被拒绝的修改及原因也会列在你下一份副本的「问题」工作表中。",
                   "The rejected changes and why are also listed in the Issues sheet of your "
                   "next copy."),
-    "row": ("第 {row} 行", "row {row}"),
-    "view_row": ("{sheet}", "{sheet}"),
+    "row": ("主表第 {row} 行", "master row {row}"),
 }
 _GROUPS = (("rejected", "已拒绝", "Rejected"), ("conflicts", "冲突（主表保留原值）",
                                               "Conflicts (the master kept its value)"),
@@ -616,7 +615,7 @@ def findings_text(lang: str, name: str, status: str, data: dict[str, Any],
             lines.append(f"  {head}：{f.get('message', '')}" if head and lang == "zh" else
                          f"  {head}: {f.get('message', '')}" if head else
                          f"  {f.get('message', '')}")
-    if status != "done" or data.get("rejected") or data.get("conflicts"):
+    if not data.get("refused") and (data.get("rejected") or data.get("conflicts")):
         lines.append("")
         lines.append(_t(lang, "next_copy"))
     return "\n".join(lines) + "\n"
