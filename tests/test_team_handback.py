@@ -388,7 +388,7 @@ def test_an_inbox_file_that_never_reads_is_set_aside_not_retried_at_every_start(
         vh.home.inbox.mkdir(exist_ok=True)
         (vh.home.inbox / "broken.xlsx").write_bytes(b"this is not a workbook at all")
         ev = wait_kind(w, "merge_rejected", start, timeout=20)
-        assert "无法读取" in ev.text
+        assert "无法读取" in ev.text and "不是完整的 xlsx" in ev.text and "zip" not in ev.text
     finally:
         w.stop()
         th.join(10)

@@ -768,6 +768,13 @@ def process_inbox(home: CrmHome, path: Path, *, hooks: Hooks | None = None) -> I
     return rep
 
 
+_REASONS_ZH = (("empty file", "空文件"), ("empty zip", "压缩包是空的"),
+               ("not a complete xlsx", "不是完整的 xlsx 文件"), ("unreadable", "无法打开"))
+
+
 def unreadable_text(lang: str, name: str, reason: str) -> str:
-    """What the watcher says of an inbox file that never reads as a complete xlsx."""
+    """What the watcher says of an inbox file that never reads as a complete xlsx
+    (`stability.incomplete_reason` gives the reason in English: named in Chinese here)."""
+    if lang == "zh":
+        reason = next((zh for en, zh in _REASONS_ZH if reason.startswith(en)), reason)
     return _t(lang, "unreadable", name=name, reason=reason)
