@@ -170,7 +170,10 @@ def merge_cmd(workbook: Path, view: Path, dry_run: bool, password_file: Path | N
                         password=password, today=parse_today(today))
     filed = None
     if not dry_run and in_inbox(home, view):  # one hand-back, one merge (issue 13.13)
-        filed = file_handback(home, view, result).moved_to
+        try:
+            filed = file_handback(home, view, result).moved_to
+        except OSError:  # the watcher took it meanwhile: it files it itself
+            filed = None
     if fmt == "json":
         data = result.to_dict()
         if filed is not None:
