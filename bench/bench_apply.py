@@ -32,14 +32,17 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from gen import BENCH_TODAY, cached_workbook  # noqa: E402
 
+from crm_sheets.schema import CUSTOMERS  # noqa: E402
 from crm_sheets.writeback.xlsxpatch import patch_workbook  # noqa: E402
+
+NOTES_COL = CUSTOMERS.keys.index("notes")
 
 CALAMINE = """
 import sys, time
 from python_calamine import CalamineWorkbook
 t = time.perf_counter()
 wb = CalamineWorkbook.from_path(sys.argv[1])
-for name in ("Customers", "Followups"):
+for name in ("客户", "跟进记录"):  # the tabs of a Chinese master (bench/gen.py)
     wb.get_sheet_by_name(name).to_python(skip_empty_area=False)
 print(time.perf_counter() - t)
 """
@@ -69,8 +72,8 @@ def user_edits(path: Path, out: Path, n_followups: int, n_notes: int) -> int:
     from python_calamine import CalamineWorkbook
 
     wb = CalamineWorkbook.from_path(str(path))
-    cust = wb.get_sheet_by_name("Customers").to_python(skip_empty_area=False)
-    fol = wb.get_sheet_by_name("Followups").to_python(skip_empty_area=False)
+    cust = wb.get_sheet_by_name("客户").to_python(skip_empty_area=False)
+    fol = wb.get_sheet_by_name("跟进记录").to_python(skip_empty_area=False)
     wb.close()
     ch: dict = {}
     step = max(1, (len(cust) - 1) // max(1, n_followups))
@@ -82,7 +85,7 @@ def user_edits(path: Path, out: Path, n_followups: int, n_notes: int) -> int:
                        (9, crow[15])):
             ch[("Followups", r, col)] = v
     for i in range(n_notes):
-        ch[("Customers", 2 + i * 37 % (len(cust) - 1), 24)] = f"备注已修改 {i}"
+        ch[("Customers", 2 + i * 37 % (len(cust) - 1), NOTES_COL)] = f"备注已修改 {i}"
     patch_workbook(path, out, ch)
     return len(ch)
 

@@ -27,7 +27,7 @@ print(json.dumps({{"seconds": elapsed, "peak_rss": rss, "child_rss": child}}))
 BARE_READ_SETUP = "import python_calamine as pc"
 BARE_READ = """
 wb = pc.CalamineWorkbook.from_path(PATH)
-for name in ("Customers", "Followups"):
+for name in ("客户", "跟进记录"):  # the tabs of a Chinese master (bench/gen.py)
     wb.get_sheet_by_name(name).to_python(skip_empty_area=False)
 """
 
