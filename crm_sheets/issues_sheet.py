@@ -326,12 +326,13 @@ def write_issues_sheet(book: Any, name: str, lang: str, table: IssueTable,
 # ---------------------------------------------------------------------------- copies
 
 
-_FINDINGS_CACHE: dict[int, tuple[Workbook, Any, list[Finding]]] = {}
+_FINDINGS_CACHE: dict[int, tuple[Workbook, Any, list[Finding]]] = {}  # the last master only
 
 
 def master_findings(wb: Workbook, today: Any) -> list[Finding]:
     """The master's findings (validated once per loaded workbook and day, shared by every
-    copy built from it), sorted as the master's Issues sheet lists them."""
+    copy built from it), sorted as the master's Issues sheet lists them. Only the last
+    master is remembered (a new one replaces it)."""
     hit = _FINDINGS_CACHE.get(id(wb))
     if hit is not None and hit[0] is wb and hit[1] == today:
         return hit[2]
