@@ -387,6 +387,8 @@ def describe(out: ApplyOutcome, wb_columns: dict[str, dict[str, int]] | None = N
         for f in out.notes:
             by_code.setdefault(f.code, []).append(f)
         for code, fs in by_code.items():
+            if code in by_reason:  # the rule's own group above already counts them
+                continue
             head = fs[0].message
             lines.append(f"  {reason_text(code, out.lang)}：{len(fs)} 个客户，例如 {head}" if zh else
                          f"  {reason_text(code, out.lang)}: {len(fs)} customers, e.g. {head}")
