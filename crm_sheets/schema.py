@@ -235,6 +235,9 @@ SETTINGS: tuple[SettingSpec, ...] = (
     SettingSpec(key="backup_daily", zh="保留每日备份", en="Keep daily backups", default=7),
     SettingSpec(key="backup_weekly", zh="保留每周备份", en="Keep weekly backups", default=4),
     SettingSpec(key="backup_monthly", zh="保留每月备份", en="Keep monthly backups", default=12),
+    # the portal (crm serve): 1 = every account enrols an authenticator at its next login
+    SettingSpec(key="require_totp", zh="要求两步验证(1=是)", en="Require two-factor login (1 = yes)",
+                default=0),
 )
 SETTINGS_BY_KEY = {s.key: s for s in SETTINGS}
 

@@ -482,7 +482,8 @@ def complete_setup(home: CrmHome, name: str, setup_code: str, new_password: str,
 
 
 def login(home: CrmHome, name: str, password: str, code: str | None = None,
-          now: dt.datetime | None = None) -> Session:
+          now: dt.datetime | None = None, *, session_file: bool = True,
+          client: str | None = None) -> Session:
     """Check password (and TOTP or recovery code when enrolled); open an 8-hour session.
 
     Raises LoginFailed, AccountLocked, CodeRequired (password right, code missing),
@@ -553,8 +554,11 @@ def login(home: CrmHome, name: str, password: str, code: str | None = None,
                         (token_digest(token), fresh.name, ts(now_), ts(expires)))
     if outcome is not None:
         _report_failure(home, user.name, now_, *outcome)
-    write_session_file(home, user.name, token, expires)
+    if session_file:  # the CLI's login; the portal keeps the token in a cookie instead
+        write_session_file(home, user.name, token, expires)
     details: dict[str, object] = {"method": method, "expires": iso(expires)}
+    if client:
+        details["client"] = client
     if method == "recovery":
         details["recovery_left"] = recovery_codes_left(home, user.name)
     if new_hash:

@@ -126,6 +126,17 @@ def append_audit(state_dir: Path, who: str, action: str,
 
 def safe_patch(path: Path, cells: Mapping[CellKey, Any] | None = None,
                replace: Mapping[str, SheetRows] | None = None, *, backups_dir: Path,
+               state_dir: Path, **kw: Any) -> WriteResult:
+    """`_safe_patch` under the home's single-writer lock (portal, watcher and CLI queue)."""
+    from .writer import master_writer
+
+    with master_writer(state_dir, lang=kw.get("lang", "zh")):
+        return _safe_patch(path, cells, replace, backups_dir=backups_dir, state_dir=state_dir,
+                           **kw)
+
+
+def _safe_patch(path: Path, cells: Mapping[CellKey, Any] | None = None,
+               replace: Mapping[str, SheetRows] | None = None, *, backups_dir: Path,
                state_dir: Path, who: str, action: str,
                audit_events: Iterable[Mapping[str, Any]] = (),
                expected_sha256: str | None = None, lang: str = "zh",
