@@ -351,6 +351,11 @@ def test_after_a_real_libreoffice_save_meta_is_very_hidden_again_and_marks_not_d
     out_dir.mkdir()
     saved = libreoffice_convert(path, "xlsx", out_dir)  # what a LibreOffice user's save does
     assert openpyxl.load_workbook(saved)["_meta"].sheet_state == "hidden"
+    import python_calamine as pc
+
+    lists = pc.CalamineWorkbook.from_path(str(saved)).get_sheet_by_name("列表").to_python()
+    staff = [r[9] for r in lists[1:] if len(r) > 9 and r[9]]
+    assert lists[0][9] == "跟进人" and staff == ["王五", "赵六", "孙客服"]  # the formulas work
     saved.replace(path)
     from crm_sheets.writeback.xlsxpatch import patch_workbook
 
