@@ -401,3 +401,20 @@ def test_meta_made_very_hidden_again_and_keys_name_tabs(tmp_path: Path) -> None:
     patch_workbook(src, dst, {("Customers", 2, 0): "C1"})  # the stable key finds 客户
     book = openpyxl.load_workbook(dst)
     assert book["_meta"].sheet_state == "veryHidden" and book["客户"]["A2"].value == "C1"
+
+
+def test_dress_without_a_styles_part_writes_values_and_skips_the_formats(tmp_path: Path) -> None:
+    from crm_sheets.writeback.xlsxpatch import CfRule, SheetDress
+
+    sheet = (b'<?xml version="1.0" encoding="UTF-8"?><worksheet xmlns="http://schemas.'
+             b'openxmlformats.org/spreadsheetml/2006/main"><sheetData><row r="1"><c r="A1" '
+             b't="inlineStr"><is><t>a</t></is></c></row></sheetData></worksheet>')
+    src = _minimal_xlsx(tmp_path / "min.xlsx", sheet)
+    dst = tmp_path / "out.xlsx"
+    patch_workbook(src, dst, replace={"S": SheetRows(rows=[["x", "y"]], first_row=2,
+                                                     links={(2, 1): "'S'!A1"}, link_font=True)},
+                   dress={"S": SheetDress(rules=[CfRule("error", "A1")], autofilter="A1:B2",
+                                          print_setup=1)})
+    xml = zipfile.ZipFile(dst).read("xl/worksheets/sheet1.xml")
+    assert b"conditionalFormatting" not in xml and b'<autoFilter ref="A1:B2"/>' in xml
+    assert CalamineWorkbook.from_path(str(dst)).get_sheet_by_name("S").to_python()[1] == ["x", "y"]

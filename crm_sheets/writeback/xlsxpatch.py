@@ -732,7 +732,7 @@ def _dress(head: bytes, tail: bytes, dress: SheetDress, styles: Styles,
     prio = max(priorities, default=0)
     blocks = []
     for rule in dress.rules:
-        if not rule.sqref:
+        if not rule.sqref or styles.xml is None:  # no styles part: nowhere to put a dxf
             continue
         prio += 1
         dxf = styles.dxf(DXF[rule.kind])
@@ -922,7 +922,7 @@ def patch_sheet_xml(xml: bytes, changes: Mapping[int, Mapping[int, Any]],
         chunks.append(mv[pos:data_end])
         body = []
         linked: dict[int, dict[int, int]] = {}
-        if replacement.link_font:
+        if replacement.link_font and styles.xml is not None:
             link_xf: dict[int, int] = {}
             for rr, c in replacement.links:
                 if c not in link_xf:
