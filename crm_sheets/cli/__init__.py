@@ -26,6 +26,7 @@ CrmGroup.lazy = {
     "watch": "watch_cmd",
     "backup": "backup_cmd",
     "audit": "audit_cmd",
+    "serve": "serve_cmd",
 }
 
 

@@ -143,6 +143,14 @@ HELP_ZH: dict[str, str] = {
     "Output format (csv: UTF-8 with BOM, opens in Excel).": "输出格式（csv：带 BOM 的 UTF-8，可直接用 Excel 打开）。",
     "Only the newest N events (a table shows the newest 100 unless given).":
         "只看最近的 N 条（表格不指定时显示最近 100 条）。",
+    # crm serve (the team portal)
+    "Serve the team portal: everyone logs in from a browser (Ctrl-C stops it).":
+        "运行团队门户：每个人用浏览器登录（按 Ctrl-C 停止）。",
+    "Address to listen on (0.0.0.0: the office network).": "监听的地址（0.0.0.0：对局域网开放）。",
+    "Port to listen on.": "监听的端口。",
+    "TLS certificate (PEM) to serve HTTPS; needs --key.": "TLS 证书（PEM），用于 HTTPS；需同时给出 --key。",
+    "TLS private key (PEM) for --cert.": "--cert 对应的 TLS 私钥（PEM）。",
+    "Do not run the home's watcher alongside.": "不同时运行主目录的监视。",
 }
 
 

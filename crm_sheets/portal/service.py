@@ -116,7 +116,10 @@ def upload_workbook(home: CrmHome, actor: Actor, data: bytes, filename: str) -> 
             result = merge_view(home.master, tmp, home=home, runner=actor, today=today())
     except CrmError as exc:
         shown = Path(filename).name or "upload.xlsx"
-        raise CrmError(_one_line(str(exc).replace(tmp.name, shown), home.lang)) from None
+        line = _one_line(str(exc).replace(tmp.name, shown), home.lang)
+        if shown not in line:
+            line = f"{shown}：{line}" if zh else f"{shown}: {line}"
+        raise CrmError(line) from None
     finally:
         tmp.unlink(missing_ok=True)
     out = UploadResult(landed=result.landed, rejected=result.rejected,
