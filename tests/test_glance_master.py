@@ -389,3 +389,23 @@ def test_a_big_sheet_is_not_rewritten_when_only_another_sheets_marks_change(tmp_
     assert out.written and not [c for c in out.changes if c.sheet == "Customers"]
     assert "error" not in engine_rules(sheet_xml(path, "跟进记录"))
     assert raw_member(path, "客户") == before  # its marks did not change: copied, not rewritten
+
+
+def test_service_copy_offers_service_staff_as_followup_owner(tmp_path: Path,
+                                                            crm_state_dir) -> None:
+    from test_views_support import make_view_home
+
+    from crm_sheets.views import build_views
+
+    vh = make_view_home(tmp_path)
+    paths = {p.stem: p for p in build_views(vh.master, vh.home, roles=["service"], today=TODAY)}
+    wb = openpyxl.load_workbook(paths["service"])
+    ws = wb["跟进记录"]
+    owner = [c.value for c in ws[1]].index("跟进人")
+    letter = openpyxl.utils.get_column_letter(owner + 1)
+    src = [dv.formula1 for dv in ws.data_validations.dataValidation
+           if str(dv.sqref).startswith(f"{letter}2")]
+    assert src == ["list_staff"]
+    lists = wb["Lists"]
+    col = [c.value for c in lists[1]].index("跟进人") + 1
+    assert "客服一号" in [lists.cell(r, col).value for r in range(2, 20)]

@@ -343,7 +343,7 @@ def _data_sheet(book: Any, name: str, plan: SheetPlan, lang: str, fmts: dict[str
         ws.write_string(0, c, f.header(lang), fm["header"])
         if f.choices and open_cols[c]:
             ws.data_validation(1, c, MAX_ROW - 1, c, {
-                "validate": "list", "source": f"={list_range_name(f.choices)}",
+                "validate": "list", "source": f"={list_range_name(f.dropdown or f.choices)}",
                 "ignore_blank": True, "error_type": "warning",
                 "error_title": "不在列表中" if zh else "Not in the list",
                 "error_message": "请从下拉列表中选择" if zh else "Pick a value from the list"})
