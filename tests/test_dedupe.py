@@ -245,12 +245,13 @@ def write_master(path: Path, rows: list[dict], not_dups: list[tuple[str, str]] =
                  lang: str = "zh") -> Path:
     import openpyxl
 
+    from crm_sheets.schema import sheet_title
     from crm_sheets.template import build_workbook
 
     build_workbook(path, lang=lang, customers=rows)
     if not_dups:
         wb = openpyxl.load_workbook(path)
-        ws = wb["NotDuplicates"]
+        ws = wb[sheet_title("NotDuplicates", lang)]  # 非重复 in a Chinese master
         for a, b in not_dups:
             ws.append([a, b, "不同公司"])
         wb.save(path)
