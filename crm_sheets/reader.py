@@ -22,7 +22,7 @@ from .errors import CrmError
 from .findings import Finding, make
 from .gcpause import paused_gc
 from .model import Record, Table, Workbook, default_settings
-from .safezip import check_xlsx
+from .safezip import check_extents, check_xlsx
 from .schema import (
     COMPUTED_LISTS,
     CUSTOMERS,
@@ -68,8 +68,15 @@ def is_blank(v: Any) -> bool:
 # ---- opening ----------------------------------------------------------------------
 
 
-def open_calamine(path: Path, data: bytes | None = None) -> pc.CalamineWorkbook:
-    """Open an xlsx after the safety checks; a damaged file is one clear CrmError."""
+def open_calamine(path: Path, data: bytes | None = None, *, checked: bool = False
+                  ) -> pc.CalamineWorkbook:
+    """Open an xlsx after the safety checks; a damaged file is one clear CrmError.
+
+    Every calamine open goes through here, so a sheet claiming a huge area (one value in
+    XFD1048576) is refused before calamine allocates it (`safezip.check_extents`);
+    `checked=True` skips that scan for a second handle on bytes already checked."""
+    if not checked:
+        check_extents(path, data)
     try:
         if data is not None:
             import io
@@ -508,7 +515,7 @@ def _load(cwb: pc.CalamineWorkbook, p: Path, data: bytes | None,
 
 def _read_own_handle(p: Path, data: bytes | None, name: str) -> list[list[Any]]:
     """Rows of one sheet through a handle of its own (a calamine handle is not shareable)."""
-    cwb = open_calamine(p, data)
+    cwb = open_calamine(p, data, checked=True)
     try:
         return read_sheet_rows(cwb, name, p)
     finally:

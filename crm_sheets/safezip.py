@@ -10,7 +10,12 @@ standard library goes through defusedxml.
 
 from __future__ import annotations
 
+import html
+import io
+import re
 import zipfile
+import zlib
+from collections.abc import Iterator
 from pathlib import Path
 
 from .errors import CrmError
@@ -81,3 +86,164 @@ def check_xlsx(path: Path) -> None:
     names = {i.filename.replace("\\", "/").lstrip("/") for i in infos}
     if "xl/workbook.xml" not in names and not any(n.endswith("workbook.xml") for n in names):
         raise CrmError(f"不是 Excel 工作簿（缺少 workbook.xml）/ {p.name} is a zip but not an Excel workbook")
+    check_extents(p)
+
+
+# ---- what a sheet claims ---------------------------------------------------------------
+#
+# calamine builds one dense array from the top-left to the bottom-right cell that holds a
+# value, before any Python code sees a row: one value in XFD1048576 asks for 549 GB and
+# the process aborts (no exception to catch). So every sheet's XML is streamed first and
+# the area it can claim is bounded. A fast pass finds the last row element and the widest
+# column reference; only when that bound is large does a slow pass look at each cell (a
+# cell without a value is skipped by calamine, so it does not count). `<dimension>` is not
+# trusted either way: calamine does not allocate from it (measured), and neither do we.
+
+MAX_SHEET_CELLS = 40_000_000  # rows x columns calamine may allocate (32 bytes each)
+_CHUNK = 4 * 1024**2
+# Literal-prefixed patterns (fast). A row element written another way only makes the
+# bound looser, which sends the sheet to the exact pass: never to a wrong answer.
+_WIDE_RE = re.compile(rb'r="([A-Za-z]{2,4})\d')
+_CELL_RE = re.compile(rb'<(?:[A-Za-z_][\w.-]*:)?c\b([^>]*?)(/?)>')
+_REF_RE = re.compile(rb'\sr="([A-Za-z]{1,4})(\d{1,9})"')
+_extents_cache: dict[tuple[str, int, int], None] = {}
+
+
+def _col_number(letters: bytes) -> int:
+    n = 0
+    for ch in letters.upper():
+        n = n * 26 + ch - 64
+    return n
+
+
+def _col_letters(n: int) -> str:
+    out = ""
+    while n:
+        n, r = divmod(n - 1, 26)
+        out = chr(65 + r) + out
+    return out
+
+
+def _chunks(z: zipfile.ZipFile, name: str) -> Iterator[bytes]:
+    """The member's XML in pieces cut before a '<', so no tag is split between two."""
+    tail = b""
+    with z.open(name) as f:
+        while True:
+            chunk = f.read(_CHUNK)
+            if not chunk:
+                if tail:
+                    yield tail
+                return
+            buf = tail + chunk
+            cut = buf.rfind(b"<")
+            if cut <= 0:
+                tail = buf
+                continue
+            yield buf[:cut]
+            tail = buf[cut:]
+
+
+def _fast_bound(z: zipfile.ZipFile, name: str) -> int:
+    """An upper bound on rows x columns of the sheet, cheap enough for every read.
+
+    Rows: the last row element of each piece (rows are written in order; an out-of-order
+    file only makes the next check fire). Any cell whose row number has more digits than
+    that is a reason for the exact pass. Columns: the widest multi-letter reference."""
+    max_row = 0
+    max_col = 26
+    for buf in _chunks(z, name):
+        at = buf.rfind(b'<row r="')
+        if at >= 0:
+            end = buf.find(b'"', at + 8)
+            digits = buf[at + 8 : end]
+            if digits.isdigit() and len(digits) < 10:
+                max_row = max(max_row, int(digits))
+        width = len(str(max_row)) if max_row else 1
+        if not re.search(rb'r="[A-Za-z](?:[A-Za-z]|\d{%d})' % (width + 1), buf):
+            continue  # one pass: nothing wide, no long row number in this piece
+        if re.search(rb'r="[A-Za-z]{1,4}\d{%d}' % (width + 1), buf):
+            return MAX_SHEET_CELLS + 1
+        wide = _WIDE_RE.findall(buf)
+        if wide:
+            max_col = max(max_col, max(map(_col_number, set(wide))))
+    return (10 ** len(str(max_row)) - 1 if max_row else 1) * max_col
+
+
+def _exact_extent(z: zipfile.ZipFile, name: str) -> tuple[int, int, str]:
+    """(last row, last column, farthest cell) over cells that hold a value."""
+    max_row = max_col = best = 0
+    far = ""
+    for buf in _chunks(z, name):
+        for m in _CELL_RE.finditer(buf):
+            if m.group(2):  # <c r="…" s="1"/>: formatting only, calamine skips it
+                continue
+            ref = _REF_RE.search(b" " + m.group(1))
+            if ref is None:
+                continue
+            row, col = int(ref.group(2)), _col_number(ref.group(1))
+            if row * col > best:
+                best, far = row * col, f"{_col_letters(col)}{row}"
+            max_row, max_col = max(max_row, row), max(max_col, col)
+    return max_row, max_col, far
+
+
+def _sheet_names(z: zipfile.ZipFile) -> dict[str, str]:
+    """worksheet part name -> tab name (best effort, for the message)."""
+    try:
+        wb = z.read("xl/workbook.xml").decode("utf-8", "replace")
+        rels = z.read("xl/_rels/workbook.xml.rels").decode("utf-8", "replace")
+    except (KeyError, OSError, zipfile.BadZipFile):
+        return {}
+    targets = {}
+    for rel in re.findall(r"<Relationship\b[^>]*>", rels):
+        rid = re.search(r'\bId="([^"]+)"', rel)
+        target = re.search(r'\bTarget="([^"]+)"', rel)
+        if rid and target:
+            t = target.group(1).lstrip("/")
+            targets[rid.group(1)] = t if t.startswith("xl/") else "xl/" + t
+    out = {}
+    for sheet in re.findall(r"<(?:\w+:)?sheet\b[^>]*>", wb):
+        nm = re.search(r'\bname="([^"]*)"', sheet)
+        rid = re.search(r'\br:id="([^"]+)"', sheet) or re.search(r'\b\w+:id="([^"]+)"', sheet)
+        if nm and rid and rid.group(1) in targets:
+            out[targets[rid.group(1)]] = html.unescape(nm.group(1))
+    return out
+
+
+def check_extents(path: Path, data: bytes | None = None) -> None:
+    """Refuse, in one line, a workbook with a sheet whose cells span more than
+    MAX_SHEET_CELLS (e.g. one value in XFD1048576 beside a small table), before calamine
+    allocates that area. A file already checked unchanged is not scanned again."""
+    p = Path(path)
+    key = None
+    if data is None:
+        try:
+            st = p.stat()
+            key = (str(p.resolve()), st.st_size, st.st_mtime_ns)
+        except OSError:
+            key = None
+        if key is not None and key in _extents_cache:
+            return
+    try:
+        with zipfile.ZipFile(io.BytesIO(data) if data is not None else p) as z:
+            for name in z.namelist():
+                norm = name.replace("\\", "/").lstrip("/")
+                if not (norm.startswith("xl/worksheets/") and norm.endswith(".xml")):
+                    continue
+                if _fast_bound(z, name) <= MAX_SHEET_CELLS:
+                    continue
+                rows, cols, far = _exact_extent(z, name)
+                if rows * cols <= MAX_SHEET_CELLS:
+                    continue
+                tab = _sheet_names(z).get(norm, norm.rsplit("/", 1)[-1])
+                raise CrmError(
+                    f"工作表「{tab}」在 {far} 有内容，远在表格之外（读取需要 {rows:,} 行 × {cols:,} 列），"
+                    f"已拒绝：请删除该单元格的内容后保存 / sheet '{tab}' of {p.name} has a value in "
+                    f"{far}, far outside the table (reading it would take {rows:,} rows x {cols:,} "
+                    f"columns): refused; clear that cell and save")
+    except (zipfile.BadZipFile, OSError, ValueError, zlib.error, EOFError) as exc:
+        raise CrmError(f"文件已损坏 / {p.name} is damaged: {exc}") from None
+    if key is not None:
+        if len(_extents_cache) > 64:
+            _extents_cache.clear()
+        _extents_cache[key] = None
