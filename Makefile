@@ -1,10 +1,10 @@
-# Two commands set everything up on a fresh machine: `make demo` and `make test`.
+# Three commands set everything up on a fresh machine: `make demo`, `make test` and `make serve`.
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint format bench clean
+.PHONY: demo test lint format bench clean serve
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -15,6 +15,11 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	rm -rf workbooks/demo
 	$(BIN)/crm demo workbooks/demo
+
+# the team portal on the demo home (built first when missing), with its demo accounts
+serve: $(STAMP)
+	test -f workbooks/demo/.crm-home.json || $(BIN)/crm demo workbooks/demo
+	$(BIN)/crm serve workbooks/demo
 
 test: $(STAMP)
 	$(BIN)/ruff check crm_sheets tests bench

@@ -394,8 +394,8 @@ def test_upload_page_shows_result_cell_by_cell(app, tmp_path):
     assert r.status_code == 200
     landed = r.text.split('id="landed"')[1].split('id="rejected"')[0]
     rejected = r.text.split('id="rejected"')[1].split('id="conflicts"')[0]
-    assert "13922224444" in landed and "phone" in landed and LI in landed
-    assert "owner" in rejected and "已拒绝" in r.text
+    assert "13922224444" in landed and "<td>联系方式</td>" in landed and LI in landed
+    assert "<td>负责人</td>" in rejected and "<td>客户</td>" in rejected and "已拒绝" in r.text
 
 
 def test_bad_uploads_are_one_line_400(app, vh, monkeypatch):

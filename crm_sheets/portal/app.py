@@ -74,7 +74,29 @@ class Portal:
         self.recovery: dict[str, list[str]] = {}  # session token -> codes to show once
         self.env = Environment(loader=FileSystemLoader(HERE / "templates"),
                                autoescape=select_autoescape(["html"]))
-        self.env.globals.update(T=self.T, lang=home.lang)
+        self.env.globals.update(T=self.T, lang=home.lang, sheet_label=self.sheet_label,
+                                column_label=self.column_label)
+
+    def sheet_label(self, sheet: str | None) -> str:
+        """Customers -> 客户 (the sheet's tab name in the home's language)."""
+        from ..schema import CUSTOMERS, FOLLOWUPS
+
+        for schema in (CUSTOMERS, FOLLOWUPS):
+            if sheet == schema.name:
+                from ..views.common import sheet_label
+
+                return sheet_label(schema, self.home.lang)
+        return sheet or ""
+
+    def column_label(self, sheet: str | None, key: str | None) -> str:
+        """phone -> 联系方式 (the column header in the home's language)."""
+        from ..schema import CUSTOMERS, FOLLOWUPS
+
+        schema = FOLLOWUPS if sheet == FOLLOWUPS.name else CUSTOMERS
+        try:
+            return schema.field(key).header(self.home.lang) if key else ""
+        except (KeyError, ValueError, AttributeError):
+            return key or ""
 
     def client(self, request: Request) -> str:
         return request.client.host if request.client else ""

@@ -95,8 +95,13 @@ def render_table(table: ChartTable) -> str:
     elif table.rows and len(table.columns) > 1:
         svg = _bars(table, 1)
     note = f'<p class="note">{escape(table.note)}</p>' if table.note else ""
-    return (f'<section class="figure"><h3>{escape(table.title)}</h3>{svg}{_table(table)}{note}'
-            "</section>")
+    label = "数据" if _zh(table) else "Data"
+    return (f'<section class="figure"><h3>{escape(table.title)}</h3>{svg}'
+            f"<details><summary>{label}</summary>{_table(table)}{note}</details></section>")
+
+
+def _zh(table: ChartTable) -> bool:
+    return any("\u4e00" <= ch <= "\u9fff" for ch in table.title)
 
 
 def render_dashboard(dash: Dashboard) -> Markup:
