@@ -170,6 +170,7 @@ def test_issues_sheet_has_customer_and_owner_colours_filter_and_link_style(tmp_p
     link = ws.cell(row=i, column=10)
     assert link.hyperlink.location == "'客户'!L3" and link.font.u == "single"
     assert ws.auto_filter.ref == f"A1:J{len(rows) + 1}"
+    assert f"'问题'!$A$1:$J${len(rows) + 1}</definedName>" in part(path, "xl/workbook.xml")
     assert ws.print_title_rows == "$1:$1"
     xml = sheet_xml(path, "问题")
     kinds = engine_rules(xml)

@@ -796,9 +796,11 @@ def _fit_to_page(head: bytes, prefix: bytes) -> bytes:
         head[m.end():]
 
 
-def patch_workbook_xml(xml: bytes, print_titles: Mapping[str, str] | None = None) -> bytes:
+def patch_workbook_xml(xml: bytes, print_titles: Mapping[str, str] | None = None,
+                       filters: Mapping[str, str] | None = None) -> bytes:
     """workbook.xml with the engine's sheets very hidden again (a LibreOffice save makes
-    them merely hidden) and print titles (repeated header rows) where a sheet has none."""
+    them merely hidden), print titles (repeated header rows) where a sheet has none, and
+    each engine filter's `_xlnm._FilterDatabase` name matching its range."""
     m0 = re.search(rb"<((?:[\w.-]+:)?)workbook\b", xml)
     prefix = m0.group(1) if m0 else b""
     p = re.escape(prefix)
@@ -831,32 +833,41 @@ def patch_workbook_xml(xml: bytes, print_titles: Mapping[str, str] | None = None
                            b'\\1"%d"' % visible, av.group(1), count=1)
             new = new[:av.start(1)] + attrs + new[av.end(1):]
     for sheet, rows in (print_titles or {}).items():
-        if sheet not in order:
-            continue
-        idx = order.index(sheet)
-        if re.search(rb'<(?:[\w.-]+:)?definedName\b[^>]*name="_xlnm.Print_Titles"[^>]*'
-                     rb'localSheetId="%d"' % idx, new) or re.search(
-                rb'<(?:[\w.-]+:)?definedName\b[^>]*localSheetId="%d"[^>]*'
-                rb'name="_xlnm.Print_Titles"' % idx, new):
-            continue
-        dn = (b"<" + prefix + b'definedName name="_xlnm.Print_Titles" localSheetId="%d">' % idx
-              + escape_text(",".join(f"{quote_sheet(sheet)}!{part}"
-                                     for part in rows.split(","))).encode() + b"</" + prefix +
-              b"definedName>")
-        close = re.search(b"</" + p + rb"definedNames>", new)
-        empty = re.search(b"<" + p + rb"definedNames\s*/>", new)
-        if close:
-            new = new[:close.start()] + dn + new[close.start():]
-        elif empty:
-            new = new[:empty.start()] + b"<" + prefix + b"definedNames>" + dn + b"</" + prefix + \
-                b"definedNames>" + new[empty.end():]
-        else:
-            sm = re.search(b"</" + p + rb"sheets>", new)
-            if sm is None:
-                continue
-            new = new[:sm.end()] + b"<" + prefix + b"definedNames>" + dn + b"</" + prefix + \
-                b"definedNames>" + new[sm.end():]
+        if sheet in order:
+            text = ",".join(f"{quote_sheet(sheet)}!{part}" for part in rows.split(","))
+            new = _defined_name(new, prefix, b"_xlnm.Print_Titles", order.index(sheet), text,
+                                replace=False)
+    for sheet, ref in (filters or {}).items():
+        if sheet in order:
+            lo, _, hi = ref.partition(":")
+            absolute = ":".join(re.sub(r"([A-Z]+)(\d+)", r"$\1$\2", x) for x in (lo, hi or lo))
+            new = _defined_name(new, prefix, b"_xlnm._FilterDatabase", order.index(sheet),
+                                f"{quote_sheet(sheet)}!{absolute}", replace=True)
     return new
+
+
+def _defined_name(xml: bytes, prefix: bytes, name: bytes, idx: int, text: str, *,
+                  replace: bool) -> bytes:
+    """Add a sheet-local defined name (or, with `replace`, set the text of the existing one)."""
+    p = re.escape(prefix)
+    body = escape_text(text).encode()
+    for m in re.finditer(b"<" + p + rb"definedName\b([^>]*)>(.*?)</" + p + rb"definedName>", xml,
+                         re.S):
+        if _attr(m.group(1), b"name") == name and \
+                _attr(m.group(1), b"localSheetId") == str(idx).encode():
+            return xml[:m.start(2)] + body + xml[m.end(2):] if replace else xml
+    hidden = b' hidden="1"' if name == b"_xlnm._FilterDatabase" else b""
+    dn = (b"<" + prefix + b'definedName name="' + name + b'" localSheetId="%d"' % idx + hidden +
+          b">" + body + b"</" + prefix + b"definedName>")
+    close = re.search(b"</" + p + rb"definedNames>", xml)
+    empty = re.search(b"<" + p + rb"definedNames\s*/>", xml)
+    block = b"<" + prefix + b"definedNames>" + dn + b"</" + prefix + b"definedNames>"
+    if close:
+        return xml[:close.start()] + dn + xml[close.start():]
+    if empty:
+        return xml[:empty.start()] + block + xml[empty.end():]
+    sm = re.search(b"</" + p + rb"sheets>", xml)
+    return xml[:sm.end()] + block + xml[sm.end():] if sm else xml
 
 
 def _col_styles(head: bytes) -> list[tuple[int, int, int]]:
@@ -1155,7 +1166,8 @@ def patch_workbook(src: Path, dest: Path, cells: Mapping[CellKey, Any] | None = 
                 dropped = dropped or drop
                 written += n
             wb_xml = _read_part(zf, pkg.workbook_part)
-            new_wb = patch_workbook_xml(wb_xml, print_titles)
+            new_wb = patch_workbook_xml(wb_xml, print_titles,
+                                        {k: d.autofilter for k, d in dress.items() if d.autofilter})
             if new_wb != wb_xml:
                 new_parts[pkg.workbook_part] = pool.submit(deflate, [new_wb], level)
             if styles.changed and pkg.styles_part and styles.xml is not None:
