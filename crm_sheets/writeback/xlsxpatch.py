@@ -855,7 +855,8 @@ def _defined_name(xml: bytes, prefix: bytes, name: bytes, idx: int, text: str, *
                          re.S):
         if _attr(m.group(1), b"name") == name and \
                 _attr(m.group(1), b"localSheetId") == str(idx).encode():
-            return xml[:m.start(2)] + body + xml[m.end(2):] if replace else xml
+            same = m.group(2).rpartition(b"!")[2] == body.rpartition(b"!")[2]  # quotes aside
+            return xml[:m.start(2)] + body + xml[m.end(2):] if replace and not same else xml
     hidden = b' hidden="1"' if name == b"_xlnm._FilterDatabase" else b""
     dn = (b"<" + prefix + b'definedName name="' + name + b'" localSheetId="%d"' % idx + hidden +
           b">" + body + b"</" + prefix + b"definedName>")
