@@ -435,3 +435,14 @@ def test_status_short_blocking_batch_and_index_agree():
     assert idx.check(rows[2]) == []
     idx2 = DuplicateIndex(wb.customers.records[1:2])  # the ST row is the existing one
     assert [m.other_id for m in idx2.check(rows[0])] == ["C2"]
+
+
+def test_reason_names_the_informal_name_as_the_short_one():
+    """Issue 13.19c: a registered name (…有限公司) is the full name; the reason said it was the
+    简称 of the school's name. The informal name is the 简称 of the registered one."""
+    reg, school = "杭州育才有限公司", "杭州育才外国语学校"
+    for a, b in ((reg, school), (school, reg)):
+        res = find_duplicates(make_wb([{"customer_id": "C1", "name": a},
+                                       {"customer_id": "C2", "name": b}]))
+        why = res.clusters[0].pairs[0].reason
+        assert f"「{school}」是「{reg}」的简称" in why, why

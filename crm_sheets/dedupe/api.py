@@ -38,10 +38,19 @@ def _text(v: Any) -> str:
     return "" if v is None else str(v)
 
 
+MERGED_MARKS = frozenset(("已合并", "merged"))  # 状态 of a row `crm merge-customers` dropped
+
+
+def is_merged(status: Any) -> bool:
+    """True for a customer `crm merge-customers` folded into another (状态 = 已合并)."""
+    return _text(status).strip().casefold() in MERGED_MARKS
+
+
 def profile_of(values: Mapping[str, Any]) -> Profile | None:
-    """The matching profile of a record's values; None when it has no name."""
+    """The matching profile of a record's values; None when it has no name or was merged
+    into another customer (a merged row takes no part in duplicate detection)."""
     name = _text(values.get("name")).strip()
-    if not name:
+    if not name or is_merged(values.get("status")):
         return None
     prov, city = _text(values.get("province")).strip(), _text(values.get("city")).strip()
     return Profile(name_forms(name), normalize_phone(values.get("phone")),
@@ -380,4 +389,4 @@ def check_values(index: DuplicateIndex, rows: Sequence[Mapping[str, Any]]) -> li
 
 
 __all__ = ["CAP_STRONG", "Cluster", "DedupeResult", "DuplicateIndex", "Match", "Pair",
-           "duplicate_findings", "find_duplicates", "profile_of", "record_label"]
+           "duplicate_findings", "find_duplicates", "is_merged", "profile_of", "record_label"]

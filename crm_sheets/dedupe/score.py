@@ -490,7 +490,13 @@ def reason(ps: PairScore, a: NameForms, b: NameForms, lang: str) -> str:
         else:
             parts.append(_t("exact_surface", lang))
     elif ev.kind in ("prefix", "abbreviation", "brand"):
-        parts.append(_t(ev.kind, lang, short=ev.short.strip(), long=ev.long.strip()))
+        short, long = ev.short.strip(), ev.long.strip()
+        short_f, long_f = (a, b) if ev.short == a.raw else (b, a)
+        if ev.kind != "brand" and short_f.legal and not long_f.legal:
+            # the registered name (…有限公司) is the full name, never the 简称 of an informal
+            # one: 杭州育才有限公司 / 杭州育才外国语学校 matched through its core 杭州育才
+            short, long = long, short
+        parts.append(_t(ev.kind, lang, short=short, long=long))
     elif ev.score >= 50 or not (ps.same_phone or ps.same_email):
         parts.append(_t("fuzzy", lang, sim=ev.score))
     if ps.same_phone:

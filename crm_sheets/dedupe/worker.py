@@ -23,7 +23,7 @@ from typing import Any
 from ..model import Record, Table, Workbook
 from ..schema import CUSTOMERS
 
-SCAN_FIELDS = ("customer_id", "name", "phone", "email", "province", "city")
+SCAN_FIELDS = ("customer_id", "name", "phone", "email", "province", "city", "status")
 MIN_FILE_BYTES = 4 * 1024 * 1024  # smaller workbooks scan in well under a second in-process
 MIN_CUSTOMERS = 10_000  # below this the process start costs more than it saves
 CACHE_SAVE_WAIT = 10.0  # seconds a worker that answered may take to save its name cache
@@ -81,12 +81,13 @@ def _entries(rows: Sequence[int], cols: Sequence[Sequence[Any]], nd_ids: set[str
     """What the scan depends on, per named customer: row and the five matching fields,
     and the label only where NotDuplicates mentions it (elsewhere a label cannot matter,
     so an ID that apply assigns after the scan does not invalidate it). The ID itself
-    rides along last for the worker."""
-    from .api import label_of
+    rides along last for the worker. Rows merged into another customer (状态 已合并) are
+    left out: they take no part in duplicate detection."""
+    from .api import is_merged, label_of
 
     out = []
-    for row, cid, name, phone, email, province, city in zip(rows, *cols, strict=True):
-        if name is None:
+    for row, cid, name, phone, email, province, city, status in zip(rows, *cols, strict=True):
+        if name is None or is_merged(status):
             continue
         label = label_of(row, cid) if nd_ids else None
         out.append((row, name, phone, email, province, city,
