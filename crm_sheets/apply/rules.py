@@ -256,11 +256,16 @@ def compute_changes(wb: Workbook, today: dt.date, now: dt.datetime, state: Apply
     review_days = wb.settings.get("review_days", 30)
     backwards_seen: dict[str, list[str]] = {}
     ukeys = user_keys(wb)
+    seen_ids: dict[str, int] = {}  # a customer ID typed twice: each row keeps its own snapshot
+    snap_keys: set[str] = set()
 
     for rec in cust_t.records:
         cid = rec.values.get("customer_id")
         if not cid or rec.values.get("status") == STATUS_MERGED:
             continue
+        nth = seen_ids[cid] = seen_ids.get(cid, 0) + 1
+        snap_key = cid if nth == 1 else f"{cid}#{nth}"
+        snap_keys.add(snap_key)
         fus = by_customer.get(cid, ())
         latest = fus[-1] if fus else None
         if latest is not None:
@@ -312,11 +317,11 @@ def compute_changes(wb: Workbook, today: dt.date, now: dt.datetime, state: Apply
             log.set(cust_t, rec, "status", STATUS_NORMAL, "customer.status")
         # updated-at: a user column changed since the last apply (or a new profile)
         digest = user_fields_hash(rec, ukeys)
-        before = state.snapshot.get(cid)
+        before = state.snapshot.get(snap_key)
         if (before is not None and before != digest) or (
                 (before is None or rec.row in new_cust_rows) and not rec.values.get("updated_at")):
             log.set(cust_t, rec, "updated_at", now, "customer.updated_at")
-        state.snapshot[cid] = digest
+        state.snapshot[snap_key] = digest
         upd = as_date(rec.values.get("updated_at"))
         if upd is not None and (today - upd).days >= review_days:
             review.append(make("customer.review_due", lang, sheet=cust_t.schema.name, row=rec.row,
@@ -336,7 +341,7 @@ def compute_changes(wb: Workbook, today: dt.date, now: dt.datetime, state: Apply
                              column="stage_after", customer_id=fu.values.get("customer_id"),
                              old=old, new=new))
     state.backwards = kept
-    known = {cid for cid in customers}
+    known = {cid for cid in customers} | snap_keys
     state.snapshot = {k: v for k, v in state.snapshot.items() if k in known}
     return Plan(changes=log.changes, findings=findings + review, notes=notes, state=state,
                 review=review)
