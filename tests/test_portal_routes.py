@@ -413,6 +413,9 @@ def test_bad_uploads_are_one_line_400(app, vh, monkeypatch):
     monkeypatch.setattr(service, "MAX_UPLOAD_BYTES", 1000)
     r = c.post("/api/workbook", files={"file": ("big.xlsx", b"PK" + b"0" * 5000)})
     assert r.status_code == 400 and "过大" in r.json()["message"]
+    monkeypatch.setattr(service, "MAX_UPLOAD_BYTES", 10)  # refused by Content-Length alone
+    r = c.post("/api/workbook", files={"file": ("big.xlsx", b"PK" + b"0" * 200_000)})
+    assert r.status_code == 400 and "过大" in r.json()["message"]
     r = c.post("/api/workbook", data={"nofile": "x"})
     assert r.status_code == 400 and r.json()["error"] == "bad_file"
     assert vh.master.read_bytes() == sha

@@ -374,6 +374,9 @@ def create_app(home_path: str | Path, *, state_dir: str | Path | None = None, wa
         return JSONResponse(result.to_dict())
 
     async def _upload(request: Request, sess: PortalSession) -> service.UploadResult:
+        length = request.headers.get("content-length", "")
+        if length.isdigit() and int(length) > service.MAX_UPLOAD_BYTES + 64 * 1024:
+            raise ApiError(400, "bad_file", service.too_large(home.lang))  # before reading it
         try:
             form = await request.form(max_files=1, max_fields=10,
                                       max_part_size=service.MAX_UPLOAD_BYTES + 1024)

@@ -105,8 +105,7 @@ def upload_workbook(home: CrmHome, actor: Actor, data: bytes, filename: str) -> 
 
     zh = home.lang == "zh"
     if len(data) > MAX_UPLOAD_BYTES:
-        raise CrmError(f"文件过大（上限 {MAX_UPLOAD_BYTES // 1024**2} MB）" if zh else
-                       f"the file is too large (limit {MAX_UPLOAD_BYTES // 1024**2} MB)")
+        raise CrmError(too_large(home.lang))
     if not data:
         raise CrmError("没有收到文件" if zh else "no file was received")
     tmp = work_dir(home) / f"upload-{secrets.token_hex(8)}.xlsx"
@@ -134,6 +133,13 @@ def upload_workbook(home: CrmHome, actor: Actor, data: bytes, filename: str) -> 
         out.findings = list(result.notes) + [f for f in visible_findings(home, actor)
                                              if f.customer_id in ids]
     return out
+
+
+def too_large(lang: str) -> str:
+    """The one line for an upload over the size cap."""
+    mb = max(1, MAX_UPLOAD_BYTES // 1024**2)
+    return (f"文件过大（上限 {mb} MB）" if lang == "zh" else
+            f"the file is too large (limit {mb} MB)")
 
 
 def _one_line(text: str, lang: str) -> str:
