@@ -264,7 +264,8 @@ def _apply(path: Path, scan: Any, *, today: dt.date, now: dt.datetime, dry_run: 
     else:  # nowhere to remember what Issues holds: refresh it only along with other changes
         issues_changed = issues_name is not None and bool(cells)
     if issues_name is None:
-        skipped.append("Issues sheet missing: findings not written")
+        skipped.append("没有「问题」工作表，问题未写入" if wb.lang == "zh" else
+                       "Issues sheet missing: findings not written")
     out = ApplyOutcome(path=path, lang=wb.lang, changes=plan.changes, findings=findings,
                        notes=plan.notes, review=plan.review, issues_changed=issues_changed,
                        dry_run=dry_run, skipped=skipped, timings=timings)
