@@ -51,11 +51,19 @@ class AccountError(CrmError):
 
 
 class LoginFailed(Refused):
-    """Wrong name, password or code (counted towards the lock): exit 1."""
+    """Wrong name, password or code (counted towards the lock): exit 1.
+
+    Also what a guesser gets for a locked account: only the right password learns of
+    the lock (AccountLocked), so an answer never tells whether an account exists."""
+
+    code = "bad_credentials"
 
 
 class AccountLocked(Refused):
-    """Too many failures: the account is locked until `until`."""
+    """Too many failures: the account is locked until `until`. Raised only to someone
+    who gave the right password (or a wrong second factor after it)."""
+
+    code = "locked"
 
     def __init__(self, message: str, until: dt.datetime) -> None:
         super().__init__(message)
@@ -65,9 +73,13 @@ class AccountLocked(Refused):
 class CodeRequired(Refused):
     """The password was right; the account has TOTP, so a code must follow."""
 
+    code = "totp_required"
+
 
 class SetupRequired(Refused):
     """The account has no password yet: the user must set one with the setup code."""
+
+    code = "setup_required"
 
 
 # --- public data --------------------------------------------------------------------
@@ -481,6 +493,48 @@ def complete_setup(home: CrmHome, name: str, setup_code: str, new_password: str,
     _audit(home, user.name, "user.password_set", user=user.name)
 
 
+def _charge(home: CrmHome, name: str, now_ts: float) -> tuple[UserRow | None, float | None]:
+    """Count this attempt against the limit before its password is checked, in one
+    BEGIN IMMEDIATE transaction: (account or None, lock end if the attempt may not be
+    checked). Attempts still running count too, so however many guesses arrive at once,
+    at most MAX_FAILURES passwords are checked before the lock: the one that finds the
+    limit taken locks the account. A right password gives its charge back."""
+    with AccountStore(home).write() as con:
+        user = AccountStore.get(con, name)
+        if user is None:
+            return None, None
+        if user.locked_until and user.locked_until > now_ts:
+            return user, user.locked_until
+        if user.pw_hash is None:
+            return user, None
+        if user.failures >= MAX_FAILURES:
+            until = now_ts + LOCK_MINUTES * 60
+            AccountStore.update(con, user.name, failures=0, locked_until=until)
+            locked_now = until
+        else:
+            AccountStore.update(con, user.name, failures=user.failures + 1)
+            return user, None
+    _audit(home, user.name, "user.lockout", until=iso(locked_now), minutes=LOCK_MINUTES)
+    return user, locked_now
+
+
+def _settle_failure(con: sqlite3.Connection, name: str, now_ts: float) -> float | None:
+    """A charged attempt failed (inside a write transaction): lock when the charges
+    reached the limit; return the lock end if this locked the account."""
+    row = AccountStore.get(con, name)
+    if row is None or (row.locked_until and row.locked_until > now_ts):
+        return None
+    if row.failures >= MAX_FAILURES:
+        until = now_ts + LOCK_MINUTES * 60
+        AccountStore.update(con, name, failures=0, locked_until=until)
+        return until
+    return None
+
+
+def _bad_credentials(lang: str) -> LoginFailed:
+    return LoginFailed(t(lang, "账户名或密码不正确", "wrong account name or password"))
+
+
 def login(home: CrmHome, name: str, password: str, code: str | None = None,
           now: dt.datetime | None = None, *, session_file: bool = True,
           client: str | None = None) -> Session:
@@ -488,24 +542,41 @@ def login(home: CrmHome, name: str, password: str, code: str | None = None,
 
     Raises LoginFailed, AccountLocked, CodeRequired (password right, code missing),
     SetupRequired (no password yet) or Refused (disabled). Five failures lock the
-    account for 15 minutes.
+    account for 15 minutes. An unknown account, a wrong password and a locked account
+    with a wrong password give the same answer after the same password hashing; only the
+    right password learns of a lock (AccountLocked with `until`). Each exception has a
+    `code` (bad_credentials, locked, totp_required, setup_required) for the portal.
     """
     now_ = utcnow(now)
     lang = home.lang
     store = AccountStore(home)
-    with store.read() as con:
-        user = store.get(con, name.strip())
+    user, locked_until = _charge(home, name.strip(), ts(now_))
     if user is None:
         verify_password(None, password)  # same time as a real check
         _audit(home, UNKNOWN_WHO, "login.failed", reason="unknown_account")
-        raise LoginFailed(t(lang, "账户名或密码不正确", "wrong account name or password"))
-    _raise_if_locked(home, user, now_)
-    if user.pw_hash is None:
+        raise _bad_credentials(lang)
+    if user.pw_hash is None and locked_until is None:
         raise SetupRequired(t(lang, "此账户还没有密码：用管理员给的设置码设置密码（crm login 会询问）",
                               "this account has no password yet: set one with the setup code "
                               "from your admin (crm login asks for it)"))
-    if not verify_password(user.pw_hash, password):
-        _failure(home, user.name, now_, "password")
+    password_ok = verify_password(user.pw_hash, password)  # run even when locked: same time
+    if locked_until is not None:
+        _audit(home, user.name, "login.refused", reason="locked", until=iso(locked_until))
+        if password_ok:
+            raise AccountLocked(_locked_message(lang, locked_until, False),
+                                from_ts(locked_until) or now_)
+        raise _bad_credentials(lang)
+    if not password_ok:
+        with store.write() as con:
+            until = _settle_failure(con, user.name, ts(now_))
+        _audit(home, user.name, "login.failed", reason="password")
+        if until is not None:
+            _audit(home, user.name, "user.lockout", until=iso(until), minutes=LOCK_MINUTES)
+        raise _bad_credentials(lang)
+    if user.disabled or (user.totp_enabled and not code):
+        with store.write() as con:  # the right password gives its charge back
+            con.execute("UPDATE users SET failures = MAX(failures - 1, 0) WHERE name = ?",
+                        (user.name,))
     if user.disabled:
         _audit(home, user.name, "login.refused", reason="disabled")
         raise Refused(t(lang, "此账户已停用", "this account is disabled"))
@@ -519,9 +590,6 @@ def login(home: CrmHome, name: str, password: str, code: str | None = None,
     method = "password"
     with store.write() as con:
         fresh = _need(home, con, user.name)
-        if fresh.locked_until and fresh.locked_until > ts(now_):
-            raise AccountLocked(_locked_message(lang, fresh.locked_until, False),
-                                from_ts(fresh.locked_until) or now_)
         changes: dict[str, object] = {}
         failure = ""
         if fresh.totp_secret:
@@ -542,7 +610,9 @@ def login(home: CrmHome, name: str, password: str, code: str | None = None,
                     method = "recovery"
                 else:
                     failure = "code"
-        outcome = (failure, _register_failure(con, fresh.name, ts(now_))) if failure else None
+        # A charged attempt whose password was right is one of the checks the limit
+        # allows, even if another guess locked the account meanwhile: it logs in.
+        outcome = (failure, _settle_failure(con, fresh.name, ts(now_))) if failure else None
         if outcome is None:
             if new_hash:
                 changes["pw_hash"] = new_hash
