@@ -15,6 +15,7 @@ whole with xlsxwriter (the template and each person's copy).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -326,6 +327,7 @@ def write_issues_sheet(book: Any, name: str, lang: str, table: IssueTable,
 # ---------------------------------------------------------------------------- copies
 
 
+_CUSTOMER_ID = re.compile(r"(?<![0-9A-Za-z])C\d{11,}(?!\d)")
 _FINDINGS_CACHE: dict[int, tuple[Workbook, Any, list[Finding]]] = {}  # the last master only
 
 
@@ -361,11 +363,15 @@ def copy_issue_table(wb: Workbook, findings: list[Finding], lang: str,
     for key, (tab, keys, records) in sheets.items():
         where[key] = (tab, {rec.row: i + 2 for i, rec in enumerate(records)},
                       {k: i for i, k in enumerate(keys)})
+    visible = {str(rec.values.get("customer_id")) for rec in
+               sheets.get(CUSTOMERS.name, ("", [], []))[2]}
     mine: list[Finding] = []
     for f in findings:
         w = where.get(f.sheet)
         if w is None or not f.row or f.row not in w[1] or (f.column or "") in hidden:
             continue
+        if any(cid not in visible for cid in _CUSTOMER_ID.findall(f.message)):
+            continue  # it names a customer this copy does not show (a possible duplicate)
         mine.append(f)
 
     def locate(f: Finding) -> tuple[str, int, int] | None:

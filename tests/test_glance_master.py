@@ -410,3 +410,24 @@ def test_service_copy_offers_service_staff_as_followup_owner(tmp_path: Path,
     lists = wb["Lists"]
     col = [c.value for c in lists[1]].index("跟进人") + 1
     assert "客服一号" in [lists.cell(r, col).value for r in range(2, 20)]
+
+
+def test_a_copys_issues_never_name_a_customer_the_copy_does_not_show(tmp_path: Path,
+                                                                     crm_state_dir) -> None:
+    from test_views_support import LI_CUSTOMER, WANG_CUSTOMER, make_view_home, xlsx_text
+
+    from crm_sheets.views import build_views
+    from crm_sheets.writeback.xlsxpatch import patch_workbook
+
+    vh = make_view_home(tmp_path)
+    tmp = tmp_path / "edit.xlsx"  # 王五's customer (row 3) now looks like 李四's: a duplicate
+    patch_workbook(vh.master, tmp, {("Customers", 3, c): LI_CUSTOMER[k] for c, k in (
+        (1, "name"), (5, "province"), (6, "city"), (7, "district"), (10, "phone"))})
+    tmp.replace(vh.master)
+    dups = [f for f in validate(load(vh.master), TODAY).findings
+            if f.code == "customer.possible_duplicate"
+            and f.customer_id == WANG_CUSTOMER["customer_id"]]
+    assert dups and LI_CUSTOMER["customer_id"] in dups[0].message  # the master says so
+    paths = {p.stem: p for p in build_views(vh.master, vh.home, today=TODAY)}
+    assert LI_CUSTOMER["customer_id"] not in xlsx_text(paths["sales-wang"])  # 李四's customer
+    assert LI_CUSTOMER["customer_id"] in xlsx_text(paths["management"])
