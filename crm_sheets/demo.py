@@ -90,6 +90,24 @@ def _plant(customers: list[dict[str, Any]], followups: list[dict[str, Any]],
     return planted
 
 
+def remaining_problems(planted: list[Planted], findings: list[Any]
+                       ) -> tuple[list[Planted], list[Planted]]:
+    """The problems a person finds after the demo's own apply, and the planted ones it fixed.
+
+    The first list is every finding `crm validate` reports now (one line each, with the
+    planted note where one was planted there, else the finding's message), sorted by sheet
+    and row, so its length is validate's count; the second the planted problems apply fixed
+    (a 成交 customer typed 潜在客户: the type follows the stage)."""
+    notes = {(p.sheet, p.row, p.code): p.note for p in planted}
+    order = {"Customers": 0, "Followups": 1}
+    left = sorted((Planted(f.sheet, f.row or 0, f.code,
+                           notes.get((f.sheet, f.row, f.code), f.message)) for f in findings),
+                  key=lambda p: (order.get(p.sheet, 2), p.sheet, p.row, p.code))
+    found = {(p.sheet, p.row, p.code) for p in left}
+    fixed = [p for p in planted if (p.sheet, p.row, p.code) not in found]
+    return left, fixed
+
+
 def build_demo(root: Path, *, today: dt.date | None = None, lang: str = "zh",
                n_customers: int = DEMO_CUSTOMERS) -> DemoResult:
     """Create the demo home at `root` with its master workbook (validation is the caller's)."""
@@ -132,16 +150,15 @@ def run_demo(root: Path, *, today: dt.date, lang: str = "zh", echo: Any = print)
     from .export import export_selection
     from .messages import text
     from .query import Filters
-    from .reader import load
     from .validation import check_file
     from .views import build_views
 
     result = build_demo(root, today=today, lang=lang)
     home, zh = result.home, lang == "zh"
     team = create_demo_accounts(home)
-    _, report = check_file(result.master, today=today)
     applied = run_apply(result.master, today=today, home=home, who="admin")
-    wb = load(result.master)
+    # what a person finds now: the same findings (and counts) as `crm validate` straight after
+    wb, report = check_file(result.master, today=today)
     clusters = find_duplicates(wb).clusters
     dash = make_dashboard(wb, today=today)
     result.outputs["dashboard"] = dash.xlsx
@@ -155,14 +172,18 @@ def run_demo(root: Path, *, today: dt.date, lang: str = "zh", echo: Any = print)
     echo(("演示 CRM 主目录：" if zh else "demo CRM home: ") + str(home.root))
     echo(("主工作簿（用 Excel/WPS 打开）：" if zh else "master workbook (open in Excel/WPS): ")
          + str(result.master))
-    echo(text("summary", lang, **report.summary()))
     echo(("apply：" if zh else "apply: ") + (f"{len(applied.changes)} 处单元格已更新，问题已写入 Issues 工作表"
                                               if zh else f"{len(applied.changes)} cells updated, findings written to the Issues sheet"))
+    echo(text("summary", lang, **report.summary()))
     echo(f"疑似重复客户：{len(clusters)} 组（crm dedupe 查看）" if zh
           else f"possible duplicate customers: {len(clusters)} cluster(s) (see crm dedupe)")
+    left, fixed = remaining_problems(result.planted, report.findings)
     echo("预埋的问题（练习时逐个修正）：" if zh else "planted problems (fix them as practice):")
-    for p in result.planted:
+    for p in left:
         echo(f"  {p.sheet} {p.row:>4}  {p.code:<28} {p.note}")
+    for p in fixed:
+        echo(f"  （apply 已自动修正：{p.sheet} {p.row} {p.code} {p.note}）" if zh
+             else f"  (already fixed by apply: {p.sheet} {p.row} {p.code} {p.note})")
     labels = {"dashboard": ("看板", "dashboard"), "views": ("各角色工作簿文件夹", "views folder"),
               "export.xlsx": ("示例导出（Excel）", "sample export (Excel)"),
               "export.pdf": ("示例导出（PDF）", "sample export (PDF)")}

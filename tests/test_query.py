@@ -94,7 +94,7 @@ def test_full_width_and_case_are_folded():
 
 def test_unknown_choice_value_is_a_clear_usage_error():
     wb = sample_workbook()
-    with pytest.raises(CrmError, match="unknown industry 'manufactoring'.*制造业"):
+    with pytest.raises(CrmError, match="未知的所属行业 'manufactoring'.*制造业"):
         run_query(wb, Filters.from_options(industry="manufactoring"), today=TODAY)
 
 
@@ -105,7 +105,7 @@ def test_parse_days(text, days):
 
 
 def test_parse_days_rejects_garbage():
-    with pytest.raises(CrmError, match="duration"):
+    with pytest.raises(CrmError, match="时长"):
         parse_days("soon")
 
 
@@ -197,7 +197,7 @@ def test_cli_csv_and_prohibited_data_never_printed(master):
 def test_cli_bad_filter_exits_2_with_one_line(master):
     res = CliRunner().invoke(cli, ["query", str(master), "--stage", "nonsense"])
     assert res.exit_code == 2
-    assert "unknown stage" in res.output and "Traceback" not in res.output
+    assert "未知的商机阶段" in res.output and "Traceback" not in res.output
 
 
 # ---------------------------------------------------------------- the selective reader
@@ -257,3 +257,23 @@ def test_cli_query_follows_the_logged_in_role(logged_in_home):
     assert data["count"] == 12
     assert all("****" in c["phone"] for c in data["customers"])
     assert all("followup_summary" not in c for c in data["customers"])
+
+
+def test_cli_limit_is_honoured_in_json_and_csv(master):
+    """Issue 13.19b: --limit was ignored with --format json."""
+    def query(fmt: str, *extra: str):
+        res = CliRunner().invoke(cli, ["query", str(master), "--format", fmt, *extra,
+                                       "--today", TODAY.isoformat()])
+        assert res.exit_code == 0, res.output
+        return res
+
+    full = json.loads(query("json").output)
+    assert full["count"] == full["shown"] == len(full["customers"]) > 3  # default: all
+    cut = json.loads(query("json", "--limit", "3").output)
+    assert cut["count"] == full["count"] and cut["shown"] == 3
+    assert [c["customer_id"] for c in cut["customers"]] == \
+        [c["customer_id"] for c in full["customers"][:3]]
+    assert len(json.loads(query("json", "--limit", "0").output)["customers"]) == full["count"]
+    rows = list(csv.reader(io.StringIO(query("csv", "--limit", "2").stdout_bytes
+                                       .decode("utf-8-sig"))))
+    assert len(rows) == 1 + 2

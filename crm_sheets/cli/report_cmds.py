@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import io
 import shutil
@@ -75,7 +76,7 @@ def select(path: Path, filters: Filters, today: dt.date, actor: Any) -> QueryRes
 @click.option("--columns", default=None, metavar="KEYS",
               help="Comma-separated column keys or headers for the table (default: a summary set).")
 @click.option("--limit", type=int, default=None,
-              help=f"Rows shown in a table (default {TABLE_LIMIT}; 0 = all). JSON/CSV: all.")
+              help=f"Rows shown (table: default {TABLE_LIMIT}; JSON/CSV: default all; 0 = all).")
 def query_cmd(workbook: Path, fmt: str, columns: str | None, limit: int | None,
               **kw: Any) -> None:
     """List the customers matching the filters (AND between filters, OR within one)."""
@@ -84,11 +85,13 @@ def query_cmd(workbook: Path, fmt: str, columns: str | None, limit: int | None,
     actor = session_actor(home_for_workbook(workbook))
     result = select(workbook, filters, today, actor)
     if fmt == "json":
-        echo_json(result_json(result))
+        echo_json(result_json(result, limit))
     elif fmt == "csv":
         from ..export.csv import write_csv
 
         buf = io.StringIO(newline="")
+        if limit and limit > 0:  # --limit caps the rows written, as in JSON
+            result = dataclasses.replace(result, records=result.records[:limit])
         write_csv(buf, result)
         stream = sys.stdout
         if hasattr(stream, "buffer"):  # bytes: UTF-8 with BOM whatever the console code page
@@ -168,9 +171,13 @@ def print_table(result: QueryResult, fields: list[Any], limit: int) -> None:
     click.echo(tail)
 
 
-def result_json(result: QueryResult) -> dict[str, Any]:
-    """The selection as JSON-ready data: field keys, ISO dates, prohibited numbers masked."""
+def result_json(result: QueryResult, limit: int | None = None) -> dict[str, Any]:
+    """The selection as JSON-ready data: field keys, ISO dates, prohibited numbers masked.
+
+    `limit` (from --limit; None or 0 = all) caps the customers listed; `count` stays the
+    number matching, `shown` the number listed, so a script sees the list was cut."""
     keys = [f.key for f in result.fields]
+    records = result.records if not limit or limit <= 0 else result.records[:limit]
 
     def val(v: Any) -> Any:
         v = safe_text.redact(v)
@@ -189,8 +196,9 @@ def result_json(result: QueryResult) -> dict[str, Any]:
         "description": f.describe(result.lang),
         "today": result.today.isoformat(),
         "count": len(result.records),
+        "shown": len(records),
         "customers": [{k: val(result.value(r, k)) for k in keys} | {"row": r.row}
-                      for r in result.records],
+                      for r in records],
     }
 
 

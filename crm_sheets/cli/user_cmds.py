@@ -333,10 +333,16 @@ def user_totp(confirm_code: str | None, no_qr: bool, home_dir: Path | None) -> N
     actor = _require_session(home)
     if confirm_code is None:
         enrolment = accounts.enrol_totp(home, actor.name)
-        click.echo(t(lang, "用验证器应用（如 Google Authenticator、Microsoft Authenticator）扫描二维码，"
-                           "或手动添加这个地址：",
-                     "Scan the QR code with an authenticator app (Google Authenticator, "
-                     "Microsoft Authenticator, ...) or add this address by hand:"))
+        if no_qr:  # no QR code printed: nothing to scan, the address is typed or pasted
+            click.echo(t(lang, "在验证器应用（如 Google Authenticator、Microsoft Authenticator）中"
+                               "手动添加这个地址（或其中 secret= 后的密钥）：",
+                         "Add this address (or the key after secret=) by hand in an "
+                         "authenticator app (Google Authenticator, Microsoft Authenticator, ...):"))
+        else:
+            click.echo(t(lang, "用验证器应用（如 Google Authenticator、Microsoft Authenticator）"
+                               "扫描下方二维码，或手动添加这个地址：",
+                         "Scan the QR code below with an authenticator app (Google Authenticator, "
+                         "Microsoft Authenticator, ...) or add this address by hand:"))
         click.echo(enrolment.uri)
         if not no_qr:
             click.echo(totp_mod.qr_text(enrolment.uri))
