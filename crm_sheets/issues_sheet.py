@@ -370,7 +370,9 @@ def copy_issue_table(wb: Workbook, findings: list[Finding], lang: str,
         w = where.get(f.sheet)
         if w is None or not f.row or f.row not in w[1] or (f.column or "") in hidden:
             continue
-        if any(cid not in visible for cid in _CUSTOMER_ID.findall(f.message)):
+        named = _CUSTOMER_ID.findall(f.message)
+        if any(cid not in visible for cid in named) or (
+                f.code == "customer.possible_duplicate" and not named):
             continue  # it names a customer this copy does not show (a possible duplicate)
         mine.append(f)
 
