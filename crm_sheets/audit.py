@@ -17,6 +17,8 @@ from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from . import prohibited
+
 AUDIT_FILE = "audit.log"
 _SECRET_KEYS = {"password", "secret", "totp", "code", "token", "hash", "key"}
 
@@ -25,13 +27,35 @@ def audit_path(state_dir: Path) -> Path:
     return Path(state_dir) / AUDIT_FILE
 
 
+def _mask(value: Any) -> Any:
+    if isinstance(value, str):
+        return prohibited.redact(value) if len(value) >= 13 else value
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return prohibited.redact(value) if abs(value) >= 1e12 else value
+    if isinstance(value, dict):
+        return {k: _mask(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [_mask(v) for v in value]
+    if value is None or isinstance(value, (bool, dt.date, dt.time, dt.timedelta)):
+        return value
+    text = str(value)  # dates, paths, anything json's default=str would print
+    masked = _mask(text)
+    return masked if masked != text else value
+
+
+def mask_details(details: Mapping[str, Any]) -> dict[str, Any]:
+    """An event's fields with every resident ID / card number masked (old → new values
+    of a cell change included), so the audit log and its backups never hold one."""
+    return {k: _mask(v) for k, v in details.items()}
+
+
 def record(state_dir: Path, who: str, action: str, **details: Any) -> dict[str, Any]:
     """Append one event; flushed and fsynced so a crash cannot lose it."""
     bad = _SECRET_KEYS.intersection(k.lower() for k in details)
     if bad:
         raise ValueError(f"refusing to audit secret-looking fields: {sorted(bad)}")
-    event = {"at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), "who": who,
-             "action": action, **details}
+    event = {"at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), "who": _mask(who),
+             "action": action, **mask_details(details)}
     line = json.dumps(event, ensure_ascii=False, default=str) + "\n"
     path = audit_path(state_dir)
     path.parent.mkdir(parents=True, exist_ok=True)

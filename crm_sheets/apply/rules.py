@@ -18,6 +18,7 @@ from typing import Any
 from ..coerce import as_date
 from ..findings import Finding, make
 from ..model import Record, Table, Workbook
+from ..prohibited import redact
 from ..schema import (
     POOL_OWNER,
     STAGE_ORDER,
@@ -165,7 +166,9 @@ def assign_ids(wb: Workbook, today: dt.date, state: ApplyState, log: ChangeLog) 
 
 
 def shorten(text: str, limit: int = SUMMARY_CHARS) -> str:
-    text = " ".join(str(text).split())
+    """One line of at most `limit` characters; prohibited numbers are masked *before* the
+    cut, so an ID straddling it cannot survive as 17 of its 18 digits."""
+    text = redact(" ".join(str(text).split()))
     return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
@@ -179,13 +182,14 @@ def _date_text(v: Any) -> str:
 
 def next_followup_text(fu: Record) -> str | None:
     parts = [_date_text(fu.values.get("next_date")), str(fu.values.get("next_action") or "").strip()]
-    text = " ".join(p for p in parts if p)
+    text = redact(" ".join(p for p in parts if p))
     return text or None
 
 
 def next_action_text(fu: Record) -> str | None:
-    """下次跟进 holds the plan's action; its date has a column of its own (sortable)."""
-    text = str(fu.values.get("next_action") or "").strip()
+    """下次跟进 holds the plan's action (prohibited numbers masked: the engine writes it);
+    its date has a column of its own (sortable)."""
+    text = redact(str(fu.values.get("next_action") or "").strip())
     return text or None
 
 
@@ -239,6 +243,7 @@ def compute_changes(wb: Workbook, today: dt.date, now: dt.datetime, state: Apply
         if cust is not None:
             name = cust.values.get("name")
             if name:
+                name = redact(name)
                 log.set(fu_t, fu, "customer_name", name, "followup.customer_name")
         if fu.row in new_fu_rows and not fu.values.get("recorded_at"):
             log.set(fu_t, fu, "recorded_at", now, "followup.recorded_at")

@@ -110,7 +110,7 @@ def append_audit(state_dir: Path, who: str, action: str,
             bad = audit._SECRET_KEYS.intersection(k.lower() for k in details)
             if bad:
                 raise ValueError(f"refusing to audit secret-looking fields: {sorted(bad)}")
-            event = {"at": at, "who": who, "action": action, **details}
+            event = {"at": at, "who": who, "action": action, **audit.mask_details(details)}
             batch.append(json.dumps(event, ensure_ascii=False, default=str) + "\n")
             n += 1
             if len(batch) >= 5000:
