@@ -593,6 +593,7 @@ def create_app(home_path: str | Path, *, state_dir: str | Path | None = None, wa
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        threading.Thread(target=_warm, args=(home,), name="crm-warm", daemon=True).start()
         if watch:
             from ..watch import Watcher, WatchOptions
 
@@ -621,6 +622,18 @@ def _cell(value: Any) -> str:
     if isinstance(value, dt.datetime) and value.hour == value.minute == 0:
         value = value.date()
     return safe_text.display(safe_text.redact(value)) if value is not None else ""
+
+
+def _warm(home: CrmHome) -> None:
+    """Read the master for reports and import the view builder before the first person
+    asks (the first dashboard and download are then as quick as the later ones)."""
+    try:
+        import crm_sheets.views  # noqa: F401
+        from crm_sheets.export import pdf  # noqa: F401
+
+        service.master_settings(home)
+    except Exception:  # noqa: BLE001 - only a head start; the request path reports errors
+        log.debug("warm-up failed", exc_info=True)
 
 
 def _log_event(ev: Any) -> None:
