@@ -4,7 +4,10 @@ and backup retention."""
 
 from __future__ import annotations
 
+import json
+import os
 import re
+import stat
 import subprocess
 import sys
 import threading
@@ -15,12 +18,13 @@ from pathlib import Path
 import openpyxl
 import pytest
 from click.testing import CliRunner
-from helpers import make_master
+from helpers import customer, make_master
 from test_views_support import PW, TODAY, make_view_home
 
 from crm_sheets import accounts, audit
 from crm_sheets.cli import cli
 from crm_sheets.errors import CrmError
+from crm_sheets.home import HOME_FILE, create_home, ensure_private_dir, open_home, state_root
 from crm_sheets.reader import load
 from crm_sheets.views import build_views
 
@@ -273,3 +277,147 @@ def test_portal_login_tells_the_lock_only_to_the_right_password(tmp_path, crm_st
     assert locked.json() == unknown.json() and locked.json()["error"] == "bad_credentials"
     owner = c.post("/api/login", json={"user": "li", "password": PW})
     assert owner.status_code == 423 and owner.json()["until"]
+
+
+# ---- 17.6: home_id is not a path; the state folder and key must be private ------------------
+
+posix_only = pytest.mark.skipif(os.name != "posix", reason="modes and owners are POSIX")
+
+
+def _set_marker(home_root: Path, **fields) -> None:
+    marker = home_root / HOME_FILE
+    info = json.loads(marker.read_text(encoding="utf-8"))
+    info.update(fields)
+    marker.write_text(json.dumps(info), encoding="utf-8")
+
+
+@pytest.mark.parametrize("bad", ["/tmp/evil-state", "../x", "..", "a/b", "ABCDEF", 42, None,
+                                 "0" * 31, "0" * 32 + "/x"])
+def test_a_home_id_that_is_not_the_generated_form_is_refused(tmp_path, crm_state_dir, bad):
+    home = create_home(tmp_path / "home")
+    _set_marker(home.root, home_id=bad)
+    with pytest.raises(CrmError) as exc:
+        open_home(home.root)
+    assert "home_id" in str(exc.value) and "\n" not in str(exc.value)
+    assert not (Path("/tmp/evil-state") / "accounts.db").exists()
+
+
+def test_a_home_id_pointing_elsewhere_refuses_every_command_in_one_line(tmp_path, crm_state_dir):
+    home = create_home(tmp_path / "home")
+    make_master(home.master)
+    elsewhere = tmp_path / "prepared"
+    elsewhere.mkdir()
+    _set_marker(home.root, home_id=str(elsewhere))
+    for args in (["whoami"], ["user", "list"], ["apply", str(home.master)]):
+        r = CliRunner().invoke(cli, args, env={"CRM_HOME": str(home.root)})
+        assert r.exit_code == 2, (args, r.output)
+        assert len(r.output.strip().splitlines()) == 1 and "home_id" in r.output
+    assert list(elsewhere.iterdir()) == []  # nothing written where the file pointed
+
+
+def test_a_master_name_that_is_a_path_is_refused(tmp_path, crm_state_dir):
+    home = create_home(tmp_path / "home")
+    for bad in ("../other/CRM.xlsx", "/etc/CRM.xlsx", "sub\\CRM.xlsx", "CRM.txt"):
+        _set_marker(home.root, master=bad)
+        with pytest.raises(CrmError):
+            open_home(home.root)
+
+
+@posix_only
+def test_a_pre_made_state_folder_open_to_others_is_refused(tmp_path, crm_state_dir):
+    home = create_home(tmp_path / "home")
+    folder = state_root() / home.home_id
+    folder.mkdir(parents=True)
+    os.chmod(folder, 0o775)  # someone prepared it for the admin
+    with pytest.raises(CrmError) as exc:
+        _ = home.state
+    assert "775" in str(exc.value)
+    with pytest.raises(CrmError):
+        accounts.create_first_admin(home, "admin", PW)
+    assert list(folder.iterdir()) == []
+    r = CliRunner().invoke(cli, ["user", "list"], env={"CRM_HOME": str(home.root)})
+    assert r.exit_code == 2 and "775" in r.output
+
+
+@posix_only
+def test_a_state_folder_that_is_a_symlink_is_refused(tmp_path, crm_state_dir):
+    home = create_home(tmp_path / "home")
+    target = tmp_path / "elsewhere"
+    target.mkdir(mode=0o700)
+    state_root().mkdir(parents=True, exist_ok=True)
+    (state_root() / home.home_id).symlink_to(target)
+    with pytest.raises(CrmError, match="符号链接"):
+        _ = home.state
+
+
+@posix_only
+def test_a_key_or_accounts_db_open_to_others_is_refused(tmp_path, crm_state_dir):
+    from crm_sheets.accounts.store import AccountStore
+    from crm_sheets.views.common import KEY_FILE, signing_key
+
+    home = create_home(tmp_path / "home")
+    accounts.create_first_admin(home, "admin", PW)
+    key = home.state / KEY_FILE
+    key.write_bytes(b"k" * 32)  # a planted key the engine would sign views with
+    os.chmod(key, 0o644)
+    with pytest.raises(CrmError, match="签名密钥"):
+        signing_key(home)
+    os.chmod(key, 0o600)
+    assert signing_key(home) == b"k" * 32
+    os.chmod(AccountStore(home).path, 0o644)
+    with pytest.raises(CrmError, match="账户数据库"):
+        accounts.list_users(home)
+
+
+@posix_only
+def test_an_own_subfolder_made_by_an_older_version_is_tightened_not_refused(tmp_path,
+                                                                             crm_state_dir):
+    home = create_home(tmp_path / "home")
+    sub = home.state / "engine-snapshot"
+    sub.mkdir(mode=0o755)
+    os.chmod(sub, 0o755)
+    assert ensure_private_dir(sub) == sub
+    assert stat.S_IMODE(sub.stat().st_mode) == 0o700
+
+
+# ---- 17.9: a save landing just after apply's replace is kept ---------------------------------
+
+
+def _save_lands_after_replace(monkeypatch, user_bytes: bytes | None) -> list[Path]:
+    """Make verification see what a racing save leaves: with `user_bytes`, someone saves
+    the master right after the replace; without, the written file itself is bad."""
+    from crm_sheets.writeback import safe
+
+    real = safe.verify_written
+    seen: list[Path] = []
+
+    def racing(path, patch):
+        seen.append(path)
+        if user_bytes is not None:
+            Path(path).write_bytes(user_bytes)  # Excel's save, a few ms after the replace
+            return real(path, patch)
+        raise CrmError("verification failed: simulated")
+
+    monkeypatch.setattr(safe, "verify_written", racing)
+    return seen
+
+
+def test_a_save_right_after_apply_replaces_is_kept_not_wiped(tmp_path, monkeypatch):
+    master = make_master(tmp_path / "CRM.xlsx", customers=[customer(customer_id=None)])
+    other = make_master(tmp_path / "user-save.xlsx",
+                        customers=[customer(customer_id=None, notes="用户刚保存的修改")])
+    user_save = other.read_bytes()
+    seen = _save_lands_after_replace(monkeypatch, user_save)
+    r = CliRunner().invoke(cli, ["apply", str(master)])
+    assert seen and r.exit_code == 1, r.output
+    assert master.read_bytes() == user_save  # the newer save survives
+    assert "已保留那次保存" in r.output and len(r.output.strip().splitlines()) == 1
+
+
+def test_a_bad_write_is_still_undone_from_the_backup(tmp_path, monkeypatch):
+    master = make_master(tmp_path / "CRM.xlsx", customers=[customer(customer_id=None)])
+    before = master.read_bytes()
+    seen = _save_lands_after_replace(monkeypatch, None)
+    r = CliRunner().invoke(cli, ["apply", str(master)])
+    assert seen and r.exit_code == 2, r.output
+    assert master.read_bytes() == before

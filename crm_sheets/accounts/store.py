@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..home import CrmHome
+from ..home import CrmHome, check_private
 
 DB_NAME = "accounts.db"
 SCHEMA_VERSION = 1
@@ -103,8 +103,10 @@ class AccountStore:
         if not self.path.exists():
             fd = os.open(self.path, os.O_WRONLY | os.O_CREAT, 0o600)
             os.close(fd)
-        if os.name == "posix":
-            os.chmod(self.path, 0o600)
+            if os.name == "posix":
+                os.chmod(self.path, 0o600)
+        else:  # one already there must be ours alone (hashes, TOTP secrets)
+            check_private(self.path, what_zh="账户数据库", what_en="accounts database")
         con = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
         con.row_factory = sqlite3.Row
         con.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_S * 1000}")

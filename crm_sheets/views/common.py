@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import safe_text
-from ..home import CrmHome
+from ..home import CrmHome, check_private
 from ..messages import register
 from ..model import Record
 from ..permissions import Actor, mask_value, masked_fields
@@ -143,6 +143,7 @@ def signing_key(home: CrmHome) -> bytes:
     try:
         data = path.read_bytes()
         if len(data) >= 32:
+            check_private(path, what_zh="视图签名密钥", what_en="view-signing key")  # never trust a planted key
             return data
     except FileNotFoundError:
         pass

@@ -4,7 +4,9 @@
 did not change since it was read → patch into a temporary file in the same folder →
 fsync → check the lock and the file's hash once more (a sync client or a script saves
 without a lock file) → `os.replace` → fsync the folder → re-open and verify the result
-(restoring the backup if verification fails) → append every cell change to the audit log.
+(restoring the backup if verification fails — but only while the file is still the one
+written: a save that landed just after the replace is kept, never wiped) → append every
+cell change to the audit log.
 """
 
 from __future__ import annotations
@@ -173,22 +175,43 @@ def _safe_patch(path: Path, cells: Mapping[CellKey, Any] | None = None,
     holder: dict[str, PatchResult] = {}
     inflated = prefetch.take(expected_sha256) if prefetch is not None else {}
 
+    written: dict[str, str] = {}
+
     def write(tmp: Path) -> None:
         holder["patch"] = patch_workbook(path, tmp, cells, replace, inflated=inflated,
                                          dress=dress, print_titles=print_titles)
+        written["sha"] = file_sha256(tmp)
 
     atomic_write(path, write, mode=mode, before_replace=last_check)
     patch = holder["patch"]
     try:
         verify_written(path, patch)
     except CrmError:
-        from .backups import restore_file
-
-        restore_file(backup, path)
+        _undo_or_keep_newer_save(path, backup, written["sha"], lang)
         raise
     _snapshot(state_dir, path, action, who)
     n = append_audit(state_dir, who, action, audit_events)
     return WriteResult(path=path, backup=backup, patch=patch, audited=n)
+
+
+def _undo_or_keep_newer_save(path: Path, backup: Path, written_sha: str, lang: str) -> None:
+    """Verification failed. Restore the pre-write backup only if the file on disk is still
+    the one this write produced; if someone saved over it in the moments after the
+    replace, that save is the newest edit and is kept (raise Refused saying so: the
+    engine's changes did not land, run again)."""
+    from .backups import restore_file
+
+    try:
+        on_disk = file_sha256(path)
+    except OSError:
+        on_disk = None
+    if on_disk is not None and on_disk != written_sha:
+        raise Refused(t(f"{path.name} 在引擎写入后立即被另一次保存覆盖：已保留那次保存（未用备份还原），"
+                        f"引擎的修改没有生效，请重新运行；写入前的备份：{backup.name}",
+                        f"{path.name} was saved by someone else right after the engine's write: "
+                        f"that save is kept (no backup restored over it) and the engine's changes "
+                        f"did not land; run again. Backup from before the write: {backup.name}"))
+    restore_file(backup, path)
 
 
 def _snapshot(state_dir: Path, path: Path, action: str, who: str) -> None:
