@@ -499,7 +499,8 @@ def test_require_totp_setting_makes_a_new_user_enrol(vh, tmp_path, monkeypatch):
     codes = re.findall(r"<li><code>([^<]+)</code></li>", r.text)
     assert len(codes) == 10
     assert c.get("/workbook", follow_redirects=False).status_code == 200
-    assert "recovery-codes" not in c.get("/enrol").text  # shown once
+    r = c.get("/enrol", follow_redirects=False)  # codes shown once; no silent re-enrolment
+    assert r.status_code == 303 and r.headers["location"] == "/workbook"
 
 
 def test_admin_account_actions(app, vh):
@@ -520,6 +521,11 @@ def test_admin_account_actions(app, vh):
     assert a.post("/api/admin/accounts/wang/explode").status_code == 404
     r = a.post("/api/admin/accounts/nobody/disable")
     assert r.status_code == 400 and set(r.json()) == {"error", "message"}
+    for bad in (b"nope", b"[1]"):
+        r = a.post("/api/admin/accounts", content=bad, headers={"content-type": "application/json"})
+        assert r.status_code == 400 and set(r.json()) == {"error", "message"}
+    r = a.post("/api/admin/accounts/wang/role", content=b"[1]")
+    assert r.status_code == 400  # no role given: one line, not a 500
     r = a.post("/api/admin/accounts", json={"user": "qian", "role": "marketing"})
     assert r.status_code == 201 and r.json()["setup_code"]
     actions = {e["action"] for e in audit.read(vh.home.state) if e.get("via") == "portal"}

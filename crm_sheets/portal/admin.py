@@ -166,7 +166,13 @@ def admin_routes(P: Any, need: Callable[..., Any], page_guard: Callable[..., Any
                 {"user": u.name, "display_name": u.display_name, "role": u.role, "totp": u.totp,
                  "disabled": u.disabled, "locked": u.locked, "pending_setup": u.pending_setup}
                 for u in users]})
-        body = await request.json()
+        try:
+            body = await request.json()
+        except ValueError:
+            body = None
+        if not isinstance(body, dict):
+            raise CrmError("请求内容须为 JSON 对象" if home.lang == "zh" else
+                           "the request body must be a JSON object")
         name = str(body.get("user") or "")
         code = await run_in_threadpool(
             lambda: accounts.add_user(home, name, str(body.get("role") or ""), by=sess.name,
@@ -183,8 +189,8 @@ def admin_routes(P: Any, need: Callable[..., Any], page_guard: Callable[..., Any
             body = await request.json()
         except ValueError:
             body = {}
-        code = await run_in_threadpool(account_op, home, op, name, sess.name,
-                                       str((body or {}).get("role") or ""))
+        role = body.get("role") if isinstance(body, dict) else None
+        code = await run_in_threadpool(account_op, home, op, name, sess.name, str(role or ""))
         service.record(home, sess.name, f"portal.admin.{op}", P.client(request), user=name)
         return JSONResponse({"user": name, "done": op} | ({"setup_code": code} if code else {}))
 

@@ -69,9 +69,10 @@ class Portal:
         self.T = Texts(home.lang)
         self.sessions = SessionStore(home)
         self.secure = secure_cookies
-        self.pending: dict[str, tuple[str, str, float]] = {}  # token -> (user, password, until)
+        # two-step logins waiting for their code: token -> (user, password, until). In this
+        # process's memory only, for 5 minutes, so the code step needs no second password
+        self.pending: dict[str, tuple[str, str, float]] = {}
         self.pending_lock = threading.Lock()
-        self.recovery: dict[str, list[str]] = {}  # session token -> codes to show once
         self.env = Environment(loader=FileSystemLoader(HERE / "templates"),
                                autoescape=select_autoescape(["html"]))
         self.env.globals.update(T=self.T, lang=home.lang, sheet_label=self.sheet_label,
@@ -319,10 +320,9 @@ def create_app(home_path: str | Path, *, state_dir: str | Path | None = None, wa
         if sess is None:
             return RedirectResponse("/login", status_code=303)
         request.state.sess = sess
+        if accounts.get_user(home, sess.name).totp:  # replacing one needs the admin's reset
+            return RedirectResponse("/workbook", status_code=303)
         if request.method == "GET":
-            codes = P.recovery.pop(sess.token, None)
-            if codes:
-                return P.render(request, "recovery.html", codes=codes)
             e = await run_in_threadpool(accounts.enrol_totp, home, sess.name)
             import segno
 
