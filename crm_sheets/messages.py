@@ -43,6 +43,8 @@ CATALOGUE: dict[str, Msg] = {
     "email.invalid": Msg("error", "{header} '{value}' 不是有效的邮箱地址", "{header} '{value}' is not a valid email address"),
     "choice.invalid": Msg("error", "{header} '{value}' 不在下拉列表中（可选：{allowed}）",
                           "{header} '{value}' is not in the list (allowed: {allowed})"),
+    "choice.synonym": Msg("info", "{header} '{value}' 按列表写作「{canonical}」（crm apply 会自动改成「{canonical}」）",
+                          "{header} '{value}' is written '{canonical}' in the list (crm apply changes it to '{canonical}')"),
     "owner.unknown": Msg("error", "{header} '{value}' 不是已知的负责人", "{header} '{value}' is not a known owner"),
     "region.province_unknown": Msg("error", "省 '{value}' 不是有效的省级行政区", "province '{value}' is not a real province"),
     "region.city_unknown": Msg("error", "市 '{value}' 不属于 {province}", "city '{value}' is not in {province}"),

@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from .choices import canonical
 from .coerce import as_date as _as_date
 from .divisions import short_name
 from .errors import CrmError
@@ -117,6 +118,9 @@ class Filters:
     followed_within: int | None = None  # days: last follow-up within this many days
     not_followed_within: int | None = None  # days: no follow-up within this many days
     dormant: bool = False
+    # stored spellings that mean a chosen value (零售业 where the list says 零售): matched too,
+    # never described; filled by `resolve_values` as (attribute, values) pairs
+    also: tuple[tuple[str, tuple[str, ...]], ...] = field(default=(), compare=False)
 
     @classmethod
     def from_options(cls, **opts: Any) -> Filters:
@@ -171,7 +175,8 @@ class QueryResult:
     considered: int = 0  # customers the actor could see before filtering
 
     def value(self, record: Record, key: str) -> Any:
-        """A cell as outputs show it: masked where the role hides it, last follow-up filled in."""
+        """A cell as outputs show it: masked where the role hides it (phone numbers and
+        e-mail addresses inside free text too), last follow-up filled in."""
         v = record.values.get(key)
         if v is None:
             v = record.raw.get(key)  # what the user typed when it could not be read
@@ -179,6 +184,10 @@ class QueryResult:
             return mask_value(v)
         if key == "last_followup" and v is None:
             return self.last_followup.get(record.values.get("customer_id") or "")
+        if self.masked and type(v) is str:
+            from .permissions import mask_contacts_in_text
+
+            return mask_contacts_in_text(v)
         return v
 
     def rows(self, keys: list[str] | None = None) -> list[list[Any]]:
@@ -231,7 +240,11 @@ def _resolve_one(key: str, value: str, domain: list[str]) -> set[str]:
     for c in candidates:
         if c in by_norm:
             return {c}
-    if key in CHOICE_FILTERS:
+    if key in CHOICE_FILTERS:  # a synonym of a listed or stored value: 零售业 → 零售
+        for c in candidates:
+            hit = canonical(CHOICE_FILTERS[key], by_norm.get(c, c), domain)
+            if hit is not None:
+                return {norm(hit)}
         known = "、".join(domain) or "-"
         field = CUSTOMERS.field(key)
         raise CrmError(t(f"未知的{field.zh} {value!r}；可用的值：{known}",
@@ -262,7 +275,8 @@ def resolve_values(filters: Filters, lists: dict[str, list[str]],
                    data_values: dict[str, list[str]]) -> Filters:
     """Canonicalise filter values against Lists and the values present in the data
     (`data_values`: field key -> distinct values); raises CrmError on an unknown choice."""
-    changes: dict[str, tuple[str, ...]] = {}
+    changes: dict[str, Any] = {}
+    also: dict[str, tuple[str, ...]] = {}
     for attr, key in VALUE_FILTERS:
         vals = getattr(filters, attr)
         if not vals or key in _PLACE_FIELDS or key == "owner":
@@ -274,7 +288,17 @@ def resolve_values(filters: Filters, lists: dict[str, list[str]],
         for v in vals:
             for n in sorted(_resolve_one(key, v, domain)):
                 out.append(by_norm.get(n, v))
-        changes[attr] = tuple(dict.fromkeys(out))
+        # the list's spelling names the filter; stored synonyms of it match as well
+        list_name = CHOICE_FILTERS[key]
+        listed = [str(x) for x in lists.get(list_name, [])]
+        chosen = tuple(dict.fromkeys(canonical(list_name, o, listed) or o for o in out))
+        changes[attr] = chosen
+        extra = tuple(d for d in domain if d not in chosen
+                      and canonical(list_name, d, listed) in chosen)
+        if extra:
+            also[attr] = extra
+    if also or filters.also:
+        changes["also"] = tuple(also.items())
     return replace(filters, **changes)
 
 
@@ -287,11 +311,12 @@ def resolve(filters: Filters, wb: Workbook) -> Filters:
 def value_checks(filters: Filters) -> list[tuple[str, Any]]:
     """(field key, predicate on a stored value) for every value filter in use."""
     checks: list[tuple[str, Any]] = []
+    also = dict(filters.also)
     for attr, key in VALUE_FILTERS:
         vals = getattr(filters, attr)
         if vals:
             wanted: set[str] = set()
-            for v in vals:
+            for v in vals + also.get(attr, ()):
                 wanted |= {norm(v)} | ({norm(short_name(v))} if key in _PLACE_FIELDS else set())
             checks.append((key, _matcher(key, wanted)))
     return checks

@@ -187,7 +187,9 @@ LIST_COLUMNS: dict[str, tuple[str, str]] = {
 COMPUTED_LISTS = frozenset({"staff"})
 
 DEFAULT_LISTS: dict[str, tuple[str, ...]] = {
-    "industries": ("制造业", "信息技术", "金融", "零售", "医疗健康", "教育", "房地产", "物流",
+    # one naming: the trade's short name, no 业/行业 suffix (docs/decisions.md); 制造业,
+    # 零售业, the GB/T 4754 门类 names… are synonyms (crm_sheets/choices.py)
+    "industries": ("制造", "信息技术", "金融", "零售", "医疗健康", "教育", "房地产", "物流",
                    "能源", "餐饮", "建筑", "其他"),
     "sources": ("展会推荐", "线上推广", "转介绍", "电话营销", "官网咨询", "老客户", "其他"),
     "methods": ("电话", "拜访", "邮件", "线上会议"),

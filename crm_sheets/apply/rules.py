@@ -52,7 +52,32 @@ REASONS: dict[str, tuple[str, str]] = {
     "merge.fill": ("合并客户：补全空白字段", "merge: blank field filled"),
     "merge.dropped": ("合并客户：标记已合并", "merge: marked as merged"),
     "column.added": ("补充引擎列表头", "engine column header added"),
+    "choice.synonym": ("改为列表中的写法", "written as in the list"),
 }
+
+
+def canonical_choices(wb: Workbook, log: ChangeLog) -> None:
+    """Dropdown cells holding a synonym (零售业, 展会, 打电话…) get the list's value.
+
+    Runs before the other rules, so a stage typed 已成交 moves the type like 成交 does.
+    Owners are names, not synonyms: the owner rule reports those."""
+    from ..choices import canonical
+
+    for table in (wb.customers, wb.followups):
+        for f in table.schema.fields:
+            if not f.choices or f.engine or f.choices == "owners":
+                continue
+            listed = wb.lists.get(f.choices, [])
+            seen: dict[Any, str | None] = {}
+            for rec in table.records:
+                v = rec.values.get(f.key)
+                if v is None or v == "":
+                    continue
+                if v not in seen:
+                    seen[v] = canonical(f.choices, v, listed)
+                c = seen[v]
+                if c is not None and c != v:
+                    log.set(table, rec, f.key, c, "choice.synonym")
 
 
 def reason_text(reason: str, lang: str) -> str:
@@ -233,6 +258,7 @@ def compute_changes(wb: Workbook, today: dt.date, now: dt.datetime, state: Apply
     new_cust_rows = {r.row for r in cust_t.records if not r.values.get("customer_id")
                      and "customer_id" not in r.raw}
     assign_ids(wb, today, state, log)
+    canonical_choices(wb, log)
 
     customers = wb.customers_by_id()
     # follow-ups: customer name, recorded-at; group by customer

@@ -122,7 +122,8 @@ HELP_ZH: dict[str, str] = {
     "状态: 正常/休眠/已合并 or normal/dormant/merged.": "状态：正常/休眠/已合并。",
     "Comma-separated column keys or headers for the table (default: a summary set).":
         "表格显示的列（列键或表头，逗号分隔；默认：一组摘要列）。",
-    "Rows shown in a table (default 200; 0 = all). JSON/CSV: all.": "最多显示的行数（默认 200；0 = 全部）。",
+    "Rows shown (table: default 200; JSON/CSV: default all; 0 = all).":
+        "最多输出的行数（表格默认 200；JSON/CSV 默认全部；0 = 全部）。",
     "Write the customers the filters select to Excel, PDF or CSV (managers and admins).":
         "把筛选出的客户导出为 Excel、PDF 或 CSV（管理层和管理员）。",
     "FILE.xlsx, FILE.pdf or FILE.csv.": "FILE.xlsx、FILE.pdf 或 FILE.csv。",

@@ -10,6 +10,7 @@ from functools import lru_cache
 from email_validator import EmailNotValidError, validate_email
 
 from .. import phones
+from ..choices import canonical
 from ..coerce import to_text
 from ..findings import Finding
 from ..model import Workbook
@@ -99,12 +100,18 @@ def choices(wb: Workbook, ctx: Context) -> Iterator[Finding]:
                 if not wb.lists.get("owners"):
                     continue  # no owners listed yet: nothing to check against
             shown = "、".join(wb.lists.get(f.choices, [])[:12])
+            listed = wb.lists.get(f.choices, [])
             for rec in table.records:
                 v = rec.values.get(f.key)
                 if v is None or v in allowed:
                     continue
                 if f.choices == "owners":
                     yield ctx.finding("owner.unknown", table, rec, f.key, header=f.header(ctx.lang), value=v)
+                elif (c := canonical(f.choices, v, listed)) is not None:
+                    # 零售业 for 零售, 展会 for 展会推荐: a hint naming the list's value, which
+                    # `crm apply` writes (crm_sheets/choices.py)
+                    yield ctx.finding("choice.synonym", table, rec, f.key, header=f.header(ctx.lang),
+                                      value=v, canonical=c)
                 else:
                     yield ctx.finding("choice.invalid", table, rec, f.key, header=f.header(ctx.lang), value=v,
                                       allowed=shown)
