@@ -15,6 +15,7 @@ import re
 import secrets
 import shutil
 import tempfile
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -157,6 +158,7 @@ _CJK = re.compile(r"[\u4e00-\u9fff]")
 # --- findings ---------------------------------------------------------------------------
 
 _cache: dict[str, tuple[tuple[int, ...], Any]] = {}
+_loading = threading.Lock()
 
 
 def _stamp(path: Path) -> tuple[int, int]:
@@ -286,11 +288,12 @@ def _dash_master(home: CrmHome) -> Any:
     from ..report_load import load_for_dashboard
 
     key = f"dash:{home.master}"
-    stamp = _stamp(home.master)
-    hit = _cache.get(key)
-    if hit is None or hit[0] != stamp:
-        hit = (stamp, load_for_dashboard(home.master))
-        _cache[key] = hit
+    with _loading:  # one read at a time: a request arriving during the warm-up waits for it
+        stamp = _stamp(home.master)
+        hit = _cache.get(key)
+        if hit is None or hit[0] != stamp:
+            hit = (stamp, load_for_dashboard(home.master))
+            _cache[key] = hit
     return hit[1]
 
 
