@@ -4,6 +4,11 @@ Each function returns a `ChartTable`: a small table (first column is the categor
 plus the chart(s) to draw from it. The xlsx renderer writes the table beside a native
 chart; the PDF renderer draws the same chart with matplotlib. Merged duplicates
 (状态 = 已合并) are never counted.
+
+One number format per kind of figure (`NUMBER_FORMATS`, `format_value`): counts as
+whole numbers, 万元 amounts with one decimal, shares as percentages. A chart that
+says nothing for the customers it is drawn on (every value zero, one pie slice, a
+funnel without any drop-off) is left out; its table stays.
 """
 
 from __future__ import annotations
@@ -11,17 +16,48 @@ from __future__ import annotations
 import datetime as dt
 import statistics
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from operator import itemgetter
 from typing import Any
 
 from .coerce import as_date as _as_date
 from .model import Record, Workbook
-from .schema import STAGES, STATUS_DORMANT, STATUS_MERGED
+from .schema import STAGE_ORDER, STAGES, STATUS_DORMANT, STATUS_MERGED
 
 BLANK = {"zh": "未填写", "en": "(blank)"}
-OTHER = {"zh": "其他", "en": "Other"}
+UNKNOWN_STAGE = {"zh": "未记录", "en": "not recorded"}
+PIE_SLICES = 12  # a pie shows at most this many slices (one colour each); more are grouped
+FUNNEL_STAGES = STAGES[:4]  # 线索 意向 谈判 成交 (流失 is shown beside the funnel)
+LOST = STAGES[4]
+WON = STAGES[3]
+OPEN_STAGES = STAGES[:3]
+# Win probability per stage: weights the expected amount of the open pipeline.
+STAGE_WEIGHTS: dict[str, float] = {"线索": 0.1, "意向": 0.3, "谈判": 0.6, "成交": 1.0}
+# Customer type as a floor for the stage reached (the type follows the stage; 流失 keeps it).
+TYPE_FLOOR = {"潜在客户": 0, "意向客户": 1, "成交客户": 3}
+SERVICE_TABLES = ("efficiency", "owners", "dormant", "overdue_owners", "overdue_list")
+
+# Excel number format per kind of figure; the PDF uses `format_value` with the same rules.
+NUMBER_FORMATS = {"int": "#,##0", "wan": "#,##0.0", "num": "#,##0.0", "pct": "0.0%",
+                  "date": "yyyy-mm-dd", "text": "@"}
+
+
+def format_value(v: Any, kind: str) -> str:
+    """A figure as text, in the same format as its Excel cell (PDF tables, KPI notes)."""
+    if v is None or v == "":
+        return ""
+    if isinstance(v, bool) or not isinstance(v, (int, float, dt.date)):
+        return str(v)
+    if kind == "pct":
+        return f"{v * 100:.1f}%"
+    if kind in ("wan", "num"):
+        return f"{v:,.1f}"
+    if kind == "int":
+        return f"{int(round(v)):,}"
+    if kind == "date" and isinstance(v, dt.date):
+        return v.isoformat()[:10]
+    return str(v)
 
 
 @dataclass(frozen=True)
@@ -34,6 +70,8 @@ class ChartSpec:
     title: str = ""
     y_title: str = ""
     y2_title: str = ""
+    # columns that must hold a non-zero value for the chart to say anything (default: all)
+    needs: tuple[int, ...] | None = None
 
 
 @dataclass
@@ -42,9 +80,20 @@ class ChartTable:
     title: str
     columns: list[str]
     rows: list[list[Any]]  # rows[i][0] is the category label
-    formats: list[str]  # per column: "text", "int", "num" (2 decimals), "pct" (0.123 -> 12.3%)
+    formats: list[str]  # per column: a key of NUMBER_FORMATS
     charts: list[ChartSpec] = field(default_factory=list)
     note: str = ""  # how the figure is computed, shown under the table
+    mark: int | None = None  # column whose values are days overdue: marked in colour
+
+
+@dataclass(frozen=True)
+class Kpi:
+    """A key figure: label, value, its kind (NUMBER_FORMATS key) and a short note."""
+
+    label: str
+    value: Any
+    kind: str = "int"
+    note: str = ""
 
 
 def _t(lang: str, zh: str, en: str) -> str:
@@ -60,44 +109,206 @@ def active(records: Iterable[Record]) -> list[Record]:
     return [r for r in records if r.values.get("status") != STATUS_MERGED]
 
 
-def _top(counter: Counter, lang: str, limit: int) -> list[tuple[str, int]]:
+def _top(counter: Counter, lang: str, limit: int, noun: tuple[str, str]) -> list[tuple[str, int]]:
+    """The counts, largest first; when there are more than `limit`, the smallest grouped
+    into one entry named "其余 N 个…" (never a name that is also a real value)."""
     items = counter.most_common()
     if len(items) <= limit:
         return items
     head, tail = items[: limit - 1], items[limit - 1:]
-    return head + [(OTHER[lang], sum(n for _, n in tail))]
+    label = _t(lang, f"其余 {len(tail)} 个{noun[0]}", f"{len(tail)} other {noun[1]}")
+    while label in counter:
+        label += "*"
+    return head + [(label, sum(n for _, n in tail))]
+
+
+def _nonzero(table: ChartTable, col: int) -> int:
+    return sum(1 for r in table.rows if col < len(r) and _num(r[col]) != 0)
+
+
+def prune_charts(table: ChartTable) -> ChartTable:
+    """Leave out the charts that say nothing for these rows: a needed series all zero, a
+    pie/bar/column with fewer than two non-zero categories; drop other all-zero series."""
+    kept = []
+    for spec in table.charts:
+        needs = spec.needs if spec.needs is not None else spec.values + spec.secondary
+        if any(_nonzero(table, c) == 0 for c in needs):
+            continue
+        values = tuple(c for c in spec.values if _nonzero(table, c))
+        secondary = tuple(c for c in spec.secondary if _nonzero(table, c))
+        if not values:
+            continue
+        if spec.kind in ("pie", "bar", "column") and _nonzero(table, values[0]) < 2:
+            continue
+        kept.append(replace(spec, values=values, secondary=secondary))
+    table.charts = kept
+    return table
+
+
+# ---------------------------------------------------------------- stage history
+
+
+@dataclass
+class StageHistory:
+    """Per customer, the stages it was seen at, oldest first, with the day of each."""
+
+    seen: dict[str, list[tuple[dt.date, str]]] = field(default_factory=dict)
+
+    def add(self, cid: str, day: dt.date, stage: str) -> None:
+        self.seen.setdefault(cid, []).append((day, stage))
+
+    def sorted(self) -> StageHistory:
+        for lst in self.seen.values():
+            lst.sort(key=itemgetter(0))
+        return self
+
+
+def audit_stage_events(events: Iterable[Mapping[str, Any]]) -> list[tuple[str, dt.date, str, str]]:
+    """Stage changes in audit-log events: (customer_id, day, old, new)."""
+    out = []
+    for e in events:
+        if e.get("column") != "stage" or not e.get("customer_id"):
+            continue
+        at = e.get("at")
+        try:
+            day = dt.datetime.fromisoformat(str(at)).date()
+        except ValueError:
+            continue
+        out.append((str(e["customer_id"]), day, str(e.get("old") or ""), str(e.get("new") or "")))
+    return out
+
+
+def stage_history(contacts: Mapping[str, Sequence[Contact]],
+                  audit: Iterable[tuple[str, dt.date, str, str]] = ()) -> StageHistory:
+    """Stages from follow-ups' 阶段更新 and the audit log's stage changes."""
+    h = StageHistory()
+    for cid, lst in contacts.items():
+        for c in lst:
+            if c[2] in STAGES:
+                h.add(cid, c[0], c[2])
+    for cid, day, old, new in audit:
+        if old in STAGES:
+            h.add(cid, day, old)
+        if new in STAGES:
+            h.add(cid, day, new)
+    return h.sorted()
+
+
+def _reached(r: Record, hist: StageHistory | None) -> int:
+    """Highest funnel stage (index into FUNNEL_STAGES) the customer reached: its history,
+    its current stage and its customer type as floors; a customer with none is a lead."""
+    v = r.values
+    best = STAGE_ORDER.get(v.get("stage") or "", 0)
+    best = max(best, TYPE_FLOOR.get(v.get("customer_type") or "", 0))
+    if hist is not None:
+        for _day, st in hist.seen.get(v.get("customer_id") or "", ()):
+            best = max(best, STAGE_ORDER.get(st, 0))
+    return best
+
+
+def _lost_at(r: Record, hist: StageHistory | None) -> str | None:
+    """The last stage before 流失 (history, else the customer type's stage), or None."""
+    v = r.values
+    before = None
+    if hist is not None:
+        for _day, st in hist.seen.get(v.get("customer_id") or "", ()):
+            if st in STAGE_ORDER:
+                before = st
+    if before is None and (v.get("customer_type") or "") in TYPE_FLOOR:
+        before = FUNNEL_STAGES[TYPE_FLOOR[v["customer_type"]]]
+    return before
+
+
+def won_day(r: Record, hist: StageHistory | None) -> dt.date | None:
+    """The day a 成交 customer was first seen at 成交 (follow-up or audit), else None."""
+    if hist is None or r.values.get("stage") != WON:
+        return None
+    for day, st in hist.seen.get(r.values.get("customer_id") or "", ()):
+        if st == WON:
+            return day
+    return None
 
 
 # ---------------------------------------------------------------- customer-only figures
 
 
-def funnel(customers: Sequence[Record], lang: str = "zh") -> ChartTable:
-    """Sales funnel: customers and expected amount (万元) per stage, pipeline order."""
+def funnel(customers: Sequence[Record], lang: str = "zh",
+           hist: StageHistory | None = None) -> ChartTable:
+    """Sales funnel: customers who REACHED each stage (线索 ≥ 意向 ≥ 谈判 ≥ 成交), the
+    conversion from the stage before, customers now at the stage, their expected amount
+    and that amount weighted by the stage's win probability (STAGE_WEIGHTS)."""
+    reached = [0] * len(FUNNEL_STAGES)
+    now: Counter = Counter()
+    amount: defaultdict[str, float] = defaultdict(float)
+    for r in customers:
+        top = _reached(r, hist)
+        for k in range(top + 1):
+            reached[k] += 1
+        st = r.values.get("stage")
+        if st in STAGE_WEIGHTS or not st:
+            st = st or FUNNEL_STAGES[0]
+            now[st] += 1
+            amount[st] += _num(r.values.get("expected_amount"))
+    rows: list[list[Any]] = []
+    for k, st in enumerate(FUNNEL_STAGES):
+        rate = (reached[k] / reached[k - 1]) if k and reached[k - 1] else None
+        rows.append([st, reached[k], rate, now[st], round(amount[st], 2),
+                     round(amount[st] * STAGE_WEIGHTS[st], 2)])
+    weights = "、".join(f"{s} {w:.0%}" for s, w in STAGE_WEIGHTS.items())
+    table = ChartTable(
+        key="funnel", title=_t(lang, "销售漏斗（到达各阶段的客户）", "Sales funnel (customers reaching each stage)"),
+        columns=[_t(lang, "商机阶段", "Stage"), _t(lang, "到达客户数", "Reached"),
+                 _t(lang, "阶段转化率", "Conversion"), _t(lang, "当前在此阶段", "Now at stage"),
+                 _t(lang, "预计金额(万元)", "Expected (10k CNY)"),
+                 _t(lang, "加权金额(万元)", "Weighted (10k CNY)")],
+        rows=rows, formats=["text", "int", "pct", "int", "wan", "wan"],
+        charts=[ChartSpec("column", (1,), (2,), _t(lang, "销售漏斗", "Sales funnel"),
+                          _t(lang, "客户数", "Customers"), _t(lang, "转化率", "Conversion"),
+                          needs=(1,))],
+        note=_t(lang, "到达 = 跟进记录的阶段更新、审计日志的阶段变更或当前阶段曾到过该阶段；"
+                f"转化率 = 本阶段 ÷ 上一阶段。流失客户计入流失前到达的阶段。加权权重：{weights}。",
+                "Reached = a follow-up's stage-after, an audited stage change or the current "
+                "stage got there; conversion = this stage ÷ the one before. Lost customers count "
+                "up to the stage they were lost at. Weights: "
+                + ", ".join(f"{s} {w:.0%}" for s, w in STAGE_WEIGHTS.items()) + "."),
+    )
+    rates = [r[2] for r in rows if r[2] is not None]
+    if not any(0 < x < 1 for x in rates):  # no drop-off anywhere: the funnel says nothing
+        table.charts = []
+    return table
+
+
+def lost_by_stage(customers: Sequence[Record], lang: str = "zh",
+                  hist: StageHistory | None = None) -> ChartTable:
+    """Lost (流失) customers by the stage where they were lost, with their expected amount."""
     count: Counter = Counter()
     amount: defaultdict[str, float] = defaultdict(float)
     for r in customers:
-        st = r.values.get("stage") or BLANK[lang]
-        count[st] += 1
-        amount[st] += _num(r.values.get("expected_amount"))
-    order = [s for s in STAGES] + sorted(k for k in count if k not in STAGES)
-    rows = [[s, count.get(s, 0), round(amount.get(s, 0.0), 2)] for s in order
-            if s in STAGES or count.get(s)]
+        if r.values.get("stage") != LOST:
+            continue
+        at = _lost_at(r, hist) or UNKNOWN_STAGE[lang]
+        count[at] += 1
+        amount[at] += _num(r.values.get("expected_amount"))
+    order = [s for s in FUNNEL_STAGES if count.get(s)] + [k for k in count if k not in FUNNEL_STAGES]
+    rows = [[s, count[s], round(amount[s], 2)] for s in order]
     return ChartTable(
-        key="funnel", title=_t(lang, "销售漏斗（按商机阶段）", "Sales funnel by stage"),
-        columns=[_t(lang, "商机阶段", "Stage"), _t(lang, "客户数", "Customers"),
-                 _t(lang, "预计金额(万元)", "Expected amount (10k CNY)")],
-        rows=rows, formats=["text", "int", "num"],
-        charts=[ChartSpec("column", (1,), (2,), _t(lang, "销售漏斗", "Sales funnel"),
-                          _t(lang, "客户数", "Customers"), _t(lang, "万元", "10k CNY"))],
-        note=_t(lang, "每位客户按当前阶段计一次；金额为预计金额之和。",
-                "Each customer counted once at its current stage; amount is the sum of expected amounts."),
+        key="lost", title=_t(lang, "流失客户（按流失前阶段）", "Lost customers by stage lost at"),
+        columns=[_t(lang, "流失前阶段", "Lost at stage"), _t(lang, "流失客户数", "Lost customers"),
+                 _t(lang, "预计金额(万元)", "Expected (10k CNY)")],
+        rows=rows, formats=["text", "int", "wan"],
+        charts=[ChartSpec("column", (1,), (), _t(lang, "流失客户（按流失前阶段）", "Lost by stage"),
+                          _t(lang, "客户数", "Customers"), needs=(1,))],
+        note=_t(lang, "流失前阶段取阶段记录中流失前的最后一个阶段；无记录时按客户类型推断。",
+                "The last stage recorded before 流失; from the customer type when none was recorded."),
     )
 
 
-def industry_mix(customers: Sequence[Record], lang: str = "zh", limit: int = 10) -> ChartTable:
-    """Industry distribution (pie): the top industries, the rest as 其他."""
+def industry_mix(customers: Sequence[Record], lang: str = "zh",
+                 limit: int = PIE_SLICES) -> ChartTable:
+    """Industry distribution (pie): every industry when they fit, else the largest and
+    one slice "其余 N 个行业"."""
     c = Counter((r.values.get("industry") or BLANK[lang]) for r in customers)
-    rows = [[k, n] for k, n in _top(c, lang, limit)]
+    rows = [[k, n] for k, n in _top(c, lang, limit, ("行业", "industries"))]
     return ChartTable(
         key="industry", title=_t(lang, "行业分布", "Industry mix"),
         columns=[_t(lang, "所属行业", "Industry"), _t(lang, "客户数", "Customers")],
@@ -109,12 +320,13 @@ def industry_mix(customers: Sequence[Record], lang: str = "zh", limit: int = 10)
 def by_province(customers: Sequence[Record], lang: str = "zh", limit: int = 34) -> ChartTable:
     """Customers per province (bar), largest first."""
     c = Counter((r.values.get("province") or BLANK[lang]) for r in customers)
-    rows = [[k, n] for k, n in _top(c, lang, limit)]
+    rows = [[k, n] for k, n in _top(c, lang, limit, ("省份", "provinces"))]
     return ChartTable(
         key="province", title=_t(lang, "各省客户数", "Customers per province"),
         columns=[_t(lang, "省", "Province"), _t(lang, "客户数", "Customers")],
         rows=rows, formats=["text", "int"],
-        charts=[ChartSpec("bar", (1,), (), _t(lang, "各省客户数", "Customers per province"))],
+        charts=[ChartSpec("bar", (1,), (), _t(lang, "各省客户数", "Customers per province"),
+                          _t(lang, "客户数", "Customers"))],
     )
 
 
@@ -125,7 +337,7 @@ def source_conversion(customers: Sequence[Record], lang: str = "zh") -> ChartTab
     for r in customers:
         src = r.values.get("source") or BLANK[lang]
         total[src] += 1
-        if r.values.get("stage") == "成交":
+        if r.values.get("stage") == WON:
             won[src] += 1
     rows = [[s, n, won[s], (won[s] / n) if n else 0.0] for s, n in total.most_common()]
     return ChartTable(
@@ -140,11 +352,90 @@ def source_conversion(customers: Sequence[Record], lang: str = "zh") -> ChartTab
     )
 
 
+def _month_key(d: dt.date) -> str:
+    return d.strftime("%Y-%m")
+
+
+def _months_back(today: dt.date, months: int) -> list[str]:
+    out = []
+    y, m = today.year, today.month
+    for _ in range(months):
+        out.append(f"{y:04d}-{m:02d}")
+        y, m = (y, m - 1) if m > 1 else (y - 1, 12)
+    return out[::-1]
+
+
+def new_customers(customers: Sequence[Record], lang: str = "zh", *, today: dt.date,
+                  months: int = 12) -> ChartTable:
+    """New customers per month (by 首次接触时间), the last `months` months, with 环比
+    (change on the month before; blank when that month had none)."""
+    keys = _months_back(today, months + 1)
+    c: Counter = Counter()
+    for r in customers:
+        d = _as_date(r.values.get("first_contact"))
+        if d is not None and d <= today:
+            c[_month_key(d)] += 1
+    rows = []
+    for prev, k in zip(keys, keys[1:], strict=False):
+        rows.append([k, c[k], ((c[k] - c[prev]) / c[prev]) if c[prev] else None])
+    return ChartTable(
+        key="new", title=_t(lang, "每月新增客户", "New customers per month"),
+        columns=[_t(lang, "月份", "Month"), _t(lang, "新增客户", "New customers"),
+                 _t(lang, "环比", "vs. previous month")],
+        rows=rows, formats=["text", "int", "pct"],
+        charts=[ChartSpec("column", (1,), (), _t(lang, "每月新增客户", "New customers per month"),
+                          _t(lang, "客户数", "Customers"), needs=(1,))],
+        note=_t(lang, "按首次接触时间计；环比 = (本月 − 上月) ÷ 上月。",
+                "By first contact; change = (this month − previous) ÷ previous."),
+    )
+
+
+def _quarter_start(d: dt.date) -> dt.date:
+    return dt.date(d.year, 3 * ((d.month - 1) // 3) + 1, 1)
+
+
+def won_by_owner(customers: Sequence[Record], lang: str = "zh", *, today: dt.date,
+                 hist: StageHistory | None = None) -> ChartTable:
+    """Reps ranked by won amount (expected amount of their 成交 customers)."""
+    won_n: Counter = Counter()
+    won_amt: defaultdict[str, float] = defaultdict(float)
+    quarter: defaultdict[str, float] = defaultdict(float)
+    open_n: Counter = Counter()
+    q0 = _quarter_start(today)
+    for r in customers:
+        v = r.values
+        owner = v.get("owner") or BLANK[lang]
+        st = v.get("stage")
+        if st == WON:
+            won_n[owner] += 1
+            won_amt[owner] += _num(v.get("expected_amount"))
+            d = won_day(r, hist)
+            if d is not None and q0 <= d <= today:
+                quarter[owner] += _num(v.get("expected_amount"))
+        elif st in OPEN_STAGES or not st:
+            open_n[owner] += 1
+    owners = sorted(set(won_n) | set(open_n), key=lambda o: (-won_amt[o], -won_n[o], o))
+    rows = [[o, won_n[o], round(won_amt[o], 2), round(quarter[o], 2), open_n[o]] for o in owners]
+    return ChartTable(
+        key="ranking", title=_t(lang, "负责人成交排名", "Reps ranked by won amount"),
+        columns=[_t(lang, "负责人", "Owner"), _t(lang, "成交客户", "Won"),
+                 _t(lang, "成交金额(万元)", "Won (10k CNY)"),
+                 _t(lang, "本季度成交(万元)", "Won this quarter"),
+                 _t(lang, "在途客户", "Open customers")],
+        rows=rows, formats=["text", "int", "wan", "wan", "int"],
+        charts=[ChartSpec("bar", (2,), (), _t(lang, "成交金额排名", "Won amount by rep"),
+                          _t(lang, "万元", "10k CNY"), needs=(2,))],
+        note=_t(lang, "成交金额 = 成交客户的预计金额；本季度按首次记录为成交的日期计。",
+                "Won amount = expected amount of won customers; this quarter by the day first "
+                "recorded as won."),
+    )
+
+
 # ---------------------------------------------------------------- follow-up figures
 
 
-# A follow-up as the figures need it: (day, owner, stage_after).
-Contact = tuple[dt.date, str, "str | None"]
+# A follow-up as the figures need it: (day, owner, stage_after, next_date, next_action).
+Contact = tuple[dt.date, str, "str | None", "dt.date | None", str]
 
 
 def _contacts(wb: Workbook, ids: set[str] | None, today: dt.date) -> dict[str, list[Contact]]:
@@ -163,7 +454,9 @@ def _contacts(wb: Workbook, ids: set[str] | None, today: dt.date) -> dict[str, l
             continue
         if d > today:
             continue
-        out[cid].append((d, v.get("owner") or "", v.get("stage_after") or None))
+        nd = v.get("next_date")
+        out[cid].append((d, v.get("owner") or "", v.get("stage_after") or None,
+                         _as_date(nd) if nd is not None else None, v.get("next_action") or ""))
     day = itemgetter(0)
     for lst in out.values():
         if len(lst) > 1:
@@ -227,7 +520,7 @@ def owner_activity(contacts: dict[str, list[Contact]], lang: str = "zh", *,
     since = today - dt.timedelta(days=recent_days)
     for lst in contacts.values():
         prev: str | None = None
-        for day, owner, stage_after in lst:
+        for day, owner, stage_after, *_ in lst:
             owner = owner or BLANK[lang]
             fups[owner] += 1
             if day >= since:
@@ -247,6 +540,53 @@ def owner_activity(contacts: dict[str, list[Contact]], lang: str = "zh", *,
         note=_t(lang, "阶段推进：跟进记录的阶段更新与该客户上一次记录的阶段不同。",
                 "Stage move: a follow-up whose stage-after differs from that customer's previous one."),
     )
+
+
+def overdue_followups(customers: Sequence[Record], contacts: dict[str, list[Contact]],
+                      lang: str = "zh", *, today: dt.date) -> tuple[ChartTable, ChartTable]:
+    """Next follow-ups that are past: per customer (not 流失) the latest follow-up's 下次跟进日期
+    before today. Returns the count per rep (负责人) and the list, oldest first per rep."""
+    items = []
+    for r in customers:
+        v = r.values
+        if v.get("stage") == LOST:
+            continue
+        lst = contacts.get(v.get("customer_id") or "")
+        if not lst:
+            continue
+        last = lst[-1]
+        nd = last[3]
+        if nd is None or nd >= today:
+            continue
+        owner = v.get("owner") or BLANK[lang]
+        items.append([owner, v.get("name") or "", (today - nd).days, nd, last[4],
+                      v.get("customer_id") or ""])
+    items.sort(key=lambda x: (x[0], -x[2], x[5]))
+    per: Counter = Counter(x[0] for x in items)
+    old: Counter = Counter(x[0] for x in items if x[2] > 30)
+    oldest: dict[str, int] = {}
+    for x in items:
+        oldest[x[0]] = max(oldest.get(x[0], 0), x[2])
+    summary = ChartTable(
+        key="overdue_owners", title=_t(lang, "逾期未跟进（按负责人）", "Overdue follow-ups by rep"),
+        columns=[_t(lang, "负责人", "Owner"), _t(lang, "逾期客户", "Overdue"),
+                 _t(lang, "逾期超30天", "Over 30 days"), _t(lang, "最久逾期(天)", "Oldest (days)")],
+        rows=[[o, n, old[o], oldest[o]] for o, n in per.most_common()],
+        formats=["text", "int", "int", "int"],
+        charts=[ChartSpec("bar", (1, 2), (), _t(lang, "逾期未跟进", "Overdue follow-ups"),
+                          _t(lang, "客户数", "Customers"), needs=(1,))],
+        note=_t(lang, "客户最近一次跟进记录的下次跟进日期早于今天（流失客户除外）。",
+                "The next date of a customer's latest follow-up is before today (lost customers excluded)."),
+    )
+    listing = ChartTable(
+        key="overdue_list", title=_t(lang, "逾期未跟进明细", "Overdue follow-ups"),
+        columns=[_t(lang, "负责人", "Owner"), _t(lang, "客户名称", "Customer"),
+                 _t(lang, "逾期天数", "Days overdue"), _t(lang, "下次跟进日期", "Next date"),
+                 _t(lang, "后续计划", "Next action"), _t(lang, "客户编号", "Customer ID")],
+        rows=items, formats=["text", "text", "int", "date", "text", "text"], mark=2,
+        note=_t(lang, "逾期超过30天标红，其余标橙。", "Over 30 days in red, others in orange."),
+    )
+    return summary, listing
 
 
 def _month_ends(today: dt.date, months: int) -> list[dt.date]:
@@ -323,14 +663,95 @@ class Dashboard:
     title: str
     today: dt.date
     lang: str
-    kpis: list[tuple[str, Any]]
+    kpis: list[Kpi]
     tables: list[ChartTable]
     scope: str = ""  # whose figures (a sales rep sees their own)
+    audience: str = "all"  # "all", "own" (a rep) or "service": picks the output file
+
+    def table(self, key: str) -> ChartTable | None:
+        return next((t for t in self.tables if t.key == key), None)
+
+
+def _pct_change(new: float, old: float) -> str:
+    if not old:
+        return ""
+    ch = (new - old) / old
+    return f"{'+' if ch >= 0 else ''}{ch * 100:.1f}%"
+
+
+def key_figures(custs: Sequence[Record], contacts: dict[str, list[Contact]],
+                hist: StageHistory, tables: dict[str, ChartTable], settings: Mapping[str, Any],
+                lang: str, today: dt.date) -> list[Kpi]:
+    """What a manager looks at first: won this month / quarter (against a target when
+    Settings has one), win rate, new customers with 环比, open pipeline, follow-ups,
+    overdue next follow-ups, dormant customers."""
+    m0, q0 = today.replace(day=1), _quarter_start(today)
+    won_m = won_q = 0.0
+    won = lost = 0
+    pipeline = weighted = 0.0
+    open_n = 0
+    for r in custs:
+        v = r.values
+        st = v.get("stage")
+        amt = _num(v.get("expected_amount"))
+        if st == WON:
+            won += 1
+            d = won_day(r, hist)
+            if d is not None and d <= today:
+                won_m += amt if d >= m0 else 0.0
+                won_q += amt if d >= q0 else 0.0
+        elif st == LOST:
+            lost += 1
+        elif st in OPEN_STAGES or not st:
+            open_n += 1
+            pipeline += amt
+            weighted += amt * STAGE_WEIGHTS.get(st or FUNNEL_STAGES[0], 0.1)
+    target_m = _num(settings.get("monthly_target"))
+    target_q = _num(settings.get("quarterly_target")) or target_m * 3
+
+    def vs(target: float, got: float) -> str:
+        if not target:
+            return ""
+        return _t(lang, f"目标 {target:,.1f}，完成 {got / target:.0%}",
+                  f"target {target:,.1f}, {got / target:.0%} reached")
+
+    new_rows = tables["new"].rows
+    this_new, prev_new = (new_rows[-1][1], new_rows[-2][1]) if len(new_rows) >= 2 else (0, 0)
+    ch = _pct_change(this_new, prev_new)
+    since30 = today - dt.timedelta(days=30)
+    recent = sum(1 for lst in contacts.values() for c in lst if c[0] >= since30)
+    dormant = tables["dormant"].rows[-1][1] if tables["dormant"].rows else 0
+    overdue = len(tables["overdue_list"].rows)
+    t = lang
+    return [
+        Kpi(_t(t, "本月成交(万元)", "Won this month (10k CNY)"), round(won_m, 2), "wan",
+            vs(target_m, won_m)),
+        Kpi(_t(t, "本季度成交(万元)", "Won this quarter (10k CNY)"), round(won_q, 2), "wan",
+            vs(target_q, won_q)),
+        Kpi(_t(t, "赢单率", "Win rate"), (won / (won + lost)) if won + lost else 0.0, "pct",
+            _t(t, f"成交 {won} ÷ (成交 + 流失 {lost})", f"won {won} ÷ (won + lost {lost})")),
+        Kpi(_t(t, "本月新增客户", "New customers this month"), this_new, "int",
+            _t(t, f"环比 {ch}" if ch else f"上月 {prev_new}",
+               f"{ch} on last month" if ch else f"last month {prev_new}")),
+        Kpi(_t(t, "客户总数", "Customers"), len(custs), "int"),
+        Kpi(_t(t, "在途商机(万元)", "Open pipeline (10k CNY)"), round(pipeline, 2), "wan",
+            _t(t, f"{open_n} 位客户，加权 {weighted:,.1f}",
+               f"{open_n} customers, weighted {weighted:,.1f}")),
+        Kpi(_t(t, "近30天跟进", "Follow-ups, 30 days"), recent, "int"),
+        Kpi(_t(t, "逾期未跟进", "Overdue follow-ups"), overdue, "int",
+            _t(t, "下次跟进日期已过", "next date passed")),
+        Kpi(_t(t, "休眠客户", "Dormant customers"), dormant, "int"),
+    ]
 
 
 def build_dashboard(wb: Workbook, *, today: dt.date | None = None,
-                    customer_filter: Any = None, scope: str = "") -> Dashboard:
-    """Every dashboard figure for the workbook (optionally only customers passing the filter)."""
+                    customer_filter: Any = None, scope: str = "",
+                    audit_events: Iterable[Mapping[str, Any]] = ()) -> Dashboard:
+    """Every dashboard figure for the workbook (optionally only customers passing the filter).
+
+    `audit_events` (the home's audit log) add the stage changes the engine recorded to the
+    stage history the funnel counts from.
+    """
     today = today or dt.date.today()
     lang = wb.lang
     custs = active(wb.customers.records)
@@ -340,40 +761,51 @@ def build_dashboard(wb: Workbook, *, today: dt.date | None = None,
     # follow-ups count when their customer counts (not merged away, visible to the actor)
     contacts = _contacts(wb, ids, today)
     fups = [r for r in wb.followups.records if r.values.get("customer_id") in ids]
+    hist = stage_history(contacts, [e for e in audit_stage_events(audit_events) if e[0] in ids])
     hours = wb.settings.get("timeliness_hours", 24)
     dd = wb.settings.get("dormant_days", 180)
+    overdue_sum, overdue_list = overdue_followups(custs, contacts, lang, today=today)
     tables = [
-        funnel(custs, lang),
+        funnel(custs, lang, hist),
+        lost_by_stage(custs, lang, hist),
+        won_by_owner(custs, lang, today=today, hist=hist),
+        new_customers(custs, lang, today=today),
+        overdue_sum,
         industry_mix(custs, lang),
-        followup_efficiency(fups, lang, today=today, hours=hours),
         source_conversion(custs, lang),
         by_province(custs, lang),
+        followup_efficiency(fups, lang, today=today, hours=hours),
         owner_activity(contacts, lang, today=today),
         dormant_trend(custs, contacts, lang, today=today, dormant_days=dd),
+        overdue_list,
     ]
-    last = {cid: lst[-1][0] for cid, lst in contacts.items() if lst}
-    won = sum(1 for r in custs if r.values.get("stage") == "成交")
-    pipeline = sum(_num(r.values.get("expected_amount")) for r in custs
-                   if r.values.get("stage") in ("线索", "意向", "谈判"))
-    since30 = today - dt.timedelta(days=30)
-    recent = sum(1 for lst in contacts.values() for c in lst if c[0] >= since30)
-    dormant_now = tables[-1].rows[-1][1] if tables[-1].rows else 0
-    stale = sum(1 for r in custs if r.values.get("stage") not in ("成交", "流失")
-                and (last.get(r.values.get("customer_id")) or dt.date.min) < since30)
-    kpis = [
-        (_t(lang, "客户总数", "Customers"), len(custs)),
-        (_t(lang, "成交客户", "Won"), won),
-        (_t(lang, "在途商机金额(万元)", "Open pipeline (10k CNY)"), round(pipeline, 2)),
-        (_t(lang, "近30天跟进次数", "Follow-ups, last 30 days"), recent),
-        (_t(lang, "30天未跟进的在途客户", "Open customers not contacted in 30 days"), stale),
-        (_t(lang, "休眠客户", "Dormant customers"), dormant_now),
-    ]
+    by_key = {t.key: t for t in tables}
+    kpis = key_figures(custs, contacts, hist, by_key, wb.settings, lang, today)
+    for t in tables:
+        if t.key != "funnel":
+            prune_charts(t)
     return Dashboard(title=_t(lang, "客户管理看板", "CRM dashboard"), today=today, lang=lang,
                      kpis=kpis, tables=tables, scope=scope)
 
 
+def service_view(dash: Dashboard) -> Dashboard:
+    """Customer service sees the follow-up figures only (DESIGN §7)."""
+    dash.tables = [t for t in dash.tables if t.key in SERVICE_TABLES]
+    keep = {_t(dash.lang, "近30天跟进", "Follow-ups, 30 days"),
+            _t(dash.lang, "逾期未跟进", "Overdue follow-ups"),
+            _t(dash.lang, "休眠客户", "Dormant customers"), _t(dash.lang, "客户总数", "Customers")}
+    dash.kpis = [k for k in dash.kpis if k.label in keep]
+    dash.scope = "客服视图" if dash.lang == "zh" else "customer service"
+    dash.audience = "service"
+    return dash
+
+
 def selection_tables(records: Sequence[Record], lang: str = "zh") -> list[ChartTable]:
-    """Charts for an export: the selected customers' funnel, industries, sources, provinces."""
+    """Charts for an export, computed on the selected customers only (current stage and
+    customer type as the stage history); charts that say nothing for them are left out."""
     custs = list(records)
-    return [funnel(custs, lang), industry_mix(custs, lang), source_conversion(custs, lang),
-            by_province(custs, lang)]
+    out = [funnel(custs, lang), lost_by_stage(custs, lang), industry_mix(custs, lang),
+           source_conversion(custs, lang), by_province(custs, lang)]
+    for t in out[1:]:
+        prune_charts(t)
+    return [t for t in out if t.rows and (t.key != "lost" or t.rows)]

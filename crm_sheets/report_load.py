@@ -35,7 +35,8 @@ from .schema import (
 
 DASHBOARD_CUSTOMER_KEYS = ("customer_id", "name", "industry", "province", "source", "stage",
                            "expected_amount", "status", "first_contact", "owner", "customer_type")
-DASHBOARD_FOLLOWUP_KEYS = ("customer_id", "start", "end", "owner", "stage_after", "recorded_at")
+DASHBOARD_FOLLOWUP_KEYS = ("customer_id", "start", "end", "owner", "stage_after", "recorded_at",
+                           "next_date", "next_action")
 
 
 class _Master:

@@ -237,6 +237,11 @@ SETTINGS: tuple[SettingSpec, ...] = (
     SettingSpec(key="backup_daily", zh="保留每日备份", en="Keep daily backups", default=7),
     SettingSpec(key="backup_weekly", zh="保留每周备份", en="Keep weekly backups", default=4),
     SettingSpec(key="backup_monthly", zh="保留每月备份", en="Keep monthly backups", default=12),
+    # dashboard targets in 万元 (0 = none; the quarter defaults to three months' target)
+    SettingSpec(key="monthly_target", zh="月度成交目标(万元)", en="Monthly won target (10k CNY)",
+                default=0),
+    SettingSpec(key="quarterly_target", zh="季度成交目标(万元)",
+                en="Quarterly won target (10k CNY)", default=0),
     # the portal (crm serve): 1 = every account enrols an authenticator at its next login
     SettingSpec(key="require_totp", zh="要求两步验证(1=是)", en="Require two-factor login (1 = yes)",
                 default=0),

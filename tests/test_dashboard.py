@@ -36,10 +36,12 @@ def test_figures_add_up():
     wb.customers.records[7].values["status"] = "已合并"
     dash = build_dashboard(wb, today=TODAY)
     funnel = table(dash, "funnel")
-    assert [r[0] for r in funnel.rows] == ["线索", "意向", "谈判", "成交", "流失"]
-    assert sum(r[1] for r in funnel.rows) == 49  # merged duplicate not counted
+    lost = table(dash, "lost")
+    assert [r[0] for r in funnel.rows] == ["线索", "意向", "谈判", "成交"]  # 流失 beside it
+    assert funnel.rows[0][1] == 49  # every counted customer reached 线索; merged one not counted
+    assert sum(r[3] for r in funnel.rows) + sum(r[1] for r in lost.rows) == 49
     amount = sum(r.values["expected_amount"] for i, r in enumerate(wb.customers.records) if i != 7)
-    assert abs(sum(r[2] for r in funnel.rows) - amount) < 1e-6
+    assert abs(sum(r[4] for r in funnel.rows) + sum(r[2] for r in lost.rows) - amount) < 1e-6
     assert sum(r[1] for r in table(dash, "industry").rows) == 49
     assert sum(r[1] for r in table(dash, "province").rows) == 49
     src = table(dash, "source")
@@ -90,10 +92,11 @@ def test_sales_rep_sees_own_figures_only(tmp_path):
 
     wb = sample_workbook(30)
     dash = dashboard_for(wb, today=TODAY, actor=Actor("s1", "sales", "李娜"))
-    assert sum(r[1] for r in table(dash, "funnel").rows) == 10
+    assert table(dash, "funnel").rows[0][1] == 10
     assert "李娜" in dash.scope
     svc = dashboard_for(wb, today=TODAY, actor=Actor("c1", "service", "客服"))
-    assert {t.key for t in svc.tables} == {"efficiency", "owners", "dormant"}
+    assert {t.key for t in svc.tables} == {"efficiency", "owners", "dormant", "overdue_owners",
+                                           "overdue_list"}
 
 
 def test_dashboard_xlsx_has_native_charts_with_cached_values(tmp_path):
@@ -102,7 +105,9 @@ def test_dashboard_xlsx_has_native_charts_with_cached_values(tmp_path):
     with zipfile.ZipFile(files.xlsx) as z:
         charts = [z.read(n).decode() for n in z.namelist() if n.startswith("xl/charts/chart")]
         raw = b"".join(z.read(n) for n in z.namelist())
-    assert len(charts) == 8  # funnel, industry, efficiency x2, source, province, owners, dormant
+    # funnel, ranking, industry, source, province, efficiency x2, owners, dormant (lost: one
+    # stage, new customers: one month, overdue: none in this sample say nothing, left out)
+    assert len(charts) == 9
     for xml in charts:
         assert "<c:numCache>" in xml and '<c:pt idx="0">' in xml
     assert any("<c:pieChart>" in x for x in charts) and any("<c:barDir val=\"bar\"/>" in x for x in charts)

@@ -15,7 +15,7 @@ from typing import Any
 from fpdf import FPDF
 
 from .. import fonts, safe_text
-from ..charts_data import ChartSpec, ChartTable, Dashboard, selection_tables
+from ..charts_data import ChartSpec, ChartTable, Dashboard, format_value, selection_tables
 from ..schema import Kind
 from . import atomic_path
 
@@ -88,12 +88,11 @@ class ReportPDF(FPDF):
         """
         self.set_font(FAMILY, size=size)
         total = width or self.epw
-        scale = total / float(sum(widths) or 1)
-        ws = [w * scale for w in widths]
-        align = list(align) if align else ["LEFT"] * len(ws)
         pad = 0.9
+        ws = self.fit_columns([clean(h) for h in headers], widths, total, pad)
+        align = list(align) if align else ["LEFT"] * len(ws)
         line_h = size * 0.3528 * 1.22
-        head = [self._wrap(clean(h), w - 2 * pad, max_lines) for h, w in zip(headers, ws, strict=True)]
+        head = [self._wrap_header(clean(h), w - 2 * pad) for h, w in zip(headers, ws, strict=True)]
         head_h = max(len(x) for x in head) * line_h + 2 * pad
         x0 = self.get_x()
         bottom = self.h - self.b_margin
@@ -136,6 +135,36 @@ class ReportPDF(FPDF):
         self.set_draw_color(0)
         self.set_font(FAMILY, size=9)
 
+    def header_words(self, header: str) -> list[str]:
+        """A header's unbreakable pieces: a CJK header breaks only before a bracket
+        (预计金额 / (万元)), a Latin one between words; never inside a word (商机阶/段)."""
+        import re
+
+        return [p for p in re.split(r"\s+|(?=[(（])", header) if p]
+
+    def fit_columns(self, headers: Sequence[str], weights: Sequence[float], total: float,
+                    pad: float) -> list[float]:
+        """Column widths in proportion to `weights`, but each at least as wide as its
+        header's longest unbreakable piece; the others give up the difference."""
+        need = [max((self._text_w(w) for w in self.header_words(h)), default=0.0) + 2 * pad + 0.3
+                for h in headers]
+        ws = [w * total / float(sum(weights) or 1) for w in weights]
+        for _ in range(len(ws)):
+            short = [i for i, w in enumerate(ws) if w < need[i] - 1e-6]
+            if not short:
+                break
+            fixed = set(short)
+            for i in short:
+                ws[i] = need[i]
+            rest = [i for i in range(len(ws)) if i not in fixed and ws[i] > need[i]]
+            over = sum(ws) - total
+            room = sum(ws[i] - need[i] for i in rest)
+            if over <= 0 or room <= 0:
+                break
+            for i in rest:
+                ws[i] -= over * (ws[i] - need[i]) / room
+        return ws
+
     def _text_w(self, text: str) -> float:
         cache = self._widths()
         total = 0.0
@@ -153,6 +182,23 @@ class ReportPDF(FPDF):
         if cache is None:
             cache = caches[key] = {}
         return cache
+
+    def _wrap_header(self, text: str, avail: float) -> list[str]:
+        """Header lines broken only between the header's pieces (see `header_words`)."""
+        import re
+
+        lines: list[str] = []
+        cur = ""
+        for piece in re.split(r"(?<=\s)|(?=[(（])", text):
+            if not piece:
+                continue
+            if cur and self._text_w((cur + piece).rstrip()) > avail:
+                lines.append(cur.rstrip())
+                cur = piece.lstrip()
+            else:
+                cur += piece
+        lines.append(cur.rstrip())
+        return lines
 
     def _wrap(self, text: str, avail: float, max_lines: int) -> list[str]:
         """Greedy line breaking by character width (CJK has no spaces); Latin words kept
@@ -209,7 +255,6 @@ def chart_png(table: ChartTable, spec: ChartSpec, *, width_in: float = 6.4,
     import matplotlib
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
-    from matplotlib.ticker import PercentFormatter
 
     rc = {"font.family": fonts.matplotlib_family(), "axes.unicode_minus": False,
           "font.size": 8, "axes.spines.top": False, "axes.spines.right": False}
@@ -231,10 +276,17 @@ def chart_png(table: ChartTable, spec: ChartSpec, *, width_in: float = 6.4,
             ax.set_aspect("equal")
         elif spec.kind == "bar":
             col = spec.values[0]
-            ax.barh(x, [r[col] or 0 for r in table.rows], color=COLORS[0])
+            n = len(spec.values)
+            h = 0.8 / max(n, 1)
+            for i, col in enumerate(spec.values):
+                ax.barh([k + (i - (n - 1) / 2) * h for k in x], [r[col] or 0 for r in table.rows],
+                        height=h, color=COLORS[i], label=table.columns[col])
             ax.set_yticks(x, cats)
             ax.invert_yaxis()
-            ax.set_xlabel(table.columns[col])
+            ax.set_xlabel(spec.y_title or table.columns[spec.values[0]])
+            _value_axis(ax.xaxis, ax.set_xlim, table, spec.values)
+            if n > 1:
+                ax.legend(loc="lower right", frameon=False, fontsize=7)
         else:
             n = len(spec.values)
             width = 0.8 / max(n, 1)
@@ -253,12 +305,11 @@ def chart_png(table: ChartTable, spec: ChartSpec, *, width_in: float = 6.4,
                 for j, col in enumerate(spec.secondary):
                     ax2.plot(x, [r[col] or 0 for r in table.rows], marker="o",
                              color=COLORS[n + j], label=table.columns[col])
-                if table.formats[spec.secondary[0]] == "pct":
-                    ax2.yaxis.set_major_formatter(PercentFormatter(1.0))
-                ax2.set_ylim(bottom=0)
+                _value_axis(ax2.yaxis, ax2.set_ylim, table, spec.secondary)
                 ax2.spines["right"].set_visible(True)
                 h2, l2 = ax2.get_legend_handles_labels()
                 handles, labels = handles + h2, labels + l2
+            _value_axis(ax.yaxis, ax.set_ylim, table, spec.values)
             ax.set_xticks(x, cats, rotation=30 if len(cats) > 6 else 0,
                           ha="right" if len(cats) > 6 else "center")
             if len(labels) > 1:
@@ -271,25 +322,33 @@ def chart_png(table: ChartTable, spec: ChartSpec, *, width_in: float = 6.4,
     return buf.getvalue()
 
 
+def _value_axis(axis: Any, set_lim: Any, table: ChartTable, cols: Sequence[int]) -> None:
+    """The xlsx axis rules (`xlsx.axis_scale`): counts from 0 in whole numbers, shares from
+    0 % to at most 100 %, 万元 in the one 万元 format."""
+    from matplotlib.ticker import FuncFormatter, MultipleLocator, PercentFormatter
+
+    from .xlsx import axis_scale
+
+    sc = axis_scale(table, cols)
+    set_lim(0, sc.get("max"))
+    kind = table.formats[cols[0]] if cols else "int"
+    if "major_unit" in sc:
+        axis.set_major_locator(MultipleLocator(sc["major_unit"]))
+    if kind == "pct":
+        axis.set_major_formatter(PercentFormatter(1.0, decimals=0))
+    elif kind == "int":
+        axis.set_major_formatter(FuncFormatter(lambda v, _p: f"{int(round(v)):,}"))
+    else:
+        axis.set_major_formatter(FuncFormatter(lambda v, _p: format_value(v, kind)))
+
+
 def _pct_label(p: float) -> str:
     return f"{p:.0f}%" if p >= 4 else ""
 
 
 def _table_cells(table: ChartTable) -> list[list[str]]:
-    out = []
-    for row in table.rows:
-        cells = []
-        for v, kind in zip(row, table.formats, strict=True):
-            if kind == "pct" and isinstance(v, (int, float)):
-                cells.append(f"{v * 100:.1f}%")
-            elif kind == "num" and isinstance(v, (int, float)):
-                cells.append(f"{v:,.2f}")
-            elif kind == "int" and isinstance(v, (int, float)):
-                cells.append(f"{int(v):,}")
-            else:
-                cells.append(clean(v))
-        out.append(cells)
-    return out
+    return [[clean(format_value(v, kind)) for v, kind in zip(row, table.formats, strict=True)]
+            for row in table.rows]
 
 
 def chart_block(pdf: ReportPDF, table: ChartTable) -> None:
@@ -375,7 +434,8 @@ def _short_date(v: Any) -> Any:
 
 
 def write_dashboard_pdf(dash: Dashboard, path: Path) -> Path:
-    """The dashboard as a PDF: KPIs, then every figure with its table and chart."""
+    """The dashboard as a PDF: key figures, every figure with its table and chart, then
+    the overdue follow-ups."""
     zh = dash.lang == "zh"
     pdf = ReportPDF(dash.title, dash.lang)
     pdf.add_page()
@@ -385,19 +445,27 @@ def write_dashboard_pdf(dash: Dashboard, path: Path) -> Path:
         line += ("　　范围：" if zh else "    Scope: ") + dash.scope
     pdf.line_text(line, size=10)
     pdf.ln(2)
-    pdf.grid([k for k, _ in dash.kpis], [[clean(_fmt_kpi(v)) for _, v in dash.kpis]],
-             [1] * len(dash.kpis), size=9, align=["CENTER"] * len(dash.kpis))
-    pdf.ln(4)
+    per_row = 5
+    for i in range(0, len(dash.kpis), per_row):
+        part = dash.kpis[i:i + per_row]
+        cells = [clean(format_value(k.value, k.kind) + (("\n" + k.note) if k.note else ""))
+                 for k in part]
+        pdf.grid([k.label for k in part], [cells], [1] * len(part), size=9,
+                 width=pdf.epw * len(part) / per_row, align=["CENTER"] * len(part))
+        pdf.ln(2)
+    pdf.ln(2)
     for table in dash.tables:
+        if table.key == "overdue_list":
+            if table.rows:
+                pdf.add_page()
+                pdf.heading(table.title, size=12)
+                if table.note:
+                    pdf.line_text(table.note, size=8)
+                align = ["RIGHT" if k in ("int", "wan", "pct") else "LEFT" for k in table.formats]
+                pdf.grid(table.columns, _table_cells(table), [10, 30, 8, 11, 26, 15], size=7.5,
+                         align=align)
+            continue
         chart_block(pdf, table)
     with atomic_path(path) as tmp:
         pdf.output(str(tmp))
     return path
-
-
-def _fmt_kpi(v: Any) -> str:
-    if isinstance(v, float):
-        return f"{v:,.2f}"
-    if isinstance(v, int):
-        return f"{v:,}"
-    return str(v)

@@ -18,16 +18,22 @@ from xlsxwriter.workbook import Workbook as XWorkbook
 from xlsxwriter.worksheet import Worksheet
 
 from .. import safe_text
-from ..charts_data import ChartSpec, ChartTable, selection_tables
+from ..charts_data import NUMBER_FORMATS, ChartSpec, ChartTable, selection_tables
 from ..schema import Field, Kind
+from ..widths import column_pixels, fit_width, text_width
 from . import atomic_path
 
 FONT = "Microsoft YaHei"  # on every Chinese Windows/Office install; WPS maps it too
 PALETTE = ("#4472C4", "#ED7D31", "#A5A5A5", "#FFC000", "#5B9BD5", "#70AD47", "#264478",
            "#9E480E", "#636363", "#997300", "#255E91", "#43682B")
-NUM_FORMATS = {"int": "#,##0", "num": "#,##0.00", "pct": "0.0%", "text": "@"}
+NUM_FORMATS = NUMBER_FORMATS  # one format per kind of figure (charts_data)
 CHART_W, CHART_H = 560, 320  # pixels
 ROW_PX = 20
+HEADER_PX = 40  # a table's header row (two lines)
+CHART_COL = 7  # dashboard/chart sheets: tables in columns A-F, charts from column H
+# A4 printable area in pixels (96 dpi) with the margins `print_setup` sets
+PAGE_W_PX = {True: int((11.69 - 0.8) * 96), False: int((8.27 - 0.8) * 96)}  # landscape?
+PAGE_H_PX = {True: int((8.27 - 1.3) * 96), False: int((11.69 - 1.3) * 96)}
 
 
 def new_workbook(path: Path) -> XWorkbook:
@@ -50,19 +56,32 @@ class Formats:
         self.code = book.add_format({**base, "num_format": "@"})
         self.date = book.add_format({**base, "num_format": "yyyy-mm-dd"})
         self.datetime = book.add_format({**base, "num_format": "yyyy-mm-dd hh:mm"})
-        self.int = book.add_format({**base, "num_format": "#,##0"})
-        self.num = book.add_format({**base, "num_format": "#,##0.00"})
-        self.pct = book.add_format({**base, "num_format": "0.0%"})
+        self.int = book.add_format({**base, "num_format": NUM_FORMATS["int"]})
+        self.num = book.add_format({**base, "num_format": NUM_FORMATS["num"]})
+        self.wan = book.add_format({**base, "num_format": NUM_FORMATS["wan"]})
+        self.pct = book.add_format({**base, "num_format": NUM_FORMATS["pct"]})
+        self.day = book.add_format({**base, "num_format": NUM_FORMATS["date"]})
         self.title = book.add_format({**base, "bold": True, "font_size": 14})
         self.subtitle = book.add_format({**base, "bold": True, "font_size": 11,
                                          "font_color": "#1F4E79"})
         self.note = book.add_format({**base, "italic": True, "font_color": "#595959"})
-        self.kpi_label = book.add_format({**base, "bg_color": "#F2F2F2", "border": 1})
-        self.kpi_value = book.add_format({**base, "bold": True, "font_size": 12, "border": 1,
-                                          "num_format": "#,##0.##"})
+        self.note_wrap = book.add_format({**base, "italic": True, "font_color": "#595959",
+                                          "text_wrap": True, "font_size": 9})
+        card = {**base, "bg_color": "#F3F7FB", "left": 1, "right": 1, "border_color": "#BDD7EE",
+                "valign": "vcenter"}
+        self.kpi_label = book.add_format({**card, "top": 1, "font_color": "#404040"})
+        self.kpi_note = book.add_format({**card, "bottom": 1, "font_size": 9,
+                                         "font_color": "#595959", "text_wrap": True})
+        self.kpi_value = {k: book.add_format({**card, "bold": True, "font_size": 16,
+                                              "font_color": "#1F4E79", "align": "left",
+                                              "num_format": NUM_FORMATS[k]})
+                          for k in ("int", "wan", "num", "pct")}
+        self.mark_red = book.add_format({"bg_color": "#F8CBAD", "font_color": "#9C0006"})
+        self.mark_orange = book.add_format({"bg_color": "#FFE699", "font_color": "#7F6000"})
 
     def for_column(self, kind: str) -> Any:
-        return {"int": self.int, "num": self.num, "pct": self.pct}.get(kind, self.text)
+        return {"int": self.int, "num": self.num, "wan": self.wan, "pct": self.pct,
+                "date": self.day}.get(kind, self.text)
 
 
 def write_text(ws: Worksheet, row: int, col: int, value: Any, fmt: Any = None) -> None:
@@ -98,9 +117,13 @@ def write_records_sheet(book: XWorkbook, fm: Formats, name: str, fields: Sequenc
                         progress: Callable[[int], None] | None = None) -> Worksheet:
     """A data sheet like the template: frozen header, autofilter, schema widths, typed cells."""
     ws = book.add_worksheet(name)
+    widths = []
     for c, f in enumerate(fields):
         col_fmt = fm.code if f.kind == Kind.CODE else None
-        ws.set_column(c, c, f.width, col_fmt)
+        width = max(float(f.width), fit_width(f.header(lang), (safe_text.display(r[c])
+                                                                for r in rows[:2000])))
+        widths.append(width)
+        ws.set_column(c, c, width, col_fmt)
         ws.write_string(0, c, f.header(lang), fm.header)
     ws.set_row(0, 30)
     for r, row in enumerate(rows, start=1):
@@ -111,18 +134,39 @@ def write_records_sheet(book: XWorkbook, fm: Formats, name: str, fields: Sequenc
     ws.freeze_panes(1, min(2, len(fields)))
     if fields:
         ws.autofilter(0, 0, max(len(rows), 1), len(fields) - 1)
-    print_setup(ws)
-    ws.repeat_rows(0)
+    table_page_setup(ws, widths, frozen_cols=min(2, len(fields)))
     return ws
 
 
-def print_setup(ws: Worksheet) -> None:
-    """A4 landscape, one page wide, page numbers in the footer."""
-    ws.set_landscape()
+def print_setup(ws: Worksheet, *, landscape: bool = True, fit: bool = True) -> None:
+    """A4, landscape (or portrait for a narrow sheet), one page wide, page numbers."""
+    if landscape:
+        ws.set_landscape()
+    else:
+        ws.set_portrait()
     ws.set_paper(9)
-    ws.fit_to_pages(1, 0)
+    if fit:
+        ws.fit_to_pages(1, 0)
     ws.set_margins(left=0.4, right=0.4, top=0.5, bottom=0.5)
     ws.set_footer("&C&P / &N")
+
+
+def table_page_setup(ws: Worksheet, widths: Sequence[float], *, frozen_cols: int = 0) -> None:
+    """Page setup for a data sheet (one header row): A4, portrait when the columns fit a
+    portrait page, header row repeated on every page. Up to 1.6 landscape pages wide it
+    fits to one page wide; a wider sheet prints at a readable scale across pages, with the
+    first `frozen_cols` columns repeated (never 25 columns at 5 pt)."""
+    px = sum(column_pixels(w) for w in widths)
+    ws.repeat_rows(0)
+    if px <= PAGE_W_PX[False]:
+        print_setup(ws, landscape=False)
+    elif px <= PAGE_W_PX[True] * 1.6:
+        print_setup(ws)
+    else:
+        print_setup(ws, fit=False)
+        ws.set_print_scale(70)
+        if frozen_cols:
+            ws.repeat_columns(0, frozen_cols - 1)
 
 
 def _axis_names(spec: ChartSpec) -> tuple[dict, dict]:
@@ -130,8 +174,35 @@ def _axis_names(spec: ChartSpec) -> tuple[dict, dict]:
             {"name": spec.y2_title} if spec.y2_title else {})
 
 
+def nice_step(top: float) -> int:
+    """A whole-number tick step giving at most 8 ticks up to `top` (1, 2, 5, 10, 20, 50…)."""
+    mag = 1
+    while True:
+        for m in (1, 2, 5):
+            if top / (m * mag) <= 8:
+                return m * mag
+        mag *= 10
+
+
+def axis_scale(table: ChartTable, cols: Sequence[int]) -> dict[str, Any]:
+    """Value-axis settings for one kind of figure: counts from 0 in whole-number ticks,
+    shares from 0 % to at most 100 %, 万元 from 0 in the one 万元 format."""
+    kind = table.formats[cols[0]] if cols else "int"
+    top = max((float(r[c]) for r in table.rows for c in cols
+               if isinstance(r[c], (int, float)) and not isinstance(r[c], bool)), default=0.0)
+    out: dict[str, Any] = {"min": 0, "num_format": NUM_FORMATS.get(kind, "General")}
+    if kind == "int":
+        step = nice_step(top)
+        out["major_unit"] = step
+        out["max"] = (int(top) // step + 1) * step
+    elif kind == "pct":
+        top_pct = 1.0 if top > 0.5 else 0.5 if top > 0.2 else 0.2
+        out.update({"max": top_pct, "major_unit": top_pct / 5, "num_format": "0%"})
+    return out
+
+
 def _series(sheet: str, table: ChartTable, col: int, r0: int, r1: int, c0: int, i: int,
-            hdr: int, kind: str) -> dict:
+            hdr: int, kind: str, inside: bool = False) -> dict:
     s: dict[str, Any] = {
         "name": [sheet, hdr, c0 + col],
         "categories": [sheet, r0, c0, r1, c0],
@@ -144,10 +215,17 @@ def _series(sheet: str, table: ChartTable, col: int, r0: int, r1: int, c0: int, 
     elif kind == "line":
         s["marker"] = {"type": "circle", "size": 5}
         s["line"] = {"color": PALETTE[i % len(PALETTE)], "width": 2.25}
+        if r1 - r0 < 8:
+            s["data_labels"] = {"value": True, "position": "above",
+                                "num_format": NUM_FORMATS[table.formats[col]]}
     else:
         s["fill"] = {"color": PALETTE[i % len(PALETTE)]}
+        s["gap"] = 60
         if r1 - r0 < 12:
             s["data_labels"] = {"value": True, "num_format": NUM_FORMATS[table.formats[col]]}
+            if inside:  # a line on the secondary axis labels above the bars' tops
+                s["data_labels"].update({"position": "inside_end",
+                                         "font": {"color": "#FFFFFF", "bold": True}})
     return s
 
 
@@ -160,9 +238,11 @@ def add_chart(book: XWorkbook, sheet: str, table: ChartTable, spec: ChartSpec, *
               c0: int) -> Any:
     """A native chart over a table written at header row `hdr`, first column `c0`."""
     r0, r1 = hdr + 1, hdr + max(len(table.rows), 1)
-    chart = book.add_chart({"type": spec.kind} if spec.kind != "column" else {"type": "column"})
+    chart = book.add_chart({"type": spec.kind})
     for i, col in enumerate(spec.values):
-        chart.add_series(_series(sheet, table, col, r0, r1, c0, i, hdr, spec.kind))
+        chart.add_series(_series(sheet, table, col, r0, r1, c0, i, hdr, spec.kind,
+                                 inside=bool(spec.secondary)))
+    font = {"name": FONT, "size": 9}
     if spec.secondary:
         line = book.add_chart({"type": "line"})
         for j, col in enumerate(spec.secondary):
@@ -170,11 +250,10 @@ def add_chart(book: XWorkbook, sheet: str, table: ChartTable, spec: ChartSpec, *
             s["y2_axis"] = True
             line.add_series(s)
         chart.combine(line)
-        y2 = {"num_format": NUM_FORMATS.get(table.formats[spec.secondary[0]], "General"),
-              "major_gridlines": {"visible": False}}
+        y2 = {**axis_scale(table, spec.secondary), "major_gridlines": {"visible": False},
+              "num_font": font}
         y2.update(_axis_names(spec)[1])
         line.set_y2_axis(y2)
-    font = {"name": FONT, "size": 9}
     chart.set_title({"name": spec.title or table.title,
                      "name_font": {"name": FONT, "size": 12, "bold": True}})
     chart.set_size({"width": CHART_W, "height": chart_height(table, spec)})
@@ -182,7 +261,7 @@ def add_chart(book: XWorkbook, sheet: str, table: ChartTable, spec: ChartSpec, *
     if spec.kind != "pie":
         y, _ = _axis_names(spec)
         value_axis = {"num_font": font, "major_gridlines": {"visible": True,
-                      "line": {"color": "#E0E0E0"}}, **y}
+                      "line": {"color": "#E0E0E0"}}, **axis_scale(table, spec.values), **y}
         cat_axis: dict[str, Any] = {"num_font": font}
         if spec.kind == "bar":
             cat_axis["reverse"] = True  # largest first, at the top
@@ -196,42 +275,134 @@ def add_chart(book: XWorkbook, sheet: str, table: ChartTable, spec: ChartSpec, *
     return chart
 
 
+def write_table(ws: Worksheet, fm: Formats, table: ChartTable, row: int) -> int:
+    """A figure's title, header and rows from `row`; the header row's index."""
+    ws.write_string(row, 0, table.title, fm.subtitle)
+    hdr = row + 1
+    for c, name in enumerate(table.columns):
+        ws.write_string(hdr, c, name, fm.header)
+    ws.set_row(hdr, HEADER_PX * 3 // 4)
+    for r, values in enumerate(table.rows, start=hdr + 1):
+        for c, v in enumerate(values):
+            kind = table.formats[c]
+            if kind == "date" and isinstance(v, dt.date):
+                ws.write_datetime(r, c, dt.datetime.combine(v, dt.time()), fm.day)
+            elif kind != "text" and isinstance(v, (int, float)) and not isinstance(v, bool):
+                ws.write_number(r, c, v, fm.for_column(kind))
+            else:
+                write_text(ws, r, c, v, fm.text)
+    if table.mark is not None and table.rows:
+        last = hdr + len(table.rows)
+        ws.conditional_format(hdr + 1, table.mark, last, table.mark,
+                              {"type": "cell", "criteria": ">", "value": 30,
+                               "format": fm.mark_red})
+        ws.conditional_format(hdr + 1, table.mark, last, table.mark,
+                              {"type": "cell", "criteria": ">", "value": 0,
+                               "format": fm.mark_orange})
+    return hdr
+
+
+def size_columns(ws: Worksheet, tables: Sequence[ChartTable], extra: Sequence[Sequence[Any]] = (),
+                 ncols: int = CHART_COL - 1) -> list[float]:
+    """Widths for the table columns of a chart sheet, fitted to every table's headers and
+    values (CJK as double width); headers longer than the cap wrap."""
+    widths = []
+    for c in range(ncols):
+        values: list[Any] = [v[c] for v in extra if c < len(v)]
+        for t in tables:
+            if c < len(t.columns):
+                values.append(t.columns[c] if c else "")
+                values.extend(r[c] if t.formats[c] != "date" else "yyyy-mm-dd" for r in t.rows)
+        cap = 20.0 if c == 0 else 16.0
+        widths.append(fit_width("", values, minimum=9.0, maximum=cap))
+    for c, w in enumerate(widths):
+        ws.set_column(c, c, w)
+    ws.set_column(ncols, ncols, 2)
+    return widths
+
+
+class PageFlow:
+    """Tracks the printed height of a sheet so whole blocks (a table with its charts) never
+    break across a page: a manual page break goes before a block that would not fit."""
+
+    def __init__(self, ws: Worksheet, width_px: int, landscape: bool = True) -> None:
+        self.ws = ws
+        scale = min(1.0, PAGE_W_PX[landscape] / max(width_px, 1))
+        self.page_h = PAGE_H_PX[landscape] / scale
+        self.used = 0.0
+        self.breaks: list[int] = []
+
+    def block(self, row: int, height_px: float) -> None:
+        """A block starting at `row`, `height_px` tall (sheet pixels)."""
+        if self.used and self.used + height_px > self.page_h:
+            self.breaks.append(row)
+            self.used = 0.0
+        self.used += height_px
+
+    def finish(self) -> None:
+        if self.breaks:
+            self.ws.set_h_pagebreaks(self.breaks)
+
+
+def _note_lines(note: str, widths: Sequence[float]) -> int:
+    room = max(sum(widths[: CHART_COL - 1]) * 0.95, 10.0)
+    return max(1, -(-int(text_width(note)) // int(room)))
+
+
 def write_chart_tables(book: XWorkbook, ws: Worksheet, fm: Formats, tables: Sequence[ChartTable],
-                       first_row: int = 0) -> int:
-    """Each table with its chart(s) to the right; returns the next free row."""
+                       first_row: int = 0, flow: PageFlow | None = None,
+                       widths: Sequence[float] = ()) -> int:
+    """Each table with its chart(s) to the right (a second chart below the first); returns
+    the next free row. With `flow`, a page break goes before a block that would be cut."""
     row = first_row
     sheet = ws.get_name()
-    ws.set_column(0, 0, 16)
-    ws.set_column(1, 5, 13)
     for table in tables:
-        ncols = len(table.columns)
-        ws.write_string(row, 0, table.title, fm.subtitle)
-        hdr = row + 1
-        for c, name in enumerate(table.columns):
-            ws.write_string(hdr, c, name, fm.header)
-        for r, values in enumerate(table.rows, start=hdr + 1):
-            for c, v in enumerate(values):
-                kind = table.formats[c]
-                if kind != "text" and isinstance(v, (int, float)) and not isinstance(v, bool):
-                    ws.write_number(r, c, v, fm.for_column(kind))
-                else:
-                    write_text(ws, r, c, v, fm.text)
+        heights = [chart_height(table, s) for s in table.charts]
+        chart_px = sum(heights) + 10 * max(len(heights) - 1, 0)
+        table_px = ROW_PX * (len(table.rows) + 3) + HEADER_PX
+        block_px = max(chart_px + ROW_PX, table_px) + ROW_PX
+        note_lines = _note_lines(table.note, widths) if table.note else 0
+        if flow is not None:
+            flow.block(row, block_px + ROW_PX * max(note_lines - 1, 0))
+        hdr = write_table(ws, fm, table, row)
         end = hdr + len(table.rows)
-        if table.note:
-            ws.write_string(end + 1, 0, table.note, fm.note)
-        chart_col = max(ncols, 4) + 1
-        for k, spec in enumerate(table.charts):
+        if table.note:  # wrapped across the table columns, never hidden under the chart
+            ws.merge_range(end + 1, 0, end + 1, CHART_COL - 2, table.note, fm.note_wrap)
+            ws.set_row(end + 1, 13.5 * note_lines)
+        y = 2
+        for spec, h in zip(table.charts, heights, strict=True):
             chart = add_chart(book, sheet, table, spec, hdr=hdr, c0=0)
-            ws.insert_chart(row, chart_col + k * 9, chart, {"x_offset": 5, "y_offset": 2})
-        tallest = max((chart_height(table, s) for s in table.charts), default=0)
-        chart_rows = tallest // ROW_PX + 2 if table.charts else 0
-        row = max(end + 3, row + chart_rows + 1)
+            ws.insert_chart(row, CHART_COL, chart, {"x_offset": 0, "y_offset": y,
+                                                    "object_position": 1})
+            y += h + 10
+        # rows the block takes: the table (header row is taller) or its charts, and a gap
+        table_rows = end - row + (2 + note_lines if table.note else 2)
+        chart_rows = (-(-(chart_px + 4 - (HEADER_PX - ROW_PX)) // ROW_PX) + 1) if heights else 0
+        row = row + max(table_rows, chart_rows)
     return row
+
+
+def sheet_width_px(widths: Sequence[float], charts: bool = True) -> int:
+    """Printed width of a chart sheet: the table columns, the gap and a chart."""
+    return sum(column_pixels(w) for w in widths) + column_pixels(2) + (CHART_W + 10 if charts else 0)
+
+
+def finish_chart_sheet(ws: Worksheet, widths: Sequence[float], flow: PageFlow, end: int,
+                       charts: bool = True) -> None:
+    """Page setup of a chart sheet: A4 landscape, one page wide, blocks never cut, print
+    area up to the last row used (no near-blank page at the end)."""
+    flow.finish()
+    print_setup(ws)
+    last_col = CHART_COL + (-(-CHART_W // 64) if charts else 0)
+    ws.set_column(CHART_COL, last_col, 8.43)
+    ws.print_area(0, 0, max(end - 1, 0), last_col)
+    ws.hide_gridlines(2)
 
 
 def write_selection_xlsx(result: Any, path: Path,
                          progress: Callable[[int], None] | None = None) -> Path:
-    """A QueryResult as a formatted workbook: the customers sheet plus a chart sheet."""
+    """A QueryResult as a formatted workbook: the customers sheet plus a chart sheet
+    whose figures are computed on the selection."""
     lang = result.lang
     zh = lang == "zh"
     with atomic_path(path) as tmp:
@@ -246,9 +417,12 @@ def write_selection_xlsx(result: Any, path: Path,
                 f"Filter: {result.filters.describe(lang)}   Date: {result.today.isoformat()}   "
                 f"{len(result.records)} customers")
         write_text(ws, 1, 0, info, fm.text)
-        end = write_chart_tables(book, ws, fm, selection_tables(result.records, lang), first_row=3)
-        print_setup(ws)
-        ws.print_area(0, 0, end, 22)
+        tables = selection_tables(result.records, lang)
+        widths = size_columns(ws, tables)
+        flow = PageFlow(ws, sheet_width_px(widths))
+        flow.block(0, 3 * ROW_PX)
+        end = write_chart_tables(book, ws, fm, tables, first_row=3, flow=flow, widths=widths)
+        finish_chart_sheet(ws, widths, flow, end)
         book.set_properties({"title": "客户导出" if zh else "Customer export",
                              "comments": result.filters.describe(lang)})
         book.close()

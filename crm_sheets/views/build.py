@@ -23,7 +23,7 @@ from typing import Any
 
 import xlsxwriter
 
-from ..charts_data import Dashboard, build_dashboard
+from ..charts_data import Dashboard, build_dashboard, service_view
 from ..errors import CrmError
 from ..findings import Finding, make
 from ..home import CrmHome
@@ -277,8 +277,7 @@ def audience_dashboard(wb: Workbook, aud: Audience, cust_ids: set[str], today: d
     if scope not in cache:
         dash = build_dashboard(wb, today=today)
         if scope == "service":
-            dash.tables = [t for t in dash.tables if t.key in ("efficiency", "owners", "dormant")]
-            dash.scope = "客服视图" if zh else "customer service"
+            dash = service_view(dash)
         cache[scope] = dash
     return cache[scope]
 
