@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from .messages import render, severity_of
+from .prohibited import redact
 
 SEVERITIES = ("error", "warning", "info")
 
@@ -27,9 +28,16 @@ class Finding:
 
 def make(code: str, lang: str, *, sheet: str, row: int | None = None, column: str | None = None,
          customer_id: str | None = None, severity: str | None = None, **params: Any) -> Finding:
-    """Build a finding whose message comes from the catalogue in the workbook's language."""
+    """Build a finding whose message comes from the catalogue in the workbook's language.
+
+    A message quotes what was typed (「…」不在列表中), so prohibited numbers are masked in
+    it: findings go to the Issues sheet, latest-findings.json and the terminal.
+    """
+    message = render(code, lang, **params)
+    if len(message) >= 13:
+        message = redact(message)
     return Finding(sheet=sheet, row=row, column=column, code=code,
-                   severity=severity or severity_of(code), message=render(code, lang, **params),
+                   severity=severity or severity_of(code), message=message,
                    customer_id=customer_id or None)
 
 

@@ -15,11 +15,13 @@ A workbook outside any CRM home has no accounts: `authorize(..., home=None)` ret
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from . import prohibited
 from .errors import Refused
 from .home import CrmHome, home_for_workbook
 from .schema import CUSTOMERS, FOLLOWUPS, SheetSchema
@@ -263,16 +265,70 @@ def mask_value(value: Any) -> Any:
     return text[:1] + "*" * max(1, len(text) - 1)
 
 
+# Contact details written into free text (备注, a follow-up's content): mobile numbers
+# (+86, spaces or hyphens allowed), landlines with an area code, 400/800 numbers, e-mail.
+_MOBILE_IN_TEXT = re.compile(r"(?<![0-9])(?:\+?86[ ]?)?1[3-9][0-9](?:[ ]?[0-9]){8}(?![0-9])")
+_LANDLINE_IN_TEXT = re.compile(
+    r"(?<![0-9])(?:[(（]0[0-9]{2,3}[)）][ ]?|0[0-9]{2,3}[ ]?)[2-9][0-9]{2,3}[ ]?[0-9]{4}(?![0-9])"
+    r"|(?<![0-9])[48]00[ ]?[0-9]{3}[ ]?[0-9]{4}(?![0-9])")
+_EMAIL_IN_TEXT = re.compile(r"[A-Za-z0-9._%+\-]+[@＠][A-Za-z0-9\-]+(?:[.．][A-Za-z0-9\-]+)+")
+
+
+def _mask_number(text: str) -> str:
+    digits = "".join(c for c in text if c.isdigit())
+    if len(digits) == 13 and digits.startswith("86"):
+        return "+86 " + _mask_number(digits[2:])
+    return f"{digits[:3]}{'*' * max(4, len(digits) - 7)}{digits[-4:]}"
+
+
+def mask_contacts_in_text(text: Any) -> Any:
+    """`text` with every phone number and e-mail address in it masked (13800138000 ->
+    138****8000, wang@x.cn -> w***@x.cn): what a role with masked contacts sees of free
+    text such as 备注 or a follow-up's content. Non-text values come back unchanged."""
+    if not isinstance(text, str) or len(text) < 5:
+        return text
+    out = text
+    if "@" in out or "＠" in out:
+        out = _EMAIL_IN_TEXT.sub(lambda m: mask_value(m.group().replace("＠", "@")), out)
+    norm = prohibited.normalise(out)  # full-width digits, dashes: same length
+    spans = [m.span() for rx in (_MOBILE_IN_TEXT, _LANDLINE_IN_TEXT) for m in rx.finditer(norm)]
+    if not spans:
+        return out
+    parts, last = [], 0
+    for a, b in sorted(spans):
+        if a < last:
+            continue
+        parts.append(out[last:a])
+        parts.append(_mask_number(norm[a:b]))
+        last = b
+    parts.append(out[last:])
+    return "".join(parts)
+
+
+def masks_contacts(actor: Actor) -> bool:
+    """Whether `actor` sees contact details masked, in their columns and in free text."""
+    return bool(masked_fields(actor))
+
+
 def projector(actor: Actor, sheet_schema: SheetSchema) -> Callable[[Any], dict[str, Any]]:
-    """A function giving each row as `actor` may see it (columns chosen once, for speed)."""
+    """A function giving each row as `actor` may see it (columns chosen once, for speed).
+
+    For a role with masked contacts, phone numbers and e-mail addresses are masked in every
+    text column too (a mobile typed into 备注), not only in the contact columns.
+    """
     keys = visible_fields(actor, sheet_schema)
     masked = masked_fields(actor) & set(keys)
+    in_text = masks_contacts(actor)
 
     def project(record: Any) -> dict[str, Any]:
         values = _values(record)
         out = {k: values.get(k) for k in keys}
         for k in masked:
             out[k] = mask_value(out[k])
+        if in_text:
+            for k, v in out.items():
+                if type(v) is str and k not in masked:
+                    out[k] = mask_contacts_in_text(v)
         return out
 
     return project

@@ -12,22 +12,20 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import os
-import re
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .. import safe_text
+from .. import prohibited, safe_text
 from ..home import CrmHome, check_private
 from ..messages import register
 from ..model import Record
-from ..permissions import Actor, mask_value, masked_fields
+from ..permissions import Actor, mask_contacts_in_text, mask_value, masked_fields
 from ..schema import SheetSchema
 
 KEY_FILE = "views-hmac.key"
-_DIGITS = re.compile(r"\d{4}")
 MANIFEST_SHEET = "_view"
 CHART_SHEET = {"zh": "图表", "en": "Charts"}
 DEPARTMENTS = {"service": "service", "marketing": "marketing", "management": "manager"}
@@ -105,10 +103,13 @@ def shown_value(rec: Record, key: str) -> Any:
 
 
 def view_projector(actor: Actor, keys: list[str]) -> Callable[[Record], list[Any]]:
-    """Row values as a view shows them: chosen columns, contacts masked, prohibited data redacted."""
+    """Row values as a view shows them: chosen columns, contacts masked (also phone numbers
+    and e-mail addresses inside free text, for a role with masked contacts), prohibited
+    data redacted."""
     masked = masked_fields(actor)
     flags = [k in masked for k in keys]
     redact = safe_text.redact
+    in_text = bool(masked)
 
     def project(rec: Record) -> list[Any]:
         out = []
@@ -117,7 +118,9 @@ def view_projector(actor: Actor, keys: list[str]) -> Callable[[Record], list[Any
             if m:
                 v = mask_value(v)
             if type(v) is str:
-                if _DIGITS.search(v):
+                if in_text and not m:
+                    v = mask_contacts_in_text(v)
+                if prohibited.maybe(v) or v.endswith("…"):
                     v = redact(v)
             elif v is not None and not isinstance(v, (int, float, dt.date)):
                 v = redact(v)
