@@ -134,6 +134,16 @@ def _cells(wb: Workbook, changes: list[Change], skipped: list[str],
     return cells
 
 
+def _staff_lists(path: Path, wb: Workbook, home: CrmHome | None
+                 ) -> tuple[dict[CellKey, Any], list[dict[str, Any]]]:
+    """Lists › 负责人/客服人员 in step with the home's accounts, for the master only."""
+    if home is None or path.resolve() != Path(home.master).resolve():
+        return {}, []
+    from ..staff_lists import lists_cells
+
+    return lists_cells(path, wb, home)
+
+
 def _sheet_records(wb: Workbook) -> dict[str, str]:
     """`_meta` rows naming the tabs the engine works on (`sheet.Customers = 客户`), so a
     user's look-alike sheet never takes over; only tabs identified without doubt."""
@@ -241,6 +251,7 @@ def _apply(path: Path, scan: Any, *, today: dt.date, now: dt.datetime, dry_run: 
         # The first apply stamps recorded-at on every existing follow-up; those were not
         # entered late, so the timeliness rule only judges follow-ups seen after this.
         wb.meta["baseline_at"] = now.isoformat(sep=" ")
+    staff_cells, staff_events = _staff_lists(path, wb, home)  # before validate: owner rule
     report = validate(wb, today, duplicate_scan=scan)
     lap("validate")
     if scan is not None and scan.peak_rss_mib:
@@ -249,6 +260,7 @@ def _apply(path: Path, scan: Any, *, today: dt.date, now: dt.datetime, dry_run: 
     skipped: list[str] = []
     added: dict[tuple[str, str], int] = {}
     cells = _cells(wb, plan.changes, skipped, added)
+    cells.update(staff_cells)
     issues_name = _actual_sheet(wb, SHEET_ISSUES)
     meta_name = _actual_sheet(wb, SHEET_META)
     issue_table = master_issue_table(wb, findings)
@@ -307,6 +319,7 @@ def _apply(path: Path, scan: Any, *, today: dt.date, now: dt.datetime, dry_run: 
         for ch in plan.changes:
             yield {"sheet": ch.sheet, "row": ch.row, "column": ch.column_key, "old": ch.old,
                    "new": ch.new, "reason": ch.reason, "customer_id": ch.customer_id}
+        yield from staff_events
         yield {"sheet": SHEET_ISSUES, "summary": True, "changes": len(plan.changes),
                "findings": len(findings), "workbook": str(path.resolve())}
 

@@ -63,6 +63,24 @@ def _new_password(home: CrmHome, password_file: Path | None, prompt_zh: str, pro
     return password
 
 
+def _sync_lists(home: CrmHome, who: str) -> None:
+    """Bring the master's Lists › 负责人/客服人员 in step with the accounts right away; a
+    master that cannot be written now (open in Excel…) gets them at the next apply."""
+    from ..staff_lists import sync_master
+
+    try:
+        changed = sync_master(home, who=who)
+    except CrmError:
+        click.echo(t(home.lang, "主表暂时无法写入（可能正在被编辑）：「列表」中的负责人/客服人员"
+                                "会在下次 crm apply 时更新。",
+                     "The master cannot be written now (open in an editor?): its Lists "
+                     "owners/service staff are updated at the next crm apply."))
+        return
+    if changed:
+        click.echo(t(home.lang, "主表「列表」中的负责人/客服人员已按账户更新。",
+                     "The master's Lists owners/service staff now follow the accounts."))
+
+
 def _show_setup_code(home: CrmHome, name: str, code: str) -> None:
     click.echo(t(home.lang,
                  f"一次性设置码（仅显示这一次，{accounts.service.SETUP_DAYS} 天内有效）：{code}\n"
@@ -201,6 +219,7 @@ def user_add(name: str, role: str, display_name: str | None, password_file: Path
                  f"Added account {name} ({role})."))
     if code:
         _show_setup_code(home, name, code)
+    _sync_lists(home, actor.name)
 
 
 @user_group.command("list")
@@ -251,6 +270,7 @@ def user_disable(name: str, home_dir: Path | None) -> None:
     actor = authorize("user_admin", home=home)
     accounts.disable_user(home, name, by=actor.name)
     click.echo(t(home.lang, f"账户 {name} 已停用。", f"Account {name} disabled."))
+    _sync_lists(home, actor.name)
 
 
 @user_group.command("enable")
@@ -262,6 +282,7 @@ def user_enable(name: str, home_dir: Path | None) -> None:
     actor = authorize("user_admin", home=home)
     accounts.enable_user(home, name, by=actor.name)
     click.echo(t(home.lang, f"账户 {name} 已启用。", f"Account {name} enabled."))
+    _sync_lists(home, actor.name)
 
 
 @user_group.command("unlock")
@@ -286,6 +307,7 @@ def user_role(name: str, role: str, home_dir: Path | None) -> None:
     accounts.set_role(home, name, role, by=actor.name)
     click.echo(t(home.lang, f"账户 {name} 的角色改为 {_role(home, role)}。",
                  f"Account {name} now has the {role} role."))
+    _sync_lists(home, actor.name)
 
 
 @user_group.command("passwd")
