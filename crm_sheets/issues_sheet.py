@@ -374,6 +374,12 @@ def copy_issue_table(wb: Workbook, findings: list[Finding], lang: str,
         if any(cid not in visible for cid in named) or (
                 f.code == "customer.possible_duplicate" and not named):
             continue  # it names a customer this copy does not show (a possible duplicate)
+        if hidden:  # an audience with masked contacts: a phone quoted in a message too
+            from dataclasses import replace
+
+            from .permissions import mask_contacts_in_text
+
+            f = replace(f, message=mask_contacts_in_text(f.message))
         mine.append(f)
 
     def locate(f: Finding) -> tuple[str, int, int] | None:

@@ -53,7 +53,8 @@ def _planted_master(path: Path) -> Path:
         customer(customer_id="C20240315001", notes=f"法人证件{FW}已核验；手机{PHONE}，邮箱{EMAIL}",
                  contact_title=f"财务 卡号{DOTTED}"),
         customer(customer_id="C20240315002", name="上海明远贸易有限公司", phone="13600136000",
-                 email="li@mingyuan.cn", contact_name="李明", notes="常规客户"),
+                 email="li@mingyuan.cn", contact_name="李明", notes="常规客户",
+                 first_contact=f"约{PHONE}见面"),  # a phone typed into a date: findings quote it
     ]
     fus = [
         followup(followup_id="F202405200001", customer_id="C20240315001",
@@ -259,7 +260,14 @@ def test_marketing_receives_no_phone_or_email_from_free_text(attacked_home, tmp_
               home.views / "marketing.xlsx", *sorted(home.reports.glob("*"))]:
         if p.is_file():
             produced[str(p)] = _file_texts(p)
-    assert any("marketing.xlsx" in k for k in produced) and any("mine" in k for k in produced)
+    from crm_sheets.portal.service import visible_findings
+
+    messages = [f.message for f in visible_findings(home, current_actor(home))]
+    assert any("139****4321" in m for m in messages)  # the quoting finding is there, masked
+    produced["portal findings"] = "\n".join(messages)
+    mkt_view = produced[str(home.views / "marketing.xlsx")]
+    assert mkt_view.count("139****4321见面") >= 2  # the cell and its finding in the Issues sheet
+    assert any("mine" in k for k in produced)
     assert any(k.endswith(".pdf") for k in produced)
     leaks = {name: [k for k, core in CONTACT_CORES.items() if core in _flat(text)]
              for name, text in produced.items()}

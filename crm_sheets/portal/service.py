@@ -201,6 +201,10 @@ def visible_findings(home: CrmHome, actor: Actor) -> list[Finding]:
             continue
         if f.sheet != "Customers" and not sees_followups:
             continue
+        if masked:  # a phone or e-mail quoted in a message is masked like its column
+            from dataclasses import replace
+
+            f = replace(f, message=permissions.mask_contacts_in_text(f.message))
         out.append(f)
     return out
 
