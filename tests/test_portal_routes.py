@@ -398,6 +398,26 @@ def test_upload_page_shows_result_cell_by_cell(app, tmp_path):
     assert "<td>负责人</td>" in rejected and "<td>客户</td>" in rejected and "已拒绝" in r.text
 
 
+def test_upload_findings_on_the_uploaders_rows(app, vh, tmp_path, monkeypatch):
+    from crm_sheets.portal import service
+
+    c = client(app, "li")
+    path = _my_copy(c, tmp_path)
+    edit_view(path, "客户", {(LI, "备注"): "改了备注"})
+    edit_view(vh.master, "客户", {(LI, "邮箱"): "li at example"})  # a problem already there
+    data = c.post("/api/workbook", files={"file": ("c.xlsx", path.read_bytes())}).json()
+    assert not data["findings_later"] and data["written"]
+    late = [f for f in data["findings"] if f["customer_id"] == LI and f["column"] == "email"]
+    assert late and late[0]["row"] == 2 and late[0]["severity"] == "error", data["findings"]
+    assert all(f["customer_id"] == LI for f in data["findings"])
+    monkeypatch.setattr(service, "SYNC_FINDINGS_BYTES", 0)  # a big master: no waiting
+    edit_view(path, "客户", {(LI, "备注"): "big master"})
+    r = c.post("/workbook/upload", files={"file": ("c.xlsx", path.read_bytes())},
+               data={"csrf": c.headers["X-CSRF-Token"]})
+    assert r.status_code == 200 and 'id="findings-later"' in r.text
+    assert any(f["code"] == late[0]["code"] for f in c.get("/api/findings").json()["findings"])
+
+
 def test_bad_uploads_are_one_line_400(app, vh, monkeypatch):
     from crm_sheets.portal import service
 

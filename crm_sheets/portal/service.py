@@ -27,6 +27,9 @@ from ..home import CrmHome
 from ..permissions import Actor
 
 MAX_UPLOAD_BYTES = 64 * 1024**2
+# up to this master size (≈ 25,000 customers) an upload's answer includes the findings on
+# the uploader's rows, rechecked after the write; above it the recheck runs in the background
+SYNC_FINDINGS_BYTES = 8 * 1024**2
 
 
 def today() -> dt.date:
@@ -87,13 +90,14 @@ class UploadResult:
     refused: bool = False
     written: bool = False
     not_yours: bool = False
+    findings_later: bool = False  # a big master: its findings are rechecked in the background
 
     def to_dict(self) -> dict[str, Any]:
         return {"landed": [f.to_dict() for f in self.landed],
                 "rejected": [f.to_dict() for f in self.rejected],
                 "conflicts": [f.to_dict() for f in self.conflicts],
                 "findings": [f.to_dict() for f in self.findings],
-                "written": self.written}
+                "written": self.written, "findings_later": self.findings_later}
 
 
 def upload_workbook(home: CrmHome, actor: Actor, data: bytes, filename: str) -> UploadResult:
@@ -128,12 +132,27 @@ def upload_workbook(home: CrmHome, actor: Actor, data: bytes, filename: str) -> 
     out.not_yours = result.refused and any(f.code == "merge.wrong_account"
                                            for f in result.rejected)
     if not out.not_yours:
-        ids = {f.customer_id for f in (*result.landed, *result.rejected, *result.conflicts)
-               if f.customer_id}
-        ids.update(result.added_customers)
-        out.findings = list(result.notes) + [f for f in visible_findings(home, actor)
-                                             if f.customer_id in ids]
+        out.findings = list(result.notes)
+        if home.master.stat().st_size <= SYNC_FINDINGS_BYTES:
+            ids = {f.customer_id for f in (*result.landed, *result.rejected, *result.conflicts)
+                   if f.customer_id}
+            ids.update(result.added_customers)
+            out.findings += [f for f in visible_findings(home, actor) if f.customer_id in ids]
+        else:  # a big master: the answer does not wait for a full recheck (the 问题 page has it)
+            out.findings_later = True
+            threading.Thread(target=_refresh_findings, args=(home,), daemon=True).start()
     return out
+
+
+def _refresh_findings(home: CrmHome) -> None:
+    """Recheck the master after a write, in the background (one at a time)."""
+    if not _findings_lock.acquire(blocking=False):
+        return  # one is running; a request finding it stale rechecks
+    try:
+        _findings_lock.release()
+        master_findings(home)
+    except Exception:  # noqa: BLE001 - the 问题 page rechecks and reports
+        pass
 
 
 def too_large(lang: str) -> str:
@@ -159,6 +178,7 @@ _CJK = re.compile(r"[\u4e00-\u9fff]")
 
 _cache: dict[str, tuple[tuple[int, ...], Any]] = {}
 _loading = threading.Lock()
+_findings_lock = threading.Lock()
 
 
 def _stamp(path: Path) -> tuple[int, int]:
@@ -171,12 +191,13 @@ def master_findings(home: CrmHome) -> tuple[Any, list[Finding]]:
     from ..validation import check_file
 
     key = f"findings:{home.master}"
-    stamp = _stamp(home.master)
-    hit = _cache.get(key)
-    if hit is None or hit[0] != stamp:
-        wb, report = check_file(home.master, today())
-        hit = (stamp, (wb, list(report.findings)))
-        _cache[key] = hit
+    with _findings_lock:
+        stamp = _stamp(home.master)
+        hit = _cache.get(key)
+        if hit is None or hit[0] != stamp:
+            wb, report = check_file(home.master, today())
+            hit = (stamp, (wb, list(report.findings)))
+            _cache[key] = hit
     return hit[1]
 
 

@@ -45,6 +45,9 @@ TEXTS: dict[str, tuple[str, str]] = {
     "landed": ("已合并", "Landed"), "rejected": ("已拒绝", "Rejected"),
     "conflicts": ("冲突", "Conflicts"), "row_findings": ("你的行上的问题", "Findings on your rows"),
     "nothing": ("无", "none"),
+    "findings_later": ("主工作簿较大，完整的问题列表正在后台重新检查，稍后请看「问题」页。",
+                       "The master is large: its findings are being rechecked in the "
+                       "background; see the Findings page shortly."),
     "summary": ("合并 {landed} 项，拒绝 {rejected} 项，冲突 {conflicts} 项",
                 "{landed} landed, {rejected} rejected, {conflicts} conflicts"),
     "written": ("已写入主工作簿", "written to the master"),
