@@ -599,3 +599,27 @@ def test_english_home_pages(tmp_path, crm_state_dir, monkeypatch):
     c = client(app, "li")
     assert "My workbook" in c.get("/workbook").text
     assert c.get("/admin").status_code == 403 and "your role cannot open" in c.get("/admin").text
+
+
+POST_ADMIN = [("/admin/accounts", {"name": "evil", "role": "admin"}),
+              ("/admin/accounts/wang/disable", {}), ("/admin/accounts/li/role", {"role": "admin"}),
+              ("/admin/accounts/admin/reset-password", {}), ("/admin/backups/run", {}),
+              ("/admin/backups/restore", {"backup_id": "x"}),
+              ("/api/admin/accounts/wang/disable", None), ("/api/admin/backups", None),
+              ("/api/admin/backups/verify", None), ("/api/admin/backups/x/restore", None)]
+
+
+@pytest.mark.parametrize("role", ["manager", "sales", "service", "marketing"])
+def test_admin_posts_are_refused_for_other_roles(app, vh, role):
+    c = client(app, ACCOUNTS[role])
+    users_before = [(u.name, u.role, u.disabled) for u in accounts.list_users(vh.home)]
+    for path, form in POST_ADMIN:
+        if form is None:
+            r = c.post(path)
+        else:
+            r = c.post(path, data={**form, "csrf": c.headers["X-CSRF-Token"]},
+                       follow_redirects=False)
+        assert r.status_code == 403, (role, path, r.status_code)
+        assert "evil" not in r.text and "setup-code" not in r.text
+    assert [(u.name, u.role, u.disabled) for u in accounts.list_users(vh.home)] == users_before
+    assert not any(vh.home.backups.glob("*portal*"))
