@@ -11,9 +11,15 @@ Two kinds, both in the format of `writeback.backups` (version 1: a zip, members 
   state) in the state folder's own `backups/`, never in the shared home. SQLite files are
   copied with SQLite's online backup so a backup is consistent even while in use.
 
-Retention (`prune`): the newest `keep_last` backups, plus the newest backup of each of the
-last `daily` days, `weekly` ISO weeks and `monthly` months that have one (Settings keys
-backup_daily / backup_weekly / backup_monthly: 7, 4, 12). Damaged zips are never pruned.
+Retention (`prune`): every backup of the last 24 hours; every backup taken before an
+import, a restore or a merge-customers (reasons `import`, `pre-restore`,
+`merge-customers`) for the whole retention period (the oldest tier: `monthly` months,
+else `weekly` weeks, else `daily` days); the newest `keep_last`; then the newest backup
+of each of the last `daily` days, `weekly` ISO weeks and `monthly` months that have one
+(Settings keys backup_daily / backup_weekly / backup_monthly: 7, 4, 12). Damaged zips are
+never pruned. One save makes one backup: a write that follows the engine's own write of
+the same save (a hand-back's merge, then its apply) reuses that backup
+(`writeback.safe._chained_step`).
 """
 
 from __future__ import annotations
@@ -44,12 +50,24 @@ SQLITE_MAGIC = b"SQLite format 3\x00"
 _STAMP = re.compile(r"(\d{8}-\d{6}-\d{6})")
 
 
+# Backups taken before an operation a person may want to undo as a whole.
+PROTECTED_REASONS = ("import", "pre-restore", "restore", "merge-customers")
+
+
 @dataclass(frozen=True)
 class Retention:
     daily: int = 7
     weekly: int = 4
     monthly: int = 12
     keep_last: int = DEFAULT_KEEP_LAST
+    recent_hours: int = 24
+
+    @property
+    def period(self) -> dt.timedelta:
+        """How far back the policy reaches (its oldest tier): how long a backup taken
+        before an import, restore or merge-customers is kept."""
+        days = max(self.daily, self.weekly * 7, self.monthly * 31, 1)
+        return dt.timedelta(days=days)
 
     @classmethod
     def from_settings(cls, settings: Mapping[str, int] | None) -> Retention:
@@ -322,9 +340,20 @@ def restore(home: CrmHome, backup_id: str, *, who: str = "admin") -> RestoreResu
 # ------------------------------------------------------------------ retention
 
 
-def _keep(backups: list[BackupInfo], r: Retention) -> set[Path]:
+def _protected(reason: str) -> bool:
+    r = reason.strip().lower()
+    return any(r == p or r.startswith(p + "-") for p in PROTECTED_REASONS)
+
+
+def _keep(backups: list[BackupInfo], r: Retention, now: dt.datetime | None = None) -> set[Path]:
+    now = now or dt.datetime.now(dt.UTC)
     ordered = sorted(backups, key=lambda b: b.created, reverse=True)
     keep = {b.path for b in ordered[:max(0, r.keep_last)]}
+    recent = now - dt.timedelta(hours=max(0, r.recent_hours))
+    oldest = now - r.period
+    for b in ordered:
+        if b.created >= recent or (_protected(b.reason) and b.created >= oldest):
+            keep.add(b.path)
     for count, key in ((r.daily, lambda d: d.date()),
                        (r.weekly, lambda d: d.isocalendar()[:2]),
                        (r.monthly, lambda d: (d.year, d.month))):
@@ -341,14 +370,14 @@ def _keep(backups: list[BackupInfo], r: Retention) -> set[Path]:
 
 
 def prune(home: CrmHome, retention: Retention | None = None, *, state: bool = True,
-          dry_run: bool = False) -> list[Path]:
+          dry_run: bool = False, now: dt.datetime | None = None) -> list[Path]:
     """Delete backups outside the retention policy (home and state separately)."""
     r = retention or Retention()
     removed: list[Path] = []
     everything = list_backups(home, state=state)
     for kind in ("home", "state"):
         group = [b for b in everything if b.kind == kind and b.readable]
-        keep = _keep(group, r)
+        keep = _keep(group, r, now)
         for b in group:
             if b.path not in keep:
                 if not dry_run:

@@ -224,8 +224,14 @@ def check_extents(path: Path, data: bytes | None = None) -> None:
             key = None
         if key is not None and key in _extents_cache:
             return
+    source = io.BytesIO(data) if data is not None else p
     try:
-        with zipfile.ZipFile(io.BytesIO(data) if data is not None else p) as z:
+        if not zipfile.is_zipfile(source):
+            return  # .xls (at most 65,536 x 256 cells) and .ods: nothing of this kind to bound
+    except OSError:
+        return
+    try:
+        with zipfile.ZipFile(source) as z:
             for name in z.namelist():
                 norm = name.replace("\\", "/").lstrip("/")
                 if not (norm.startswith("xl/worksheets/") and norm.endswith(".xml")):

@@ -135,7 +135,8 @@ def test_prune_keeps_7_daily_4_weekly_12_monthly(admin_home) -> None:
     now = dt.datetime.now(dt.UTC).replace(hour=12, minute=0, second=0, microsecond=0)
     made = [_fake_backup(admin_home.backups, now - dt.timedelta(days=d, hours=h), d * 10 + h)
             for d in range(0, 500) for h in (0, 5)]
-    r = backup_admin.Retention(daily=7, weekly=4, monthly=12, keep_last=0)
+    # the thinning tiers alone (every backup of the last 24 h is kept: test_hardening)
+    r = backup_admin.Retention(daily=7, weekly=4, monthly=12, keep_last=0, recent_hours=0)
     removed = backup_admin.prune(admin_home, r, state=False)
     kept = sorted(p for p in made if p.exists())
     assert len(removed) + len(kept) == len(made)

@@ -4,6 +4,7 @@ and backup retention."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import re
@@ -421,3 +422,84 @@ def test_a_bad_write_is_still_undone_from_the_backup(tmp_path, monkeypatch):
     r = CliRunner().invoke(cli, ["apply", str(master)])
     assert seen and r.exit_code == 2, r.output
     assert master.read_bytes() == before
+
+
+# ---- 13.16: retention a person can count on; one save, one backup --------------------------
+
+
+def _backup_at(home, when: dt.datetime, reason: str) -> Path:
+    from crm_sheets.writeback.backups import FORMAT_VERSION, new_backup_path, write_backup_zip
+
+    manifest = {"format": FORMAT_VERSION, "created": when.isoformat(timespec="microseconds"),
+                "reason": reason, "kind": "home"}
+    return write_backup_zip(new_backup_path(home.backups, "CRM", reason, when),
+                            [("CRM.xlsx", when.isoformat().encode())], manifest)
+
+
+def test_prune_after_a_busy_day_keeps_what_a_person_needs(tmp_path, crm_state_dir):
+    from crm_sheets.backup_admin import Retention, prune
+
+    home = create_home(tmp_path / "home")
+    now = dt.datetime(2026, 6, 10, 18, 0, tzinfo=dt.UTC)
+    old_import = _backup_at(home, now - dt.timedelta(days=40), "import")
+    old_merge = _backup_at(home, now - dt.timedelta(days=90, hours=3), "merge-customers")
+    busy = [_backup_at(home, now - dt.timedelta(days=3, hours=10) + dt.timedelta(minutes=5 * i),
+                       "apply") for i in range(60)]
+    pre_import = _backup_at(home, now - dt.timedelta(hours=10), "import")
+    today = [_backup_at(home, now - dt.timedelta(hours=9) + dt.timedelta(minutes=10 * i), "apply")
+             for i in range(50)]  # a busy day: a save every ten minutes
+    pre_restore = _backup_at(home, now - dt.timedelta(days=2), "pre-restore")
+    removed = set(prune(home, Retention(), state=False, now=now))
+    left = set(home.backups.glob("*.zip"))
+    assert {pre_import, *today} <= left  # every backup of the last 24 hours
+    assert {old_import, old_merge, pre_restore} <= left  # before import/merge/restore
+    assert busy[-1] in left and not set(busy[:-1]) & left  # older days thinned to one
+    assert removed == set(busy[:-1])
+
+
+def test_a_protected_backup_goes_after_the_retention_period(tmp_path, crm_state_dir):
+    from crm_sheets.backup_admin import Retention, prune
+
+    home = create_home(tmp_path / "home")
+    now = dt.datetime(2026, 6, 10, 18, 0, tzinfo=dt.UTC)
+    r = Retention(daily=2, weekly=0, monthly=0, keep_last=1)
+    expired = _backup_at(home, now - dt.timedelta(days=5), "import")
+    kept = _backup_at(home, now - dt.timedelta(days=1, hours=1), "import")
+    _backup_at(home, now - dt.timedelta(days=1, hours=2), "apply")
+    newest = _backup_at(home, now - dt.timedelta(minutes=1), "apply")
+    prune(home, r, state=False, now=now)
+    assert set(home.backups.glob("*.zip")) == {kept, newest}
+    assert not expired.exists()
+
+
+def test_a_hand_back_merged_and_applied_makes_one_backup(tmp_path, crm_state_dir):
+    """What the watcher does with an inbox copy: merge, then apply the merged master."""
+    from test_views_support import LI_CUSTOMER, edit_view
+
+    from crm_sheets.views import merge_view
+    from crm_sheets.watch.cycle import apply_master
+
+    vh = make_view_home(tmp_path)
+    [copy] = build_views(vh.master, vh.home, users=["li"], today=TODAY)
+    edit_view(copy, "客户", {(LI_CUSTOMER["customer_id"], "备注"): "展会上又聊了一次"})
+    before = set(vh.home.backups.glob("*.zip"))
+    r = merge_view(vh.master, copy, home=vh.home, runner=vh.actor("admin"), today=TODAY)
+    assert r.written
+    rep = apply_master(vh.home, today=TODAY)
+    assert rep.status == "written", rep.message
+    made = set(vh.home.backups.glob("*.zip")) - before
+    assert len(made) == 1 and rep.backup in made  # the pre-merge backup serves both steps
+    from crm_sheets.writeback.backups import read_manifest
+
+    assert read_manifest(rep.backup)["reason"] == "views.merge"
+
+
+def test_a_later_separate_write_still_gets_its_own_backup(tmp_path, monkeypatch):
+    from crm_sheets.writeback import safe
+
+    master = make_master(tmp_path / "CRM.xlsx", customers=[customer(customer_id=None)])
+    assert CliRunner().invoke(cli, ["apply", str(master)]).exit_code in (0, 1)
+    monkeypatch.setattr(safe, "CHAIN_SECONDS", -1)  # the engine's write is long past
+    r = CliRunner().invoke(cli, ["apply", str(master), "--today", "2030-01-01"])
+    assert r.exit_code in (0, 1), r.output
+    assert len(list((tmp_path / "backups").glob("*.zip"))) == 2

@@ -158,10 +158,21 @@ def _safe_patch(path: Path, cells: Mapping[CellKey, Any] | None = None,
     remove_stale_temps(path.parent)
     changed = (f"{path.name} 在读取后被修改，未写入；请重试" if lang == "zh" else
                f"{path.name} changed after it was read; nothing was written, retry")
-    backup = create_backup(path, backups_dir, action)
-    base_sha = read_manifest(backup)["files"][path.name]["sha256"]
+    chained = _chained_step(path, Path(backups_dir), Path(state_dir))
+    if chained is None:
+        backup = create_backup(path, backups_dir, action)
+        base_sha = read_manifest(backup)["files"][path.name]["sha256"]
+        undo_from: Path | None = None
+    else:  # the next step of the same save: its backup already holds the person's save
+        backup, base_sha, undo_from = chained
+    fresh = chained is None
+
+    def drop_backup() -> None:
+        if fresh:
+            backup.unlink(missing_ok=True)
+
     if expected_sha256 is not None and base_sha != expected_sha256:
-        backup.unlink(missing_ok=True)
+        drop_backup()
         raise Refused(changed)
     mode = stat.S_IMODE(os.stat(path).st_mode)
 
@@ -170,7 +181,7 @@ def _safe_patch(path: Path, cells: Mapping[CellKey, Any] | None = None,
         patched (a sync client or a script does not leave a lock file)."""
         ensure_unlocked(path, lang)
         if file_sha256(path) != base_sha:
-            backup.unlink(missing_ok=True)
+            drop_backup()
             raise Refused(changed)
     holder: dict[str, PatchResult] = {}
     inflated = prefetch.take(expected_sha256) if prefetch is not None else {}
@@ -187,14 +198,57 @@ def _safe_patch(path: Path, cells: Mapping[CellKey, Any] | None = None,
     try:
         verify_written(path, patch)
     except CrmError:
-        _undo_or_keep_newer_save(path, backup, written["sha"], lang)
+        _undo_or_keep_newer_save(path, backup, written["sha"], lang, undo_from)
         raise
     _snapshot(state_dir, path, action, who)
     n = append_audit(state_dir, who, action, audit_events)
     return WriteResult(path=path, backup=backup, patch=patch, audited=n)
 
 
-def _undo_or_keep_newer_save(path: Path, backup: Path, written_sha: str, lang: str) -> None:
+CHAIN_SECONDS = 300
+
+
+def _chained_step(path: Path, backups_dir: Path, state_dir: Path
+                  ) -> tuple[Path, str, Path] | None:
+    """(backup, sha, exact pre-write copy) when this write is the next step of one save —
+    the file is byte for byte what the engine itself wrote under CHAIN_SECONDS ago (a
+    hand-back's merge, then its apply) and the backup taken before that write exists —
+    else None (a new backup is taken). One save, one backup; the engine's private copy of
+    its last write (the shared-mode base) is the restore point if this step fails."""
+    import datetime as dt
+
+    from ..apply.state import engine_snapshot
+
+    snap = engine_snapshot(state_dir, path)
+    if snap is None:
+        return None
+    try:
+        at = dt.datetime.fromisoformat(snap.at)
+        if at.tzinfo is None:
+            at = at.replace(tzinfo=dt.UTC)
+        age = (dt.datetime.now(dt.UTC) - at).total_seconds()
+        if not 0 <= age <= CHAIN_SECONDS or file_sha256(path) != snap.sha256 \
+                or file_sha256(snap.path) != snap.sha256:
+            return None
+        earlier = sorted(backups_dir.glob(f"{path.stem}-*.zip"))
+    except (OSError, ValueError):
+        return None
+    for candidate in reversed(earlier):
+        try:
+            created = dt.datetime.fromisoformat(read_manifest(candidate)["created"])
+        except (OSError, KeyError, ValueError, zipfile.BadZipFile):
+            continue
+        if created.tzinfo is None:
+            created = created.replace(tzinfo=dt.UTC)
+        # `at` has whole seconds: the backup was taken at most a second after it
+        if -1 <= (at - created).total_seconds() <= CHAIN_SECONDS:
+            return candidate, snap.sha256, snap.path
+        break
+    return None
+
+
+def _undo_or_keep_newer_save(path: Path, backup: Path, written_sha: str, lang: str,
+                             undo_from: Path | None = None) -> None:
     """Verification failed. Restore the pre-write backup only if the file on disk is still
     the one this write produced; if someone saved over it in the moments after the
     replace, that save is the newest edit and is kept (raise Refused saying so: the
@@ -211,7 +265,11 @@ def _undo_or_keep_newer_save(path: Path, backup: Path, written_sha: str, lang: s
                         f"{path.name} was saved by someone else right after the engine's write: "
                         f"that save is kept (no backup restored over it) and the engine's changes "
                         f"did not land; run again. Backup from before the write: {backup.name}"))
-    restore_file(backup, path)
+    if undo_from is None:
+        restore_file(backup, path)
+        return
+    data = undo_from.read_bytes()
+    atomic_write(path, lambda tmp: tmp.write_bytes(data))
 
 
 def _snapshot(state_dir: Path, path: Path, action: str, who: str) -> None:
