@@ -30,7 +30,8 @@ from .home import home_for_workbook
 from .model import Workbook
 
 DASHBOARD_NAME = "dashboard.xlsx"
-KPI_PER_ROW = 3  # key-figure cards, each two columns wide
+# key-figure cards across the printed width: (first, last) column of each card
+KPI_SLOTS = ((0, 1), (2, 3), (4, 5), (7, 10), (11, 15))
 
 
 def reports_dir(workbook_path: Path) -> Path:
@@ -173,21 +174,22 @@ def write_dashboard_sheet(book: Any, ws: Any, fm: Any, dash: Any, zh: bool) -> i
     write_text(ws, 1, 0, line, fm.note)
     ws.set_row(0, 24)
     row = 3
-    for i in range(0, len(kpis), KPI_PER_ROW):
-        for j, k in enumerate(kpis[i:i + KPI_PER_ROW]):
-            c = 2 * j
-            ws.merge_range(row, c, row, c + 1, k.label, fm.kpi_label)
+    per_row = len(KPI_SLOTS)
+    for i in range(0, len(kpis), per_row):
+        for (c0, c1), k in zip(KPI_SLOTS, kpis[i:i + per_row], strict=False):
+            ws.merge_range(row, c0, row, c1, k.label, fm.kpi_label)
             value_fmt = fm.kpi_value.get(k.kind, fm.kpi_value["int"])
             if isinstance(k.value, (int, float)):
-                ws.merge_range(row + 1, c, row + 1, c + 1, None, value_fmt)
-                ws.write_number(row + 1, c, k.value, value_fmt)
+                ws.merge_range(row + 1, c0, row + 1, c1, None, value_fmt)
+                ws.write_number(row + 1, c0, k.value, value_fmt)
             else:
-                ws.merge_range(row + 1, c, row + 1, c + 1, str(k.value), value_fmt)
-            ws.merge_range(row + 2, c, row + 2, c + 1, k.note or "", fm.kpi_note)
+                ws.merge_range(row + 1, c0, row + 1, c1, str(k.value), value_fmt)
+            ws.merge_range(row + 2, c0, row + 2, c1, k.note or "", fm.kpi_note)
         ws.set_row(row + 1, 26)
         ws.set_row(row + 2, 24)
         row += 3
-    flow.block(0, ROW_PX * (row + 1) + 24 * len(range(0, len(kpis), KPI_PER_ROW)))
+    rows_of_cards = -(-len(kpis) // per_row)
+    flow.block(0, ROW_PX * (row + 1) + 24 * rows_of_cards)
     end = write_chart_tables(book, ws, fm, tables, first_row=row + 1, flow=flow, widths=widths)
     finish_chart_sheet(ws, widths, flow, end)
     return end

@@ -205,9 +205,9 @@ def test_owasp_payloads_in_pdf_are_plain_text(tmp_path):
 def test_unknown_suffix_and_missing_folder_are_usage_errors(tmp_path):
     from crm_sheets.errors import CrmError
 
-    with pytest.raises(CrmError, match=r"\.xlsx, \.pdf or \.csv"):
+    with pytest.raises(CrmError, match=r"\.xlsx(, |、)\.pdf (or|或) \.csv"):  # zh home by default
         export(selection(5), tmp_path / "x.docx")
-    with pytest.raises(CrmError, match="does not exist"):
+    with pytest.raises(CrmError, match="does not exist|不存在"):
         export(selection(5), tmp_path / "nope" / "x.csv")
 
 

@@ -303,7 +303,8 @@ def chart_png(table: ChartTable, spec: ChartSpec, *, width_in: float = 6.4,
             if spec.secondary:
                 ax2 = ax.twinx()
                 for j, col in enumerate(spec.secondary):
-                    ax2.plot(x, [r[col] or 0 for r in table.rows], marker="o",
+                    ax2.plot(x, [float("nan") if r[col] is None else r[col] for r in table.rows],
+                             marker="o",
                              color=COLORS[n + j], label=table.columns[col])
                 _value_axis(ax2.yaxis, ax2.set_ylim, table, spec.secondary)
                 ax2.spines["right"].set_visible(True)
@@ -376,7 +377,7 @@ def chart_block(pdf: ReportPDF, table: ChartTable) -> None:
         pdf.set_x(pdf.l_margin)
         pdf.set_font(FAMILY, size=6.5)
         pdf.set_text_color(90)
-        pdf.multi_cell(left_w, 3.2, clean(table.note), new_x="LMARGIN", new_y="NEXT")
+        pdf.multi_cell(left_w, 3.2, clean(table.note), new_x="LMARGIN", new_y="NEXT", align="L")
         pdf.set_text_color(0)
         pdf.set_font(FAMILY, size=9)
     pdf.set_y(max(pdf.get_y(), top + img_h) + 5)

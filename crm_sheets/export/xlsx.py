@@ -27,7 +27,7 @@ FONT = "Microsoft YaHei"  # on every Chinese Windows/Office install; WPS maps it
 PALETTE = ("#4472C4", "#ED7D31", "#A5A5A5", "#FFC000", "#5B9BD5", "#70AD47", "#264478",
            "#9E480E", "#636363", "#997300", "#255E91", "#43682B")
 NUM_FORMATS = NUMBER_FORMATS  # one format per kind of figure (charts_data)
-CHART_W, CHART_H = 560, 320  # pixels
+CHART_W, CHART_H = 560, 300  # pixels
 ROW_PX = 20
 HEADER_PX = 40  # a table's header row (two lines)
 CHART_COL = 7  # dashboard/chart sheets: tables in columns A-F, charts from column H
@@ -248,6 +248,8 @@ def add_chart(book: XWorkbook, sheet: str, table: ChartTable, spec: ChartSpec, *
         for j, col in enumerate(spec.secondary):
             s = _series(sheet, table, col, r0, r1, c0, len(spec.values) + j, hdr, "line")
             s["y2_axis"] = True
+            if len(spec.values) > 1:  # labels of two bar series already crowd the plot
+                s.pop("data_labels", None)
             line.add_series(s)
         chart.combine(line)
         y2 = {**axis_scale(table, spec.secondary), "major_gridlines": {"visible": False},
@@ -393,7 +395,7 @@ def finish_chart_sheet(ws: Worksheet, widths: Sequence[float], flow: PageFlow, e
     area up to the last row used (no near-blank page at the end)."""
     flow.finish()
     print_setup(ws)
-    last_col = CHART_COL + (-(-CHART_W // 64) if charts else 0)
+    last_col = CHART_COL + (-(-CHART_W // 64) - 1 if charts else 0)
     ws.set_column(CHART_COL, last_col, 8.43)
     ws.print_area(0, 0, max(end - 1, 0), last_col)
     ws.hide_gridlines(2)
