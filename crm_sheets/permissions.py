@@ -267,11 +267,15 @@ def mask_value(value: Any) -> Any:
 
 # Contact details written into free text (备注, a follow-up's content): mobile numbers
 # (+86, spaces or hyphens allowed), landlines with an area code, 400/800 numbers, e-mail.
-_MOBILE_IN_TEXT = re.compile(r"(?<![0-9])(?:\+?86[ ]?)?1[3-9][0-9](?:[ ]?[0-9]){8}(?![0-9])")
+_MOBILE_IN_TEXT = re.compile(r"(?<![0-9])(?:\+?86[ \-]?)?1[3-9][0-9](?:[ \-]?[0-9]){8}(?![0-9])")
 _LANDLINE_IN_TEXT = re.compile(
-    r"(?<![0-9])(?:[(（]0[0-9]{2,3}[)）][ ]?|0[0-9]{2,3}[ ]?)[2-9][0-9]{2,3}[ ]?[0-9]{4}(?![0-9])"
-    r"|(?<![0-9])[48]00[ ]?[0-9]{3}[ ]?[0-9]{4}(?![0-9])")
+    r"(?<![0-9])(?:[(（]0[0-9]{2,3}[)）][ \-]?|0[0-9]{2,3}[ \-]?)[2-9][0-9]{2,3}[ \-]?[0-9]{4}"
+    r"(?![0-9])|(?<![0-9])[48]00[ \-]?[0-9]{3}[ \-]?[0-9]{4}(?![0-9])")
 _EMAIL_IN_TEXT = re.compile(r"[A-Za-z0-9._%+\-]+[@＠][A-Za-z0-9\-]+(?:[.．][A-Za-z0-9\-]+)+")
+
+
+_ANY_DIGIT = re.compile(r"\d").search
+_WIDE = re.compile("[\uff10-\uff19\uff0d\u2010-\u2015\u2212\u3000\u00a0]").search
 
 
 def _mask_number(text: str) -> str:
@@ -290,7 +294,10 @@ def mask_contacts_in_text(text: Any) -> Any:
     out = text
     if "@" in out or "＠" in out:
         out = _EMAIL_IN_TEXT.sub(lambda m: mask_value(m.group().replace("＠", "@")), out)
-    norm = prohibited.normalise(out)  # full-width digits, dashes: same length
+    if not _ANY_DIGIT(out):
+        return out
+    # full-width digits and dashes become ASCII (same length, so spans still fit `out`)
+    norm = prohibited.normalise(out) if _WIDE(out) else out
     spans = [m.span() for rx in (_MOBILE_IN_TEXT, _LANDLINE_IN_TEXT) for m in rx.finditer(norm)]
     if not spans:
         return out

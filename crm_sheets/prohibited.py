@@ -323,7 +323,7 @@ def maybe(text: str) -> bool:
     alike); full-width digits are folded to ASCII first. Over-reports (two phone numbers
     side by side); `find` then decides.
     """
-    if len(text) < 13:
+    if len(text) < 13 or not _ANY_DIGIT(text):
         return False
     raw = text.encode("utf-8")
     if not text.isascii() and _WIDE_DIGIT.search(raw):
@@ -340,6 +340,7 @@ _FOLD = bytes(
 # (U+F000–FFFF): continuation bytes go, and other leads (CJK ideographs) stay as breaks.
 _TRANSPARENT = b" -./_\t\xc2\xe2\xe3\xef" + bytes(range(0x80, 0xC0))
 _WIDE_DIGIT = re.compile(rb"\xef\xbc[\x90-\x99]")
+_ANY_DIGIT = re.compile(r"\d").search  # any script's digits (full-width too)
 
 
 def _redact_once(value: str) -> str:
