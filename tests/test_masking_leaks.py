@@ -293,3 +293,54 @@ def test_mask_contacts_in_text_covers_the_forms_people_type():
     assert PHONE not in json.dumps(mkt, ensure_ascii=False)
     mgr = projector(Actor("b", "manager", "经理"), CUSTOMERS)(row)
     assert mgr["notes"] == f"手机{PHONE}"  # other roles see free text as typed
+
+
+# --------------------------------------------------- the doors in: import and view merges
+
+
+def test_import_rejects_rows_with_ids_and_cards_in_any_typed_form(tmp_path):
+    import csv
+
+    from crm_sheets.importer import run_import
+    from crm_sheets.reader import load
+
+    forms = [FW, f"证件{ID_B}", f"旧证 {ID_C[:6]} {ID_C[6:12]} {ID_C[12:]}", DOTTED,
+             "–".join((CARD_ABC[:6], CARD_ABC[6:])), f"ID{ID_B}号"]
+    rows = [["客户名称", "联系人", "手机", "负责人", "备注"]]
+    rows += [[f"测试{i}号贸易有限公司", "张三", f"1380013800{i}", "张伟", f"备注 {form}"]
+             for i, form in enumerate(forms)]
+    rows.append(["正常客户贸易有限公司", "李四", "13900139000", "张伟", "订单号 2024031512345678"])
+    src = tmp_path / "s.csv"
+    with open(src, "w", encoding="utf-8-sig", newline="") as fh:
+        csv.writer(fh).writerows(rows)
+    m = build_workbook(tmp_path / "m.xlsx", customers=[], followups=[])
+    out = run_import(src, m, today=TODAY)
+    assert out.summary["imported"] == 1  # only the clean row; each planted form is refused
+    names = [r.values.get("name") for r in load(m).customers.records]
+    assert names == ["正常客户贸易有限公司"]
+    rejects = _file_texts(out.rejects_path)  # the rejects file shows the rows, masked
+    assert "测试0号贸易有限公司" in rejects and _leaks(rejects, CORES) == []
+
+
+def test_a_view_merge_refuses_a_followup_with_a_card_in_a_new_form(tmp_path, crm_state_dir):
+    from test_views_support import LI_CUSTOMER, edit_view, make_view_home
+
+    from crm_sheets.reader import load
+    from crm_sheets.views import build_views, merge_view
+
+    vh = make_view_home(tmp_path)
+    [p] = build_views(vh.master, vh.home, users=["li"], today=TODAY)
+    li = LI_CUSTOMER["customer_id"]
+    edit_view(p, "跟进记录", append=[
+        {"客户编号": li, "沟通开始": dt.datetime(2024, 5, 30, 10), "沟通方式": "电话",
+         "沟通内容": f"客户给了卡号 {DOTTED}"},
+        {"客户编号": li, "沟通开始": dt.datetime(2024, 5, 30, 11), "沟通方式": "电话",
+         "沟通内容": f"身份证{FW}"},
+        {"客户编号": li, "沟通开始": dt.datetime(2024, 5, 30, 12), "沟通方式": "电话",
+         "沟通内容": "电话回访，一切正常"},
+    ])
+    res = merge_view(vh.master, p, home=vh.home, runner=vh.actor("admin"), today=TODAY)
+    assert len(res.added_followups) == 1
+    contents = [r.values.get("content") for r in load(vh.master).followups.records]
+    assert "电话回访，一切正常" in contents
+    assert not any(_leaks(str(c), CORES) for c in contents)
