@@ -63,7 +63,8 @@ def _plant(customers: list[dict[str, Any]], followups: list[dict[str, Any]],
     # A near-duplicate company: the same firm typed the way a rep would.
     twin = dict(customers[5])
     base = twin["name"]
-    twin.update(customer_id=None, name=base.replace("有限公司", "").replace("股份", "") + " ",
+    short = base.replace("有限责任公司", "").replace("有限公司", "").replace("股份", "")
+    twin.update(customer_id=None, name=short + " ",
                 contact_name="周杰", phone="13912345678", email="zhou@example.cn", notes=None)
     customers.append(twin)
     c_row[len(customers) - 1] = len(customers) + 1
