@@ -106,6 +106,8 @@ def test_cookie_is_secure_under_tls(vh):
     c = client(create_app(vh.home.root, secure_cookies=True), base_url="https://testserver")
     r = c.post("/api/login", json={"user": "li", "password": PW})
     assert "Secure" in r.headers["set-cookie"]
+    assert r.headers["strict-transport-security"].startswith("max-age=")
+    assert "strict-transport-security" not in client(create_app(vh.home.root)).get("/login").headers
 
 
 def test_portal_login_leaves_the_cli_session_file_alone(app, vh):

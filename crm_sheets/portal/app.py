@@ -584,6 +584,8 @@ def create_app(home_path: str | Path, *, state_dir: str | Path | None = None, wa
                           (b"content-security-policy", CSP.encode())]
                     if not static:
                         h.append((b"cache-control", b"no-store"))
+                    if secure_cookies:  # served over TLS: browsers keep to HTTPS
+                        h.append((b"strict-transport-security", b"max-age=31536000"))
                     message["headers"] = h
                 await send(message)
 
