@@ -111,6 +111,20 @@ def test_far_cell_in_a_handed_back_copy_is_refused_by_views_merge(tmp_path, crm_
     _refused_in_one_line(p.returncode, p.stdout + p.stderr)
 
 
+def test_the_watchers_read_of_a_far_cell_master_is_a_clear_error(tmp_path, crm_state_dir):
+    """The watcher revalidates through the same reader: a CrmError it reports and sets
+    aside, never an abort (setting the file aside is the watcher's: issue 17 item 4)."""
+    from crm_sheets.watch.cycle import MasterTracker, revalidate
+
+    home = create_home(tmp_path / "home")
+    make_master(home.master)
+    _far_cell(home.master)
+    with pytest.raises(CrmError, match="XFD1048576"):
+        revalidate(home, MasterTracker(), today=TODAY)
+    p = _crm(["validate", str(home.master)], tmp_path)  # and no abort in a real process
+    _refused_in_one_line(p.returncode, p.stdout + p.stderr)
+
+
 def test_far_cell_in_the_follow_up_sheet_is_refused_too(tmp_path):
     path = _far_cell(make_master(tmp_path / "CRM.xlsx"), sheet_index=1, cell="ZZZ900000")
     with pytest.raises(CrmError, match="ZZZ900000"):
