@@ -517,3 +517,16 @@ def test_a_later_separate_write_still_gets_its_own_backup(tmp_path, monkeypatch)
     r = CliRunner().invoke(cli, ["apply", str(master), "--today", "2030-01-01"])
     assert r.exit_code in (0, 1), r.output
     assert len(list((tmp_path / "backups").glob("*.zip"))) == 2
+
+
+def test_a_home_built_in_code_with_a_path_as_id_never_reaches_the_disk(tmp_path, crm_state_dir):
+    """Defence in depth: a CrmHome made directly (not through open_home) is checked too."""
+    from crm_sheets.accounts.sessions import session_path
+    from crm_sheets.home import CrmHome
+
+    home = CrmHome(root=tmp_path, home_id=str(tmp_path / "evil"))
+    with pytest.raises(CrmError):
+        _ = home.state
+    with pytest.raises(CrmError):
+        session_path(home)
+    assert not (tmp_path / "evil").exists()

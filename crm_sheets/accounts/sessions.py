@@ -18,7 +18,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..home import CrmHome, ensure_private_dir, state_root
+from ..home import CrmHome, check_home_id, ensure_private_dir, state_root
 from ._text import from_ts, ts, utcnow
 from .store import AccountStore
 
@@ -37,7 +37,8 @@ class Session:
 
 
 def session_path(home: CrmHome) -> Path:
-    return ensure_private_dir(state_root() / "sessions") / f"{home.home_id}.json"
+    """This OS user's session file for the home (named by the checked home id only)."""
+    return ensure_private_dir(state_root() / "sessions") / f"{check_home_id(home.home_id)}.json"
 
 
 def token_digest(token: str) -> str:
