@@ -84,6 +84,7 @@ class ChartTable:
     charts: list[ChartSpec] = field(default_factory=list)
     note: str = ""  # how the figure is computed, shown under the table
     mark: int | None = None  # column whose values are days overdue: marked in colour
+    beside: bool = False  # drawn under the previous figure's table, level with its chart
 
 
 @dataclass(frozen=True)
@@ -292,12 +293,11 @@ def lost_by_stage(customers: Sequence[Record], lang: str = "zh",
     order = [s for s in FUNNEL_STAGES if count.get(s)] + [k for k in count if k not in FUNNEL_STAGES]
     rows = [[s, count[s], round(amount[s], 2)] for s in order]
     return ChartTable(
+        beside=True,  # beside the funnel, not in it
         key="lost", title=_t(lang, "流失客户（按流失前阶段）", "Lost customers by stage lost at"),
         columns=[_t(lang, "流失前阶段", "Lost at stage"), _t(lang, "流失客户数", "Lost customers"),
                  _t(lang, "预计金额(万元)", "Expected (10k CNY)")],
         rows=rows, formats=["text", "int", "wan"],
-        charts=[ChartSpec("column", (1,), (), _t(lang, "流失客户（按流失前阶段）", "Lost by stage"),
-                          _t(lang, "客户数", "Customers"), needs=(1,))],
         note=_t(lang, "流失前阶段取阶段记录中流失前的最后一个阶段；无记录时按客户类型推断。",
                 "The last stage recorded before 流失; from the customer type when none was recorded."),
     )
@@ -559,14 +559,15 @@ def overdue_followups(customers: Sequence[Record], contacts: dict[str, list[Cont
         if nd is None or nd >= today:
             continue
         owner = v.get("owner") or BLANK[lang]
-        items.append([owner, v.get("name") or "", (today - nd).days, nd, last[4],
-                      v.get("customer_id") or ""])
-    items.sort(key=lambda x: (x[0], -x[2], x[5]))
+        # the name last: on a chart sheet it may run on into the empty columns beside
+        items.append([owner, (today - nd).days, nd, last[4], v.get("customer_id") or "",
+                      v.get("name") or ""])
+    items.sort(key=lambda x: (x[0], -x[1], x[4]))
     per: Counter = Counter(x[0] for x in items)
-    old: Counter = Counter(x[0] for x in items if x[2] > 30)
+    old: Counter = Counter(x[0] for x in items if x[1] > 30)
     oldest: dict[str, int] = {}
     for x in items:
-        oldest[x[0]] = max(oldest.get(x[0], 0), x[2])
+        oldest[x[0]] = max(oldest.get(x[0], 0), x[1])
     summary = ChartTable(
         key="overdue_owners", title=_t(lang, "逾期未跟进（按负责人）", "Overdue follow-ups by rep"),
         columns=[_t(lang, "负责人", "Owner"), _t(lang, "逾期客户", "Overdue"),
@@ -580,10 +581,10 @@ def overdue_followups(customers: Sequence[Record], contacts: dict[str, list[Cont
     )
     listing = ChartTable(
         key="overdue_list", title=_t(lang, "逾期未跟进明细", "Overdue follow-ups"),
-        columns=[_t(lang, "负责人", "Owner"), _t(lang, "客户名称", "Customer"),
-                 _t(lang, "逾期天数", "Days overdue"), _t(lang, "下次跟进日期", "Next date"),
-                 _t(lang, "后续计划", "Next action"), _t(lang, "客户编号", "Customer ID")],
-        rows=items, formats=["text", "text", "int", "date", "text", "text"], mark=2,
+        columns=[_t(lang, "负责人", "Owner"), _t(lang, "逾期天数", "Days overdue"),
+                 _t(lang, "下次跟进日期", "Next date"), _t(lang, "后续计划", "Next action"),
+                 _t(lang, "客户编号", "Customer ID"), _t(lang, "客户名称", "Customer")],
+        rows=items, formats=["text", "int", "date", "text", "text", "text"], mark=1,
         note=_t(lang, "逾期超过30天标红，其余标橙。", "Over 30 days in red, others in orange."),
     )
     return summary, listing

@@ -148,8 +148,8 @@ def test_key_figures_won_against_target_win_rate_new_customers_and_overdue():
     ranking = tbl(dash, "ranking")
     assert [r[0] for r in ranking.rows] == ["李娜", "张伟"]  # by won amount
     listing = tbl(dash, "overdue_list")
-    assert listing.rows == [["张伟", "O1有限公司", 33, today - dt.timedelta(days=33), "发送报价", "O1"]]
-    assert listing.mark == 2
+    assert listing.rows == [["张伟", 33, today - dt.timedelta(days=33), "发送报价", "O1", "O1有限公司"]]
+    assert listing.mark == 1
 
 
 def test_overdue_list_is_its_own_sheet_marked_with_repeated_header(tmp_path):
@@ -161,7 +161,7 @@ def test_overdue_list_is_its_own_sheet_marked_with_repeated_header(tmp_path):
     assert book.sheetnames == ["看板", "逾期跟进"]
     ws = book["逾期跟进"]
     assert ws.print_title_rows == "$1:$1" and ws.auto_filter.ref.startswith("A1:")
-    assert ws.cell(1, 3).value == "逾期天数"
+    assert ws.cell(1, 2).value == "逾期天数"
     rules = [r for rng in ws.conditional_formatting for r in rng.rules]
     assert {(r.operator, tuple(r.formula)) for r in rules} >= {("greaterThan", ("30",)),
                                                               ("greaterThan", ("0",))}

@@ -463,7 +463,7 @@ def write_dashboard_pdf(dash: Dashboard, path: Path) -> Path:
                 if table.note:
                     pdf.line_text(table.note, size=8)
                 align = ["RIGHT" if k in ("int", "wan", "pct") else "LEFT" for k in table.formats]
-                pdf.grid(table.columns, _table_cells(table), [10, 30, 8, 11, 26, 15], size=7.5,
+                pdf.grid(table.columns, _table_cells(table), [10, 8, 11, 24, 15, 32], size=7.5,
                          align=align)
             continue
         chart_block(pdf, table)

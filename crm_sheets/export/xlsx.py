@@ -358,14 +358,30 @@ def write_chart_tables(book: XWorkbook, ws: Worksheet, fm: Formats, tables: Sequ
     the next free row. With `flow`, a page break goes before a block that would be cut."""
     row = first_row
     sheet = ws.get_name()
-    for table in tables:
+    open_block: tuple[int, int] | None = None  # (block start row, row after its table)
+    for i, table in enumerate(tables):
+        note_lines = _note_lines(table.note, widths) if table.note else 0
+        if table.beside and open_block is not None:
+            # under the previous figure's table, level with its chart (no chart of its own)
+            start, below = open_block
+            hdr = write_table(ws, fm, table, below + 1)
+            end = hdr + len(table.rows)
+            if table.note:
+                ws.merge_range(end + 1, 0, end + 1, CHART_COL - 2, table.note, fm.note_wrap)
+                ws.set_row(end + 1, 13.5 * note_lines)
+            row = max(row, end + (2 + note_lines if table.note else 2))
+            open_block = None
+            continue
         heights = [chart_height(table, s) for s in table.charts]
         chart_px = sum(heights) + 10 * max(len(heights) - 1, 0)
-        table_px = ROW_PX * (len(table.rows) + 3) + HEADER_PX
+        table_px = ROW_PX * (len(table.rows) + 2 + note_lines) + HEADER_PX
+        nxt = tables[i + 1] if i + 1 < len(tables) else None
+        if nxt is not None and nxt.beside:
+            extra = _note_lines(nxt.note, widths) if nxt.note else 0
+            table_px += ROW_PX * (len(nxt.rows) + 2 + extra) + HEADER_PX
         block_px = max(chart_px + ROW_PX, table_px) + ROW_PX
-        note_lines = _note_lines(table.note, widths) if table.note else 0
         if flow is not None:
-            flow.block(row, block_px + ROW_PX * max(note_lines - 1, 0))
+            flow.block(row, block_px)
         hdr = write_table(ws, fm, table, row)
         end = hdr + len(table.rows)
         if table.note:  # wrapped across the table columns, never hidden under the chart
@@ -380,6 +396,7 @@ def write_chart_tables(book: XWorkbook, ws: Worksheet, fm: Formats, tables: Sequ
         # rows the block takes: the table (header row is taller) or its charts, and a gap
         table_rows = end - row + (2 + note_lines if table.note else 2)
         chart_rows = (-(-(chart_px + 4 - (HEADER_PX - ROW_PX)) // ROW_PX) + 1) if heights else 0
+        open_block = (row, end + (1 + note_lines if table.note else 0))
         row = row + max(table_rows, chart_rows)
     return row
 
