@@ -106,7 +106,7 @@ _CHUNK = 4 * 1024**2
 _WIDE_RE = re.compile(rb'r="([A-Za-z]{2,4})\d')
 _CELL_RE = re.compile(rb'<(?:[A-Za-z_][\w.-]*:)?c\b([^>]*?)(/?)>')
 _REF_RE = re.compile(rb'\sr="([A-Za-z]{1,4})(\d{1,9})"')
-_extents_cache: dict[tuple[str, int, int], None] = {}
+_extents_cache: dict[tuple[str, int, int, int], None] = {}
 
 
 def _col_number(letters: bytes) -> int:
@@ -219,7 +219,7 @@ def check_extents(path: Path, data: bytes | None = None) -> None:
     if data is None:
         try:
             st = p.stat()
-            key = (str(p.resolve()), st.st_size, st.st_mtime_ns)
+            key = (str(p.resolve()), st.st_size, st.st_mtime_ns, st.st_ino)
         except OSError:
             key = None
         if key is not None and key in _extents_cache:
