@@ -288,6 +288,21 @@ def test_rep_chart_sheet_in_a_view_has_the_page_setup(tmp_path):
     assert ws.page_setup.paperSize == 9 and ws.print_area
 
 
+def test_views_chart_sheets_carry_the_page_setup(tmp_path, crm_state_dir):
+    from test_views_support import TODAY as VTODAY
+    from test_views_support import make_view_home
+
+    from crm_sheets.views import build_views
+
+    vh = make_view_home(tmp_path)
+    paths = {p.stem: p for p in build_views(vh.master, vh.home, today=VTODAY)}
+    for stem in ("sales-li", "service", "management"):
+        ws = openpyxl.load_workbook(paths[stem])["图表"]
+        ps = ws.page_setup
+        assert ps.paperSize == 9 and ps.orientation == "landscape", stem
+        assert ws.sheet_properties.pageSetUpPr.fitToPage and ws.print_area, stem
+
+
 # ---------------------------------------------------------------- 16.10 widths
 
 

@@ -80,8 +80,11 @@ class ReportPDF(FPDF):
 
     def grid(self, headers: Sequence[str], rows: Sequence[Sequence[str]],
              widths: Sequence[float], *, size: float = 7.5, width: float | None = None,
-             align: Sequence[str] | None = None, max_lines: int = 12) -> None:
-        """A bordered table: header repeated on every page, long text wrapped.
+             align: Sequence[str] | None = None, max_lines: int = 12,
+             marks: Sequence[tuple[int, int, int] | None] | None = None, mark_col: int = -1
+             ) -> None:
+        """A bordered table: header repeated on every page, long text wrapped; with
+        `marks`, cell `mark_col` of row i is filled with marks[i] (overdue days).
 
         Drawn directly (text + rect) rather than with fpdf2's table(), which is ~10x
         slower; a cell longer than `max_lines` lines ends with an ellipsis.
@@ -98,13 +101,16 @@ class ReportPDF(FPDF):
         bottom = self.h - self.b_margin
 
         def draw(cells: list[list[str]], h: float, fill: tuple[int, int, int] | None,
-                 aligns: list[str]) -> None:
+                 aligns: list[str], mark: tuple[int, int, int] | None = None) -> None:
             y = self.get_y()
             x = x0
             if fill is not None:
                 self.set_fill_color(*fill)
                 self.rect(x0, y, total, h, style="F")
-            for lines, w, al in zip(cells, ws, aligns, strict=True):
+            for c, (lines, w, al) in enumerate(zip(cells, ws, aligns, strict=True)):
+                if mark is not None and c == mark_col:
+                    self.set_fill_color(*mark)
+                    self.rect(x, y, w, h, style="F")
                 self.rect(x, y, w, h)
                 for k, text in enumerate(lines):
                     base = y + pad + k * line_h + size * 0.3528 * 0.95
@@ -131,7 +137,8 @@ class ReportPDF(FPDF):
                 self.set_x(x0)
                 self.set_font(FAMILY, size=size)
                 draw(head, head_h, (221, 235, 247), head_align)
-            draw(cells, h, (246, 246, 246) if i % 2 else None, align)
+            draw(cells, h, (246, 246, 246) if i % 2 else None, align,
+                 marks[i] if marks is not None else None)
         self.set_draw_color(0)
         self.set_font(FAMILY, size=9)
 
@@ -463,8 +470,10 @@ def write_dashboard_pdf(dash: Dashboard, path: Path) -> Path:
                 if table.note:
                     pdf.line_text(table.note, size=8)
                 align = ["RIGHT" if k in ("int", "wan", "pct") else "LEFT" for k in table.formats]
+                marks = [(248, 203, 173) if r[table.mark] > 30 else (255, 230, 153)
+                         for r in table.rows] if table.mark is not None else None
                 pdf.grid(table.columns, _table_cells(table), [10, 8, 11, 24, 15, 32], size=7.5,
-                         align=align)
+                         align=align, marks=marks, mark_col=table.mark if marks else -1)
             continue
         chart_block(pdf, table)
     with atomic_path(path) as tmp:
