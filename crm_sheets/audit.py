@@ -154,8 +154,9 @@ def query(state_dir: Path, *, customer: str | None = None,
     - `action`: `apply` matches `apply` and `apply.*` (`views` matches `views.merge`).
     - `limit`: only the newest `limit` matches (still returned oldest first).
 
-    Each event is the logged dict unchanged: `at` (UTC ISO), `who`, `action`, and for a
-    cell change `sheet`, `row`, `column`, `old`, `new`, `reason`, `customer_id`.
+    Each event is the logged dict: `at` (UTC ISO), `who`, `action`, and for a cell change
+    `sheet`, `row`, `column`, `old`, `new`, `reason`, `customer_id` — with prohibited
+    numbers masked, since a log written by an older version may still hold one.
     """
     from collections import deque
 
@@ -180,7 +181,7 @@ def query(state_dir: Path, *, customer: str | None = None,
             if at is None or (lo is not None and at < lo) or (hi is not None and at >= hi):
                 continue
         out.append(event)
-    return list(out)
+    return [mask_details(e) for e in out]
 
 
 ACTION_LABELS: dict[str, tuple[str, str]] = {

@@ -344,3 +344,24 @@ def test_a_view_merge_refuses_a_followup_with_a_card_in_a_new_form(tmp_path, crm
     contents = [r.values.get("content") for r in load(vh.master).followups.records]
     assert "电话回访，一切正常" in contents
     assert not any(_leaks(str(c), CORES) for c in contents)
+
+
+def test_reading_an_old_audit_log_never_shows_an_unmasked_number(tmp_path, logged_in_home):
+    """A log written before masking (17.3) still holds old → new values in full: `crm audit`
+    and the portal's audit page (both `audit.query`) mask them when they read."""
+    from crm_sheets import audit
+
+    li = logged_in_home("admin")
+    line = {"at": "2024-05-20T02:00:00+00:00", "who": "engine", "action": "apply",
+            "sheet": "Customers", "row": 2, "column": "next_followup", "customer_id": "C20240315001",
+            "old": "", "new": f"回访核对旧证{ID_C}和卡{CARD_ABC}"}
+    path = audit.audit_path(li.home.state)
+    with open(path, "a", encoding="utf-8") as fh:
+        fh.write(json.dumps(line, ensure_ascii=False) + "\n")
+    assert _leaks(path.read_text(encoding="utf-8"), CORES)  # the old line is there in full
+    events = audit.query(li.home.state, customer="C20240315001")
+    assert events and _leaks(json.dumps(events, ensure_ascii=False), CORES) == []
+    r = CliRunner(env={"CRM_HOME": str(li.home.root)}).invoke(
+        cli, ["audit", "--customer", "C20240315001", "--format", "json"])
+    assert r.exit_code == 0, r.output
+    assert "C20240315001" in r.output and _leaks(r.output, CORES) == []
