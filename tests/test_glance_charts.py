@@ -152,6 +152,21 @@ def test_key_figures_won_against_target_win_rate_new_customers_and_overdue():
     assert listing.mark == 1
 
 
+def test_targets_typed_in_the_settings_sheet_reach_the_key_figures(tmp_path):
+    from crm_sheets.report_load import load_for_dashboard
+
+    wb = sample_workbook(20)
+    path = build_workbook(tmp_path / "CRM.xlsx", customers=[r.values for r in wb.customers.records],
+                          followups=[r.values for r in wb.followups.records],
+                          settings={"monthly_target": 500, "quarterly_target": 1200})
+    ws = openpyxl.load_workbook(path)["设置"]  # the Settings sheet, tab in the home's language
+    assert "月度成交目标(万元)" in [c.value for c in ws["A"]]
+    dash = build_dashboard(load_for_dashboard(path), today=TODAY)
+    k = {x.label: x for x in dash.kpis}
+    assert "目标 500.0" in k["本月成交(万元)"].note
+    assert "目标 1,200.0" in k["本季度成交(万元)"].note
+
+
 def test_overdue_list_is_its_own_sheet_marked_with_repeated_header(tmp_path):
     wb = sample_workbook(30)
     for r in wb.followups.records[::2]:

@@ -154,17 +154,26 @@ def print_setup(ws: Worksheet, *, landscape: bool = True, fit: bool = True) -> N
 def table_page_setup(ws: Worksheet, widths: Sequence[float], *, frozen_cols: int = 0) -> None:
     """Page setup for a data sheet (one header row): A4, portrait when the columns fit a
     portrait page, header row repeated on every page. Up to 1.6 landscape pages wide it
-    fits to one page wide; a wider sheet prints at a readable scale across pages, with the
-    first `frozen_cols` columns repeated (never 25 columns at 5 pt)."""
+    fits to one page wide; a wider sheet fits to as many pages across as it needs at about
+    70 % (one fewer when the last would be nearly empty and the text stays >= 60 %), with
+    the first `frozen_cols` columns repeated (never 25 columns at 5 pt)."""
     px = sum(column_pixels(w) for w in widths)
     ws.repeat_rows(0)
     if px <= PAGE_W_PX[False]:
         print_setup(ws, landscape=False)
     elif px <= PAGE_W_PX[True] * 1.6:
         print_setup(ws)
-    else:
+    else:  # across pages at about 70 %, the first columns repeated; no near-empty last page
+        page = PAGE_W_PX[True]
+        rep = sum(column_pixels(w) for w in widths[:frozen_cols])
+        need = (px - rep) * 0.7 / (page - rep * 0.7)
+        pages = max(1, -(-int(need * 100) // 100))
+        if pages > 1 and need - (pages - 1) < 0.35:
+            fewer = pages - 1
+            if fewer * page / (px - rep + fewer * rep) >= 0.6:
+                pages = fewer
         print_setup(ws, fit=False)
-        ws.set_print_scale(70)
+        ws.fit_to_pages(pages, 0)
         if frozen_cols:
             ws.repeat_columns(0, frozen_cols - 1)
 
