@@ -365,3 +365,22 @@ def test_reading_an_old_audit_log_never_shows_an_unmasked_number(tmp_path, logge
         cli, ["audit", "--customer", "C20240315001", "--format", "json"])
     assert r.exit_code == 0, r.output
     assert "C20240315001" in r.output and _leaks(r.output, CORES) == []
+
+
+def test_apply_output_never_prints_an_old_value_in_full(tmp_path):
+    """apply replaces a summary an older version cut (17 digits of an ID) and prints
+    old → new (`--verbose`, `--format json`): the old value is shown masked."""
+    old_summary = f"2024-05-20 电话：{PAD20[:12]}证件{ID_B[:17]}…"
+    master = build_workbook(tmp_path / "old.xlsx", customers=[customer(
+        followup_summary=old_summary, next_followup=f"旧证{ID_C}")],
+        followups=[followup()], lists={"owners": ["张伟", "李娜"], "service": ["赵敏"]})
+    outs = []
+    for extra in (["--dry-run", "--verbose"], ["--dry-run", "--format", "json"]):
+        r = CliRunner().invoke(cli, ["apply", str(master), "--today", TODAY.isoformat(), *extra])
+        assert r.exit_code in (0, 1), r.output
+        outs.append(r.output)
+    data = json.loads(outs[1])
+    olds = [c["old"] for c in data["changes"] if c["column"] in ("followup_summary", "next_followup")]
+    assert len(olds) == 2 and all(o for o in olds)  # both old values are reported
+    assert "跟进记录摘要" in outs[0]
+    assert [_leaks(o, CORES) for o in outs] == [[], []]

@@ -35,6 +35,7 @@ from ..issues_sheet import (
     print_titles,
 )
 from ..model import Table, Workbook
+from ..prohibited import redact
 from ..schema import (
     DATA_SHEETS,
     META_SHEET_PREFIX,
@@ -343,6 +344,7 @@ def format_value(v: Any) -> str:
         return v.strftime("%Y-%m-%d %H:%M")
     if isinstance(v, dt.date):
         return v.isoformat()
+    v = redact(v)  # an old value an older version wrote may hold an ID: printed masked
     return repr(v) if isinstance(v, str) else str(v)
 
 
@@ -441,7 +443,7 @@ def _json_value(v: Any) -> Any:
         return v.isoformat(sep=" ")
     if isinstance(v, dt.date):
         return v.isoformat()
-    return v
+    return redact(v)
 
 
 def outcome_json(out: ApplyOutcome) -> dict[str, Any]:
