@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -12,22 +11,12 @@ from ..model import Record, Table, Workbook
 from ..schema import Kind
 from .registry import Context, rule
 
-# Cheap pre-filters: a run of 13+ digits/separators, or a number in scientific form.
-_RUN = re.compile(r"[0-9 -]{13,}")
-_SCI = re.compile(r"\d\.\d{5,}[Ee]")
-
 
 def _column_suspect(values: list[Any], numeric: bool) -> bool:
-    """Whether any value of a column could hold a prohibited number (one regex pass)."""
+    """Whether any value of a column could hold a prohibited number (one pass)."""
     if numeric:
         return any(abs(v) >= 1e12 for v in values if type(v) is float or type(v) is int)
-    blob = "\x00".join([v for v in values if type(v) is str])
-    return bool(_RUN.search(blob) or _SCI.search(blob))
-
-
-_DIGITS_ONLY = bytes(
-    ord("0") if 48 <= i <= 57 else ord("E") if i in (69, 101) else ord("x") for i in range(256)
-)
+    return texts_suspect([v for v in values if type(v) is str])
 
 
 def texts_suspect(texts: list[str]) -> bool:
