@@ -104,7 +104,10 @@ _CHUNK = 4 * 1024**2
 # Literal-prefixed patterns (fast). A row element written another way only makes the
 # bound looser, which sends the sheet to the exact pass: never to a wrong answer.
 _WIDE_RE = re.compile(rb'r="([A-Za-z]{2,4})\d')
-_CELL_RE = re.compile(rb'<(?:[A-Za-z_][\w.-]*:)?c\b([^>]*?)(/?)>')
+_TAG_RE = re.compile(rb'<(?:[A-Za-z_][\w.-]*:)?(row|c)(?=[\s/>])([^>]*?)(/?)>')
+_ROW_ATTR_RE = re.compile(rb'\sr="(\d{1,9})"')
+_POSITIONAL_RE = re.compile(rb'<c(?! r=")[\s/>]')
+_PREFIXED_RE = re.compile(rb':c[\s/>]')
 _REF_RE = re.compile(rb'\sr="([A-Za-z]{1,4})(\d{1,9})"')
 _extents_cache: dict[tuple[str, int, int, int], None] = {}
 
@@ -152,6 +155,11 @@ def _fast_bound(z: zipfile.ZipFile, name: str) -> int:
     max_row = 0
     max_col = 26
     for buf in _chunks(z, name):
+        # A cell placed by position (no r attribute first, or a prefixed tag): only the
+        # exact pass knows where it lands. (A row placed by position moves only such
+        # cells: a cell with a reference is where its reference says.)
+        if _POSITIONAL_RE.search(buf) or _PREFIXED_RE.search(buf):
+            return MAX_SHEET_CELLS + 1
         at = buf.rfind(b'<row r="')
         if at >= 0:
             end = buf.find(b'"', at + 8)
@@ -170,17 +178,26 @@ def _fast_bound(z: zipfile.ZipFile, name: str) -> int:
 
 
 def _exact_extent(z: zipfile.ZipFile, name: str) -> tuple[int, int, str]:
-    """(last row, last column, farthest cell) over cells that hold a value."""
+    """(last row, last column, farthest cell) over cells that hold a value. Rows and cells
+    without an `r` attribute take the next position, as the reader places them."""
     max_row = max_col = best = 0
     far = ""
+    cur_row = col = 0
     for buf in _chunks(z, name):
-        for m in _CELL_RE.finditer(buf):
-            if m.group(2):  # <c r="…" s="1"/>: formatting only, calamine skips it
+        for m in _TAG_RE.finditer(buf):
+            attrs = b" " + m.group(2)
+            if m.group(1) == b"row":
+                r = _ROW_ATTR_RE.search(attrs)
+                cur_row = int(r.group(1)) if r else cur_row + 1
+                col = 0
                 continue
-            ref = _REF_RE.search(b" " + m.group(1))
-            if ref is None:
+            ref = _REF_RE.search(attrs)
+            if ref is not None:
+                row, col = int(ref.group(2)), _col_number(ref.group(1))
+            else:
+                row, col = max(cur_row, 1), col + 1
+            if m.group(3):  # <c r="…" s="1"/>: formatting only, calamine skips it
                 continue
-            row, col = int(ref.group(2)), _col_number(ref.group(1))
             if row * col > best:
                 best, far = row * col, f"{_col_letters(col)}{row}"
             max_row, max_col = max(max_row, row), max(max_col, col)

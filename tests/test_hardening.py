@@ -131,6 +131,24 @@ def test_far_cell_in_the_follow_up_sheet_is_refused_too(tmp_path):
         load(path)
 
 
+def test_cells_placed_by_position_cannot_slip_past_the_bound(tmp_path):
+    """Rows and cells without a reference land after the previous one: a million empty
+    rows, 16,383 empty cells and one value reach the sheet's far corner without naming it."""
+    src = make_master(tmp_path / "src.xlsx")
+    far = (b"<row/>" * 1048570 + b"<row>" + b"<c/>" * 16383
+           + b'<c t="inlineStr"><is><t>x</t></is></c></row></sheetData>')
+    path = _rewrite_sheet(src, tmp_path / "positional.xlsx",
+                          lambda xml: xml.replace(b"</sheetData>", far))
+    p = _crm(["validate", str(path)], tmp_path)  # first in a child: an abort shows as 134
+    out = p.stdout + p.stderr
+    assert p.returncode == 2 and ABORT_MARK not in out and "已拒绝" in out, out
+    with pytest.raises(CrmError, match="XFD"):
+        load(path)
+    near = b"<row>" + b'<c s="1"/>' * 5 + b'<c t="inlineStr"><is><t>x</t></is></c></row></sheetData>'
+    ok = _rewrite_sheet(src, tmp_path / "near.xlsx", lambda xml: xml.replace(b"</sheetData>", near))
+    assert len(load(ok).customers.records) == 2  # a few positional cells read as before
+
+
 def test_a_far_claim_without_a_value_still_reads(tmp_path):
     """`<dimension>` and a formatted empty far cell allocate nothing: the file reads."""
     src = make_master(tmp_path / "src.xlsx")
