@@ -12,10 +12,10 @@ import re
 
 import pytest
 from click.testing import CliRunner
+from helpers import customer, make_master
 
 from crm_sheets.cli import cli
 from crm_sheets.i18n import CLICK_ZH, localize
-from helpers import customer, make_master
 
 _NOT_PROSE = [
     re.compile(r"'[^'\n]*'|\"[^\"\n]*\"|`[^`\n]*`|「[^」\n]*」"),  # quoted values

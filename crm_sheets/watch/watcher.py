@@ -38,6 +38,7 @@ from ..writeback.locks import lock_holder
 from . import messages
 from .adapters import Hooks
 from .cycle import (
+    _REASONS_ZH,
     MasterTracker,
     apply_master,
     audit_save,
@@ -488,6 +489,8 @@ class Watcher:
                 self.seen[item.path] = stat_now
                 return
         if reason is not None:
+            if self.lang == "zh":  # the reason in the home's language (CrmError texts already are)
+                reason = next((zh for en, zh in _REASONS_ZH if reason.startswith(en)), reason)
             item.attempts += 1
             if item.attempts > self.opt.retries:
                 self.pending.pop(item.path, None)
