@@ -69,7 +69,7 @@ def test_init_creates_home_and_refuses_to_overwrite(tmp_path):
     wb = load(home / "CRM.xlsx")
     assert wb.lang == "zh" and validate(wb).findings == []
     again = CliRunner().invoke(cli, ["init", str(home), "--admin", "boss", "--admin-password-file", str(pw)])
-    assert again.exit_code == 2 and "refusing" in again.stderr
+    assert again.exit_code == 2 and "不会覆盖" in again.stderr
 
 
 def test_init_english(tmp_path):
