@@ -12,7 +12,7 @@ from typing import Any
 from crm_sheets.template import build_workbook
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "xlsx"  # copies, see PROVENANCE.md
-COMPANIES = Path(__file__).resolve().parent / "fixtures" / "companies" / "a_share_aliases_first400.csv"
+COMPANIES = Path(__file__).resolve().parent / "fixtures" / "companies" / "a_share_aliases_first600.csv"
 TODAY = dt.date(2024, 6, 1)
 OWNERS = ["张伟", "李娜"]
 

@@ -9,10 +9,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
 
 import eval_dedupe as ev  # noqa: E402
+from helpers import COMPANIES  # noqa: E402  (a copy inside the repository)
 
 
 def test_alias_subset_through_the_cli_matches_the_library():
-    entries = [(g, n, {}) for g, n in ev.load_aliases(ev.DEFAULT_ALIASES, limit=600)]
+    entries = [(g, n, {}) for g, n in ev.load_aliases(COMPANIES, limit=600)]
     assert len({g for g, _, _ in entries}) == 600
     report = ev.evaluate(entries, threshold=None, use_cli=True)
     assert report["cli_matches_library"]
@@ -37,6 +38,6 @@ def test_metrics():
 
 
 def test_main_prints_figures(capsys):
-    assert ev.main(["--no-cli"]) == 0
+    assert ev.main(["--no-cli", "--aliases", str(COMPANIES)]) == 0
     out = capsys.readouterr().out
     assert "aliases" in out and "P=" in out and "R=" in out
