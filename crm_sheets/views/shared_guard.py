@@ -105,6 +105,19 @@ def _signature(rec: Record, keys: list[str]) -> tuple[str, ...]:
     return tuple(canon(_cell(rec, k)) for k in keys)
 
 
+def _pair_tables(before: Workbook, after: Workbook, schema: SheetSchema, key_id: str) -> tuple[
+        dict[str, Record], list[Record], dict[str, Record], list[Record], list[str], set[str]]:
+    """One sheet of two versions keyed by ID (plus ID-less rows), the columns either has, and
+    the engine-owned columns: what both the rights check and the audit of a save compare."""
+    tb = before.customers if schema is CUSTOMERS else before.followups
+    ta = after.customers if schema is CUSTOMERS else after.followups
+    old, old_blank = _by_id(tb, key_id)
+    new, new_blank = _by_id(ta, key_id)
+    keys = [k for k in schema.keys if k in ta.columns or k in tb.columns]
+    engine = {f.key for f in schema.fields if f.engine}
+    return old, old_blank, new, new_blank, keys, engine
+
+
 def _same_row(a: Record, b: Record) -> bool:
     """Fast path: every cell reads the same (most rows of a save)."""
     return a.values == b.values and a.problems == b.problems and a.raw == b.raw
@@ -141,12 +154,8 @@ class _Check:
         return None
 
     def compare(self, schema: SheetSchema, key_id: str) -> None:
-        tb = self.before.customers if schema is CUSTOMERS else self.before.followups
-        ta = self.after.customers if schema is CUSTOMERS else self.after.followups
-        old, old_blank = _by_id(tb, key_id)
-        new, new_blank = _by_id(ta, key_id)
-        keys = [k for k in schema.keys if k in ta.columns or k in tb.columns]
-        engine = {f.key for f in schema.fields if f.engine}
+        old, old_blank, new, new_blank, keys, engine = _pair_tables(
+            self.before, self.after, schema, key_id)
         for rid, nrec in new.items():
             orec = old.get(rid)
             if orec is None:
@@ -263,12 +272,7 @@ def save_changes(before: Workbook, after: Workbook, *, cap: int = AUDIT_CAP) -> 
             more += 1
 
     for schema, key_id in ((CUSTOMERS, "customer_id"), (FOLLOWUPS, "followup_id")):
-        tb = before.customers if schema is CUSTOMERS else before.followups
-        ta = after.customers if schema is CUSTOMERS else after.followups
-        old, old_blank = _by_id(tb, key_id)
-        new, new_blank = _by_id(ta, key_id)
-        keys = [k for k in schema.keys if k in ta.columns or k in tb.columns]
-        engine = {f.key for f in schema.fields if f.engine}
+        old, old_blank, new, new_blank, keys, engine = _pair_tables(before, after, schema, key_id)
         for rid, nrec in new.items():
             orec = old.get(rid)
             if orec is None:
