@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from . import safe_text
 from .charts_data import Dashboard, build_dashboard, format_value, service_view
 from .export import atomic_path
 from .export.xlsx import (
@@ -99,9 +100,10 @@ def dashboard_for(wb: Workbook, *, today: dt.date | None = None, actor: Any = No
     return service_view(dash) if scope == "service" else dash
 
 
-def write_dashboard_xlsx(dash: Dashboard, path: Path) -> Path:
+def write_dashboard_xlsx(dash: Dashboard, path: Path, *, fast: bool = True) -> Path:
     """The dashboard sheet (key figures, then each figure's table with its native chart
-    beside) and, when there are any, the overdue follow-ups as a sheet of their own."""
+    beside) and, when there are any, the overdue follow-ups as a sheet of their own
+    (`fast=False`: through xlsxwriter's per-cell calls, the same file)."""
     zh = dash.lang == "zh"
     with atomic_path(Path(path)) as tmp:
         book = new_workbook(tmp)
@@ -110,26 +112,71 @@ def write_dashboard_xlsx(dash: Dashboard, path: Path) -> Path:
         write_dashboard_sheet(book, ws, fm, dash, zh)
         listing = dash.table("overdue_list")
         if listing is not None and listing.rows and dash.audience != "own":
-            write_overdue_sheet(book, fm, listing, zh)
+            write_overdue_sheet(book, fm, listing, zh, fast=fast)
         book.set_properties({"title": dash.title, "comments": dash.today.isoformat()})
         book.close()
     return Path(path)
 
 
-def write_overdue_sheet(book: Any, fm: Formats, listing: Any, zh: bool) -> Any:
-    """The overdue next follow-ups, one row each, per rep, marked by days overdue."""
+def _overdue_cells_fast(book: Any, ws: Any, fm: Formats, listing: Any) -> bool:
+    """The listing's cells as the loop in `write_overdue_sheet` writes them, stored straight
+    into the sheet (export.xlsx.CellPutter); False when it cannot (nothing written then)."""
+    from . import prohibited
+    from .export.xlsx import CellPutter, fast_ok, fast_rows
+
+    rows = listing.rows
+    ncols = len(listing.columns)
+    if not fast_ok() or any(len(v) != ncols for v in rows):
+        return False
+    put = CellPutter(book, ws)
+    if not put.span(1, 0, len(rows), max(ncols - 1, 0)):
+        return False
+    # texts nothing in prohibited.redact would change are written as they are (one cheap
+    # check over all of them); otherwise every text goes through safe_text.display
+    texts = [v for vals in rows for v in vals if type(v) is str]
+    clean = not prohibited.maybe("\x00".join(texts)) and not any(
+        s.endswith("…") or s.endswith("...") for s in texts)
+    display = safe_text.display
+    date_t, combine, midnight = dt.date, dt.datetime.combine, dt.time()
+    text_f, int_f, day_f = fm.text, fm.int, fm.day
+    kinds = list(enumerate(listing.formats))
+    for r, values in enumerate(rows, start=1):
+        for c, kind in kinds:
+            v = values[c]
+            if kind == "date" and isinstance(v, date_t):
+                put.datetime(r, c, combine(v, midnight), day_f)
+            elif kind == "int" and isinstance(v, (int, float)):
+                put.number(r, c, v, int_f)
+            else:
+                text = v if clean and type(v) is str else display(v)
+                if text:
+                    put.string(r, c, text, text_f)
+                else:
+                    put.blank(r, c, text_f)
+    put.done()
+    fast_rows(ws)
+    return True
+
+
+def write_overdue_sheet(book: Any, fm: Formats, listing: Any, zh: bool, *,
+                        fast: bool = True) -> Any:
+    """The overdue next follow-ups, one row each, per rep, marked by days overdue.
+
+    `fast=False` writes every cell through xlsxwriter's calls (the reference the fast path
+    is tested against: the same file)."""
     ws = book.add_worksheet("逾期跟进" if zh else "Overdue")
     for c, name in enumerate(listing.columns):
         ws.write_string(0, c, name, fm.header)
-    for r, values in enumerate(listing.rows, start=1):
-        for c, v in enumerate(values):
-            kind = listing.formats[c]
-            if kind == "date" and isinstance(v, dt.date):
-                ws.write_datetime(r, c, dt.datetime.combine(v, dt.time()), fm.day)
-            elif kind == "int" and isinstance(v, (int, float)):
-                ws.write_number(r, c, v, fm.int)
-            else:
-                write_text(ws, r, c, v, fm.text)
+    if not (fast and _overdue_cells_fast(book, ws, fm, listing)):
+        for r, values in enumerate(listing.rows, start=1):
+            for c, v in enumerate(values):
+                kind = listing.formats[c]
+                if kind == "date" and isinstance(v, dt.date):
+                    ws.write_datetime(r, c, dt.datetime.combine(v, dt.time()), fm.day)
+                elif kind == "int" and isinstance(v, (int, float)):
+                    ws.write_number(r, c, v, fm.int)
+                else:
+                    write_text(ws, r, c, v, fm.text)
     last = len(listing.rows)
     if listing.mark is not None:
         for crit, val, f in ((">", 30, fm.mark_red), (">", 0, fm.mark_orange)):

@@ -9,8 +9,10 @@ xlsxwriter stores each chart's cached values, so viewers that do not recalculate
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from types import MethodType
 from typing import Any
 
 import xlsxwriter
@@ -455,3 +457,167 @@ def write_selection_xlsx(result: Any, path: Path,
                              "comments": result.filters.describe(lang)})
         book.close()
     return path
+
+
+# ---------------------------------------------------------------- long sheets, fast
+# A listing of tens of thousands of rows (the dashboard's overdue follow-ups) spends most
+# of its time in xlsxwriter's per-cell Python. `CellPutter` stores cells straight into the
+# worksheet's table and `fast_rows` renders the cell rows with a leaner loop: the same
+# table, shared strings, dimensions and sheet XML, byte for byte, as write_string /
+# write_number / write_datetime / write_blank and xlsxwriter's own writer (a test compares).
+# Anything unusual (a string that could need truncating, a non-finite number, a cell
+# without a format, a row with its own height) goes through xlsxwriter's code.
+
+_FAST_VERSIONS = ("3.3.1",)  # the xlsxwriter versions whose sheet XML the fast loop mirrors
+
+
+def fast_ok() -> bool:
+    return xlsxwriter.__version__ in _FAST_VERSIONS
+
+
+class CellPutter:
+    """write_string / write_number / write_datetime / write_blank without the per-call
+    checks, for a box of cells declared with `span` that the caller fills: every row and
+    column of the box gets at least one cell. `done()` records the dimensions the calls
+    would have recorded. Equal cells share one (immutable) cell tuple."""
+
+    def __init__(self, book: XWorkbook, ws: Worksheet) -> None:
+        from xlsxwriter.worksheet import (
+            CellBlankTuple,
+            CellDatetimeTuple,
+            CellNumberTuple,
+            CellStringTuple,
+        )
+
+        self.ws = ws
+        self.table = ws.table
+        self._sst = book.str_table._get_shared_string_index
+        self._S, self._N, self._D, self._B = (CellStringTuple, CellNumberTuple,
+                                              CellDatetimeTuple, CellBlankTuple)
+        self._cells: dict[Any, Any] = {}
+        self.limit = ws.xls_strmax // 2  # longer strings may need xlsxwriter's truncation
+        self.box: tuple[int, int, int, int] | None = None
+
+    def span(self, r0: int, c0: int, r1: int, c1: int) -> bool:
+        """Declare the box of cells to come (rows r0..r1, columns c0..c1): False when it is
+        not inside the sheet (the caller writes through xlsxwriter instead)."""
+        ws = self.ws
+        if r0 < 0 or c0 < 0 or r1 < r0 or c1 < c0 or r1 >= ws.xls_rowmax \
+                or c1 >= ws.xls_colmax or ws.constant_memory:
+            return False
+        self.box = (r0, c0, r1, c1)
+        return True
+
+    def string(self, r: int, c: int, s: str, fmt: Any) -> None:
+        if len(s) > self.limit:
+            self.ws.write_string(r, c, s, fmt)
+            return
+        i = self._sst(s)
+        key = ("s", i, id(fmt))
+        cell = self._cells.get(key)
+        if cell is None:
+            cell = self._cells[key] = self._S(i, fmt)
+        self.table[r][c] = cell
+
+    def number(self, r: int, c: int, v: Any, fmt: Any) -> None:
+        t = type(v)
+        if t is not int and (t is not float or v != v or v in (math.inf, -math.inf)):
+            self.ws.write_number(r, c, v, fmt)
+            return
+        key = ("n", t, v, id(fmt))
+        cell = self._cells.get(key)
+        if cell is None:
+            cell = self._cells[key] = self._N(v, fmt)
+        self.table[r][c] = cell
+
+    def datetime(self, r: int, c: int, v: dt.datetime, fmt: Any) -> None:
+        if fmt is None or type(v) is not dt.datetime:
+            self.ws.write_datetime(r, c, v, fmt)
+            return
+        key = ("d", v, id(fmt))
+        cell = self._cells.get(key)
+        if cell is None:
+            cell = self._cells[key] = self._D(self.ws._convert_date_time(v), fmt)
+        self.table[r][c] = cell
+
+    def blank(self, r: int, c: int, fmt: Any) -> None:
+        if fmt is None:
+            return
+        key = ("b", id(fmt))
+        cell = self._cells.get(key)
+        if cell is None:
+            cell = self._cells[key] = self._B(fmt)
+        self.table[r][c] = cell
+
+    def done(self) -> None:
+        if self.box is not None:
+            r0, c0, r1, c1 = self.box
+            self.ws._check_dimensions(r0, c0)
+            self.ws._check_dimensions(r1, c1)
+
+
+def fast_rows(ws: Worksheet) -> bool:
+    """Have `ws` write its cell rows with the lean loop when the workbook closes (the
+    same XML); False when this xlsxwriter is not one the loop mirrors."""
+    if not fast_ok() or ws.constant_memory:
+        return False
+    ws._write_rows = MethodType(_write_rows_fast, ws)
+    return True
+
+
+def _write_rows_fast(self: Worksheet) -> None:  # noqa: C901 - mirrors Worksheet._write_rows
+    from xlsxwriter.utility import xl_col_to_name
+    from xlsxwriter.worksheet import (
+        CellBlankTuple,
+        CellDatetimeTuple,
+        CellNumberTuple,
+        CellStringTuple,
+    )
+
+    self._calculate_spans()
+    plain_height = self.default_row_height == self.original_row_height
+    table, row_info, comments, spans = self.table, self.row_info, self.comments, self.row_spans
+    names = {c: xl_col_to_name(c) for c in range(self.dim_colmin, self.dim_colmax + 1)}
+    xfs: dict[int, Any] = {}
+    write = self.fh.write
+    S, N, D, B = CellStringTuple, CellNumberTuple, CellDatetimeTuple, CellBlankTuple  # noqa: N806
+    for row_num in range(self.dim_rowmin, self.dim_rowmax + 1):
+        cells = table[row_num]
+        if not (row_num in row_info or row_num in comments or cells):
+            continue
+        span = spans.get(int(row_num / 16))
+        if not cells:
+            self._write_empty_row(row_num, span, row_info.get(row_num))
+            continue
+        if row_num in row_info or not plain_height:
+            self._write_row(row_num, span, row_info.get(row_num))
+            for col_num in range(self.dim_colmin, self.dim_colmax + 1):
+                if col_num in cells:
+                    self._write_cell(row_num, col_num, cells[col_num])
+            self._xml_end_tag("row")
+            continue
+        r = str(row_num + 1)
+        parts = [f'<row r="{r}" spans="{span}">' if span else f'<row r="{r}">']
+        for col_num in sorted(cells):
+            if col_num not in names:
+                continue
+            cell = cells[col_num]
+            kind = type(cell)
+            fmt = cell.format
+            if fmt is None or kind not in (S, N, D, B):
+                write("".join(parts))
+                parts = []
+                self._write_cell(row_num, col_num, cell)
+                continue
+            xf = xfs.get(id(fmt))
+            if xf is None:
+                xf = xfs[id(fmt)] = fmt._get_xf_index()
+            ref = names[col_num] + r
+            if kind is S:
+                parts.append(f'<c r="{ref}" s="{xf}" t="s"><v>{cell.string}</v></c>')
+            elif kind is B:
+                parts.append(f'<c r="{ref}" s="{xf}"/>')
+            else:
+                parts.append(f'<c r="{ref}" s="{xf}"><v>{cell.number:.16G}</v></c>')
+        parts.append("</row>")
+        write("".join(parts))
