@@ -2,12 +2,21 @@
 
 - the dashboard's overdue sheet written through `export.xlsx.CellPutter` / `fast_rows`
   is the same file as through xlsxwriter's per-cell calls;
+- dashboard figures (every audience) and query results (rows, order, values as each role
+  sees them) on the demo master and a 2,000-customer demo equal what the code at commit
+  3b17668 produced (tests/fixtures/reports/*.json, recorded with `record_cases` below:
+  see tests/fixtures/PROVENANCE.md).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import json
 import zipfile
+from pathlib import Path
+
+import pytest
 
 from test_query_fixtures import BANK_CARD, RESIDENT_ID
 
@@ -75,3 +84,89 @@ def test_fast_rows_mirror_this_xlsxwriter():
     from crm_sheets.export.xlsx import fast_ok
 
     assert fast_ok()
+
+
+# ---------------------------------------------------------------- against recorded results
+
+REFERENCE = Path(__file__).resolve().parent / "fixtures" / "reports"
+FILTERS = [
+    {"industry": "制造业", "type": "意向客户", "not_followed_within": "30d"},
+    {"stage": "意向,谈判"},
+    {"dormant": True},
+    {},
+    {"province": "广东", "followed_within": "60d"},
+    {"status": "已合并"},
+    {"owner": "张伟", "source": "trade show"},
+]
+
+
+def _enc(v):
+    if isinstance(v, (dt.date, dt.datetime)):
+        return {"d": v.isoformat(), "t": type(v).__name__}
+    if isinstance(v, float):
+        return {"f": repr(v)}
+    if isinstance(v, (list, tuple)):
+        return [_enc(x) for x in v]
+    if isinstance(v, dict):
+        return {k: _enc(x) for k, x in v.items()}
+    return v
+
+
+def _digest(obj) -> str:
+    text = json.dumps(_enc(obj), ensure_ascii=False, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _dash(d) -> dict:
+    return {
+        "head": [d.title, d.today.isoformat(), d.lang, d.scope, d.audience],
+        "kpis": [[k.label, k.value, k.kind, k.note] for k in d.kpis],
+        "tables": [[t.key, t.title, t.columns, t.rows, t.formats, t.note, t.mark, t.beside,
+                    [[c.kind, list(c.values), list(c.secondary), c.title, c.y_title, c.y2_title,
+                      None if c.needs is None else list(c.needs)] for c in t.charts]]
+                   for t in d.tables],
+    }
+
+
+def record_cases(path: Path) -> dict:
+    """What the dashboard and `crm query` give on a master, for each audience and role
+    (digests of the full results; the dashboard's key figures in clear)."""
+    from crm_sheets.cli.report_cmds import result_json, select
+    from crm_sheets.dashboard import dashboard_for
+    from crm_sheets.permissions import Actor
+    from crm_sheets.query import Filters
+    from crm_sheets.report_load import load_for_dashboard
+
+    wb = load_for_dashboard(path)
+    out: dict = {"dashboard": {}, "query": []}
+    for who in (None, Actor("s1", "sales", wb.lists["owners"][0]), Actor("c1", "service"),
+                Actor("m1", "marketing")):
+        d = _dash(dashboard_for(wb, today=TODAY, actor=who, audit_events=[]))
+        out["dashboard"][who.role if who else "all"] = {"kpis": _enc(d["kpis"]),
+                                                        "digest": _digest(d)}
+    for f in FILTERS:
+        for who in (None, Actor("m1", "marketing"), Actor("s1", "sales", "张伟")):
+            r = select(path, Filters.from_options(**f), TODAY, who)
+            keys = [fl.key for fl in r.fields]
+            full = {"json": result_json(r), "considered": r.considered, "masked": sorted(r.masked),
+                    "rows": [[rec.row] + [r.value(rec, k) for k in keys] for rec in r.records]}
+            out["query"].append({"filters": f, "actor": who.role if who else None,
+                                 "count": len(r.records), "digest": _digest(full)})
+    return out
+
+
+@pytest.fixture(scope="module")
+def demos(tmp_path_factory):
+    from crm_sheets.demo import build_demo
+
+    root = tmp_path_factory.mktemp("demos")
+    return {"demo": build_demo(root / "demo", today=TODAY).master,
+            "demo2000": build_demo(root / "demo2000", today=TODAY, n_customers=2000).master}
+
+
+@pytest.mark.parametrize("name", ["demo", "demo2000"])
+def test_dashboard_and_query_equal_the_recorded_results(demos, name):
+    want = json.loads((REFERENCE / f"{name}.json").read_text(encoding="utf-8"))
+    got = json.loads(json.dumps(record_cases(demos[name]), ensure_ascii=False))
+    assert got["dashboard"] == want["dashboard"]
+    assert got["query"] == want["query"]
