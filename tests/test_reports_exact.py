@@ -17,7 +17,6 @@ import zipfile
 from pathlib import Path
 
 import pytest
-
 from test_query_fixtures import BANK_CARD, RESIDENT_ID
 
 from crm_sheets.charts_data import ChartTable, Dashboard, Kpi
@@ -121,10 +120,31 @@ def _dash(d) -> dict:
     return {
         "head": [d.title, d.today.isoformat(), d.lang, d.scope, d.audience],
         "kpis": [[k.label, k.value, k.kind, k.note] for k in d.kpis],
-        "tables": [[t.key, t.title, t.columns, t.rows, t.formats, t.note, t.mark, t.beside,
-                    [[c.kind, list(c.values), list(c.secondary), c.title, c.y_title, c.y2_title,
-                      None if c.needs is None else list(c.needs)] for c in t.charts]]
-                   for t in d.tables],
+        "tables": [
+            [
+                t.key,
+                t.title,
+                t.columns,
+                t.rows,
+                t.formats,
+                t.note,
+                t.mark,
+                t.beside,
+                [
+                    [
+                        c.kind,
+                        list(c.values),
+                        list(c.secondary),
+                        c.title,
+                        c.y_title,
+                        c.y2_title,
+                        None if c.needs is None else list(c.needs),
+                    ]
+                    for c in t.charts
+                ],
+            ]
+            for t in d.tables
+        ],
     }
 
 
@@ -139,19 +159,35 @@ def record_cases(path: Path) -> dict:
 
     wb = load_for_dashboard(path)
     out: dict = {"dashboard": {}, "query": []}
-    for who in (None, Actor("s1", "sales", wb.lists["owners"][0]), Actor("c1", "service"),
-                Actor("m1", "marketing")):
+    for who in (
+        None,
+        Actor("s1", "sales", wb.lists["owners"][0]),
+        Actor("c1", "service"),
+        Actor("m1", "marketing"),
+    ):
         d = _dash(dashboard_for(wb, today=TODAY, actor=who, audit_events=[]))
-        out["dashboard"][who.role if who else "all"] = {"kpis": _enc(d["kpis"]),
-                                                        "digest": _digest(d)}
+        out["dashboard"][who.role if who else "all"] = {
+            "kpis": _enc(d["kpis"]),
+            "digest": _digest(d),
+        }
     for f in FILTERS:
         for who in (None, Actor("m1", "marketing"), Actor("s1", "sales", "张伟")):
             r = select(path, Filters.from_options(**f), TODAY, who)
             keys = [fl.key for fl in r.fields]
-            full = {"json": result_json(r), "considered": r.considered, "masked": sorted(r.masked),
-                    "rows": [[rec.row] + [r.value(rec, k) for k in keys] for rec in r.records]}
-            out["query"].append({"filters": f, "actor": who.role if who else None,
-                                 "count": len(r.records), "digest": _digest(full)})
+            full = {
+                "json": result_json(r),
+                "considered": r.considered,
+                "masked": sorted(r.masked),
+                "rows": [[rec.row] + [r.value(rec, k) for k in keys] for rec in r.records],
+            }
+            out["query"].append(
+                {
+                    "filters": f,
+                    "actor": who.role if who else None,
+                    "count": len(r.records),
+                    "digest": _digest(full),
+                }
+            )
     return out
 
 
@@ -160,8 +196,10 @@ def demos(tmp_path_factory):
     from crm_sheets.demo import build_demo
 
     root = tmp_path_factory.mktemp("demos")
-    return {"demo": build_demo(root / "demo", today=TODAY).master,
-            "demo2000": build_demo(root / "demo2000", today=TODAY, n_customers=2000).master}
+    return {
+        "demo": build_demo(root / "demo", today=TODAY).master,
+        "demo2000": build_demo(root / "demo2000", today=TODAY, n_customers=2000).master,
+    }
 
 
 @pytest.mark.parametrize("name", ["demo", "demo2000"])
