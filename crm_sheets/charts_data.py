@@ -110,6 +110,44 @@ def active(records: Iterable[Record]) -> list[Record]:
     return [r for r in records if r.values.get("status") != STATUS_MERGED]
 
 
+# The fields the figures read.
+CUSTOMER_KEYS = ("customer_id", "name", "industry", "province", "source", "stage",
+                 "expected_amount", "status", "first_contact", "owner", "customer_type")
+FOLLOWUP_KEYS = ("customer_id", "start", "end", "owner", "stage_after", "recorded_at",
+                 "next_date", "next_action")
+
+
+class Columns:
+    """Rows as columns: field key -> list of values in row order (None where a row has no
+    value, or the sheet no such column). The figures are computed over these, from a
+    workbook read as columns (report_load) or from Records (`Columns.of`)."""
+
+    def __init__(self, cols: Mapping[str, list[Any]], n: int) -> None:
+        self.cols = dict(cols)
+        self.n = n
+
+    @classmethod
+    def of(cls, records: Sequence[Record], keys: Iterable[str]) -> Columns:
+        return cls({k: [r.values.get(k) for r in records] for k in keys}, len(records))
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, key: str) -> list[Any]:
+        col = self.cols.get(key)
+        if col is None:
+            col = self.cols[key] = [None] * self.n
+        return col
+
+    def take(self, index: Sequence[int]) -> Columns:
+        """The rows at `index` (in that order)."""
+        return Columns({k: [v[i] for i in index] for k, v in self.cols.items()}, len(index))
+
+
+def _customers(customers: Any) -> Columns:
+    return customers if isinstance(customers, Columns) else Columns.of(customers, CUSTOMER_KEYS)
+
+
 def _top(counter: Counter, lang: str, limit: int, noun: tuple[str, str]) -> list[tuple[str, int]]:
     """The counts, largest first; when there are more than `limit`, the smallest grouped
     into one entry named "其余 N 个…" (never a name that is also a real value)."""
@@ -195,36 +233,46 @@ def stage_history(contacts: Mapping[str, Sequence[Contact]],
     return h.sorted()
 
 
-def _reached(r: Record, hist: StageHistory | None) -> int:
-    """Highest funnel stage (index into FUNNEL_STAGES) the customer reached: its history,
-    its current stage and its customer type as floors; a customer with none is a lead."""
-    v = r.values
-    best = STAGE_ORDER.get(v.get("stage") or "", 0)
-    best = max(best, TYPE_FLOOR.get(v.get("customer_type") or "", 0))
-    if hist is not None:
-        for _day, st in hist.seen.get(v.get("customer_id") or "", ()):
-            best = max(best, STAGE_ORDER.get(st, 0))
-    return best
+def _reached(c: Columns, hist: StageHistory | None) -> list[int]:
+    """Per customer, the highest funnel stage (index into FUNNEL_STAGES) it reached: its
+    history, its current stage and its customer type as floors; with none, a lead."""
+    seen = hist.seen if hist is not None else {}
+    order, floor = STAGE_ORDER, TYPE_FLOOR
+    out = []
+    for st, ty, cid in zip(c["stage"], c["customer_type"], c["customer_id"], strict=True):
+        best = order.get(st or "", 0)
+        f = floor.get(ty or "", 0)
+        if f > best:
+            best = f
+        for _day, s in seen.get(cid or "", ()):
+            o = order.get(s, 0)
+            if o > best:
+                best = o
+        out.append(best)
+    return out
 
 
-def _lost_at(r: Record, hist: StageHistory | None) -> str | None:
+def _lost_at(cid: Any, ctype: Any, hist: StageHistory | None) -> str | None:
     """The last stage before 流失 (history, else the customer type's stage), or None."""
-    v = r.values
     before = None
     if hist is not None:
-        for _day, st in hist.seen.get(v.get("customer_id") or "", ()):
+        for _day, st in hist.seen.get(cid or "", ()):
             if st in STAGE_ORDER:
                 before = st
-    if before is None and (v.get("customer_type") or "") in TYPE_FLOOR:
-        before = FUNNEL_STAGES[TYPE_FLOOR[v["customer_type"]]]
+    if before is None and (ctype or "") in TYPE_FLOOR:
+        before = FUNNEL_STAGES[TYPE_FLOOR[ctype]]
     return before
 
 
 def won_day(r: Record, hist: StageHistory | None) -> dt.date | None:
     """The day a 成交 customer was first seen at 成交 (follow-up or audit), else None."""
-    if hist is None or r.values.get("stage") != WON:
+    return _won_day(r.values.get("stage"), r.values.get("customer_id"), hist)
+
+
+def _won_day(stage: Any, cid: Any, hist: StageHistory | None) -> dt.date | None:
+    if hist is None or stage != WON:
         return None
-    for day, st in hist.seen.get(r.values.get("customer_id") or "", ()):
+    for day, st in hist.seen.get(cid or "", ()):
         if st == WON:
             return day
     return None
@@ -238,18 +286,16 @@ def funnel(customers: Sequence[Record], lang: str = "zh",
     """Sales funnel: customers who REACHED each stage (线索 ≥ 意向 ≥ 谈判 ≥ 成交), the
     conversion from the stage before, customers now at the stage, their expected amount
     and that amount weighted by the stage's win probability (STAGE_WEIGHTS)."""
-    reached = [0] * len(FUNNEL_STAGES)
+    c = _customers(customers)
+    tops = Counter(_reached(c, hist))
+    reached = [sum(n for top, n in tops.items() if top >= k) for k in range(len(FUNNEL_STAGES))]
     now: Counter = Counter()
     amount: defaultdict[str, float] = defaultdict(float)
-    for r in customers:
-        top = _reached(r, hist)
-        for k in range(top + 1):
-            reached[k] += 1
-        st = r.values.get("stage")
+    for st, amt in zip(c["stage"], c["expected_amount"], strict=True):
         if st in STAGE_WEIGHTS or not st:
             st = st or FUNNEL_STAGES[0]
             now[st] += 1
-            amount[st] += _num(r.values.get("expected_amount"))
+            amount[st] += _num(amt)
     rows: list[list[Any]] = []
     for k, st in enumerate(FUNNEL_STAGES):
         rate = (reached[k] / reached[k - 1]) if k and reached[k - 1] else None
@@ -282,14 +328,16 @@ def funnel(customers: Sequence[Record], lang: str = "zh",
 def lost_by_stage(customers: Sequence[Record], lang: str = "zh",
                   hist: StageHistory | None = None) -> ChartTable:
     """Lost (流失) customers by the stage where they were lost, with their expected amount."""
+    c = _customers(customers)
     count: Counter = Counter()
     amount: defaultdict[str, float] = defaultdict(float)
-    for r in customers:
-        if r.values.get("stage") != LOST:
+    for st, cid, ty, amt in zip(c["stage"], c["customer_id"], c["customer_type"],
+                                c["expected_amount"], strict=True):
+        if st != LOST:
             continue
-        at = _lost_at(r, hist) or UNKNOWN_STAGE[lang]
+        at = _lost_at(cid, ty, hist) or UNKNOWN_STAGE[lang]
         count[at] += 1
-        amount[at] += _num(r.values.get("expected_amount"))
+        amount[at] += _num(amt)
     order = [s for s in FUNNEL_STAGES if count.get(s)] + [k for k in count if k not in FUNNEL_STAGES]
     rows = [[s, count[s], round(amount[s], 2)] for s in order]
     return ChartTable(
@@ -307,7 +355,8 @@ def industry_mix(customers: Sequence[Record], lang: str = "zh",
                  limit: int = PIE_SLICES) -> ChartTable:
     """Industry distribution (pie): every industry when they fit, else the largest and
     one slice "其余 N 个行业"."""
-    c = Counter((r.values.get("industry") or BLANK[lang]) for r in customers)
+    blank = BLANK[lang]
+    c = Counter([v or blank for v in _customers(customers)["industry"]])
     rows = [[k, n] for k, n in _top(c, lang, limit, ("行业", "industries"))]
     return ChartTable(
         key="industry", title=_t(lang, "行业分布", "Industry mix"),
@@ -319,7 +368,8 @@ def industry_mix(customers: Sequence[Record], lang: str = "zh",
 
 def by_province(customers: Sequence[Record], lang: str = "zh", limit: int = 34) -> ChartTable:
     """Customers per province (bar), largest first."""
-    c = Counter((r.values.get("province") or BLANK[lang]) for r in customers)
+    blank = BLANK[lang]
+    c = Counter([v or blank for v in _customers(customers)["province"]])
     rows = [[k, n] for k, n in _top(c, lang, limit, ("省份", "provinces"))]
     return ChartTable(
         key="province", title=_t(lang, "各省客户数", "Customers per province"),
@@ -332,12 +382,14 @@ def by_province(customers: Sequence[Record], lang: str = "zh", limit: int = 34) 
 
 def source_conversion(customers: Sequence[Record], lang: str = "zh") -> ChartTable:
     """Per source: customers, won (成交) and the conversion rate won / customers."""
+    c = _customers(customers)
     total: Counter = Counter()
     won: Counter = Counter()
-    for r in customers:
-        src = r.values.get("source") or BLANK[lang]
+    blank = BLANK[lang]
+    for src, st in zip(c["source"], c["stage"], strict=True):
+        src = src or blank
         total[src] += 1
-        if r.values.get("stage") == WON:
+        if st == WON:
             won[src] += 1
     rows = [[s, n, won[s], (won[s] / n) if n else 0.0] for s, n in total.most_common()]
     return ChartTable(
@@ -371,10 +423,14 @@ def new_customers(customers: Sequence[Record], lang: str = "zh", *, today: dt.da
     (change on the month before; blank when that month had none)."""
     keys = _months_back(today, months + 1)
     c: Counter = Counter()
-    for r in customers:
-        d = _as_date(r.values.get("first_contact"))
+    months: dict[Any, str] = {}
+    for fc in _customers(customers)["first_contact"]:
+        d = _as_date(fc)
         if d is not None and d <= today:
-            c[_month_key(d)] += 1
+            m = months.get(d)
+            if m is None:
+                m = months[d] = _month_key(d)
+            c[m] += 1
     rows = []
     for prev, k in zip(keys, keys[1:], strict=False):
         rows.append([k, c[k], ((c[k] - c[prev]) / c[prev]) if c[prev] else None])
@@ -402,16 +458,17 @@ def won_by_owner(customers: Sequence[Record], lang: str = "zh", *, today: dt.dat
     quarter: defaultdict[str, float] = defaultdict(float)
     open_n: Counter = Counter()
     q0 = _quarter_start(today)
-    for r in customers:
-        v = r.values
-        owner = v.get("owner") or BLANK[lang]
-        st = v.get("stage")
+    c = _customers(customers)
+    blank = BLANK[lang]
+    for owner, st, amt, cid in zip(c["owner"], c["stage"], c["expected_amount"],
+                                   c["customer_id"], strict=True):
+        owner = owner or blank
         if st == WON:
             won_n[owner] += 1
-            won_amt[owner] += _num(v.get("expected_amount"))
-            d = won_day(r, hist)
+            won_amt[owner] += _num(amt)
+            d = _won_day(st, cid, hist)
             if d is not None and q0 <= d <= today:
-                quarter[owner] += _num(v.get("expected_amount"))
+                quarter[owner] += _num(amt)
         elif st in OPEN_STAGES or not st:
             open_n[owner] += 1
     owners = sorted(set(won_n) | set(open_n), key=lambda o: (-won_amt[o], -won_n[o], o))
@@ -438,25 +495,23 @@ def won_by_owner(customers: Sequence[Record], lang: str = "zh", *, today: dt.dat
 Contact = tuple[dt.date, str, "str | None", "dt.date | None", str]
 
 
-def _contacts(wb: Workbook, ids: set[str] | None, today: dt.date) -> dict[str, list[Contact]]:
+def _contacts(f: Columns, ids: set[str] | None, today: dt.date) -> dict[str, list[Contact]]:
     """Follow-ups per customer, oldest first (stable for the same day), up to today."""
     out: defaultdict[str, list[Contact]] = defaultdict(list)
-    DT = dt.datetime  # noqa: N806
-    for r in wb.followups.records:
-        v = r.values
-        cid = v.get("customer_id")
-        d = v.get("start")
+    DT, D = dt.datetime, dt.date  # noqa: N806
+    for cid, d, owner, stage_after, nd, action in zip(
+            f["customer_id"], f["start"], f["owner"], f["stage_after"], f["next_date"],
+            f["next_action"], strict=True):
         if cid is None or d is None or (ids is not None and cid not in ids):
             continue
         if type(d) is DT:
             d = d.date()
-        elif not isinstance(d, dt.date):
+        elif not isinstance(d, D):
             continue
         if d > today:
             continue
-        nd = v.get("next_date")
-        out[cid].append((d, v.get("owner") or "", v.get("stage_after") or None,
-                         _as_date(nd) if nd is not None else None, v.get("next_action") or ""))
+        out[cid].append((d, owner or "", stage_after or None,
+                         _as_date(nd) if nd is not None else None, action or ""))
     day = itemgetter(0)
     for lst in out.values():
         if len(lst) > 1:
@@ -471,16 +526,14 @@ def followup_efficiency(followups: Sequence[Record], lang: str = "zh", *, today:
     first = today - dt.timedelta(days=today.weekday()) - dt.timedelta(weeks=weeks - 1)
     count: Counter = Counter()
     delays: defaultdict[dt.date, list[float]] = defaultdict(list)
-    for r in followups:
-        v = r.values
-        start = v.get("start")
+    f = followups if isinstance(followups, Columns) else Columns.of(followups, FOLLOWUP_KEYS)
+    for start, end, rec in zip(f["start"], f["end"], f["recorded_at"], strict=True):
         d = _as_date(start)
         if d is None or d < first or d > today:
             continue
         wk = d - dt.timedelta(days=d.weekday())
         count[wk] += 1
-        rec = v.get("recorded_at")
-        end = v.get("end") or start
+        end = end or start
         if isinstance(rec, dt.datetime):
             if not isinstance(end, dt.datetime):
                 end = dt.datetime.combine(_as_date(end) or d, dt.time(23, 59))
@@ -547,21 +600,21 @@ def overdue_followups(customers: Sequence[Record], contacts: dict[str, list[Cont
     """Next follow-ups that are past: per customer (not 流失) the latest follow-up's 下次跟进日期
     before today. Returns the count per rep (负责人) and the list, oldest first per rep."""
     items = []
-    for r in customers:
-        v = r.values
-        if v.get("stage") == LOST:
+    c = _customers(customers)
+    blank = BLANK[lang]
+    for st, cid, owner, name in zip(c["stage"], c["customer_id"], c["owner"], c["name"],
+                                    strict=True):
+        if st == LOST:
             continue
-        lst = contacts.get(v.get("customer_id") or "")
+        lst = contacts.get(cid or "")
         if not lst:
             continue
         last = lst[-1]
         nd = last[3]
         if nd is None or nd >= today:
             continue
-        owner = v.get("owner") or BLANK[lang]
         # the name last: on a chart sheet it may run on into the empty columns beside
-        items.append([owner, (today - nd).days, nd, last[4], v.get("customer_id") or "",
-                      v.get("name") or ""])
+        items.append([owner or blank, (today - nd).days, nd, last[4], cid or "", name or ""])
     items.sort(key=lambda x: (x[0], -x[1], x[4]))
     per: Counter = Counter(x[0] for x in items)
     old: Counter = Counter(x[0] for x in items if x[1] > 30)
@@ -616,21 +669,22 @@ def dormant_trend(customers: Sequence[Record], contacts: dict[str, list[Contact]
     won_at: list[int] = []
     span = 1 << 21  # > any date ordinal (3652059)
     n = 0
-    for r in customers:
-        v = r.values
-        lst = contacts.get(v.get("customer_id") or "", ())
-        fc = _as_date(v.get("first_contact"))
+    cols = _customers(customers)
+    for cid, fc, status, stage in zip(cols["customer_id"], cols["first_contact"],
+                                      cols["status"], cols["stage"], strict=True):
+        lst = contacts.get(cid or "", ())
+        fc = _as_date(fc)
         if not lst and fc is None:
-            if v.get("status") == STATUS_DORMANT:
+            if status == STATUS_DORMANT:
                 counts[-1] += 1
             continue
         base = n * span
         if fc is not None and (not lst or fc < lst[0][0]):
             keys.append(base + fc.toordinal())
-        keys.extend(base + c[0].toordinal() for c in lst)
+        keys.extend([base + c[0].toordinal() for c in lst])
         won = next((c[0].toordinal() for c in lst if c[2] == "成交"), None)
         if won is None:
-            won = 0 if v.get("stage") == "成交" else span
+            won = 0 if stage == "成交" else span
         won_at.append(won)
         n += 1
     if n:
@@ -691,13 +745,12 @@ def key_figures(custs: Sequence[Record], contacts: dict[str, list[Contact]],
     won = lost = 0
     pipeline = weighted = 0.0
     open_n = 0
-    for r in custs:
-        v = r.values
-        st = v.get("stage")
-        amt = _num(v.get("expected_amount"))
+    c = _customers(custs)
+    for st, amt, cid in zip(c["stage"], c["expected_amount"], c["customer_id"], strict=True):
+        amt = _num(amt)
         if st == WON:
             won += 1
-            d = won_day(r, hist)
+            d = _won_day(st, cid, hist)
             if d is not None and d <= today:
                 won_m += amt if d >= m0 else 0.0
                 won_q += amt if d >= q0 else 0.0
@@ -755,13 +808,25 @@ def build_dashboard(wb: Workbook, *, today: dt.date | None = None,
     """
     today = today or dt.date.today()
     lang = wb.lang
-    custs = active(wb.customers.records)
-    if customer_filter is not None:
-        custs = [r for r in custs if customer_filter(r)]
-    ids = {r.values.get("customer_id") for r in custs if r.values.get("customer_id")}
+    read = getattr(wb.customers.records, "unread_columns", None)
+    fread = getattr(wb.followups.records, "unread_columns", None)
+    cols = read() if read is not None and customer_filter is None else None
+    fcols = fread() if fread is not None else None
+    if cols is not None:  # read as columns (report_load): no Record is ever built
+        status = cols["status"]
+        keep = [i for i, s in enumerate(status) if s != STATUS_MERGED]
+        custs = cols if len(keep) == len(status) else cols.take(keep)
+    else:
+        recs = active(wb.customers.records)
+        if customer_filter is not None:
+            recs = [r for r in recs if customer_filter(r)]
+        custs = Columns.of(recs, CUSTOMER_KEYS)
+    if fcols is None:
+        fcols = Columns.of(wb.followups.records, FOLLOWUP_KEYS)
+    ids = {c for c in custs["customer_id"] if c}
     # follow-ups count when their customer counts (not merged away, visible to the actor)
-    contacts = _contacts(wb, ids, today)
-    fups = [r for r in wb.followups.records if r.values.get("customer_id") in ids]
+    contacts = _contacts(fcols, ids, today)
+    fups = fcols.take([i for i, c in enumerate(fcols["customer_id"]) if c in ids])
     hist = stage_history(contacts, [e for e in audit_stage_events(audit_events) if e[0] in ids])
     hours = wb.settings.get("timeliness_hours", 24)
     dd = wb.settings.get("dormant_days", 180)
@@ -804,7 +869,7 @@ def service_view(dash: Dashboard) -> Dashboard:
 def selection_tables(records: Sequence[Record], lang: str = "zh") -> list[ChartTable]:
     """Charts for an export, computed on the selected customers only (current stage and
     customer type as the stage history); charts that say nothing for them are left out."""
-    custs = list(records)
+    custs = Columns.of(list(records), CUSTOMER_KEYS)
     out = [funnel(custs, lang), lost_by_stage(custs, lang), industry_mix(custs, lang),
            source_conversion(custs, lang), by_province(custs, lang)]
     for t in out[1:]:

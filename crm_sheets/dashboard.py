@@ -27,6 +27,7 @@ from .export.xlsx import (
     write_chart_tables,
     write_text,
 )
+from .gcpause import paused_gc
 from .home import home_for_workbook
 from .model import Workbook
 
@@ -252,8 +253,9 @@ def make_dashboard(wb: Workbook, *, xlsx_path: Path | None = None, pdf_path: Pat
         if wb.path is None:
             raise ValueError("xlsx_path is required for a workbook that was not read from a file")
         xlsx_path = reports_dir(wb.path) / dashboard_file_name(actor)
-    dash = dashboard_for(wb, today=today, actor=actor)
-    write_dashboard_xlsx(dash, Path(xlsx_path))
+    with paused_gc():  # the figures and the overdue sheet: many small objects, no cycles
+        dash = dashboard_for(wb, today=today, actor=actor)
+        write_dashboard_xlsx(dash, Path(xlsx_path))
     pdf = None
     if pdf_path is not None:
         from .export.pdf import write_dashboard_pdf

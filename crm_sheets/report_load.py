@@ -14,12 +14,14 @@ but convert only what is needed:
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, MutableSequence
 from pathlib import Path
 from typing import Any
 
 from . import reader
+from .charts_data import Columns
 from .errors import CrmError
+from .gcpause import paused_gc
 from .i18n import t
 from .model import Record, Table, Workbook, default_settings
 from .query import VALUE_FILTERS, Filters, resolve_values
@@ -225,12 +227,102 @@ def _projected(m: _Master, schema: SheetSchema, keys: Iterable[str]) -> tuple[Ta
     return table, lang
 
 
-def load_for_dashboard(path: str | Path) -> Workbook:
-    """The columns the dashboard uses, for every row of Customers and Followups."""
+class ColumnRecords(MutableSequence):
+    """A sheet's records kept as the columns they were read as. The dashboard's figures
+    read the columns (`unread_columns`); anything else that uses the records gets Record
+    objects, built on first use (and from then on the columns are no longer offered)."""
+
+    def __init__(self, rows: list[int], cols: Columns) -> None:
+        self._rows = rows
+        self._cols = cols
+        self._records: list[Record] | None = None
+
+    def unread_columns(self) -> Columns | None:
+        """The columns, while no Record has been built (nothing could have changed)."""
+        return self._cols if self._records is None else None
+
+    def _list(self) -> list[Record]:
+        if self._records is None:
+            keys = list(self._cols.cols)
+            cols = [self._cols.cols[k] for k in keys]
+            self._records = [Record(row, dict(zip(keys, vals, strict=True)))
+                             for row, *vals in zip(self._rows, *cols, strict=True)]
+        return self._records
+
+    def __len__(self) -> int:
+        return len(self._rows) if self._records is None else len(self._records)
+
+    def __iter__(self) -> Iterator[Record]:
+        return iter(self._list())
+
+    def __getitem__(self, i: Any) -> Any:
+        return self._list()[i]
+
+    def __setitem__(self, i: Any, value: Any) -> None:
+        self._list()[i] = value
+
+    def __delitem__(self, i: Any) -> None:
+        del self._list()[i]
+
+    def insert(self, i: int, value: Record) -> None:
+        self._list().insert(i, value)
+
+    def sort(self, *args: Any, **kwargs: Any) -> None:
+        self._list().sort(*args, **kwargs)
+
+    def __eq__(self, other: object) -> bool:
+        return self._list() == (list(other) if isinstance(other, ColumnRecords) else other)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"ColumnRecords({len(self)} rows)"
+
+
+def _projected_columns(m: _Master, schema: SheetSchema, keys: Iterable[str]) -> tuple[Table, str]:
+    """As `_projected`, the records kept as columns (ColumnRecords): the same rows, row
+    numbers and values."""
+    rows = m.rows(schema.name)
+    sheet = m.sheets[schema.name]
+    idx, columns, lang = _header(rows, schema, sheet, m.path)
+    keys = [k for k in keys if k in columns]
+    kinds = [schema.field(k).kind for k in keys]
+    cols = [_column(rows, idx + 1, columns[k], reader.column_converter(kd, m.date1904), kd)
+            for k, kd in zip(keys, kinds, strict=True)]
+    n = len(rows) - idx - 1 if cols else 0  # (no column: no record, as in `_projected`)
+    # a row with none of these values is left out when every cell of it is blank
+    empty = list(range(n))
+    for col in cols:
+        empty = [i for i in empty if col[i] is None]
+        if not empty:
+            break
+    data = rows[idx + 1:]
+    drop = {i for i in empty if not any(not reader.is_blank(c) for c in data[i])}
+    base = idx + 2
+    if drop:
+        index = [i for i in range(n) if i not in drop]
+        cols = [[col[i] for i in index] for col in cols]
+        numbers = [base + i for i in index]
+    else:
+        numbers = list(range(base, base + n))
+    table = Table(schema=schema, sheet_name=sheet, columns={k: columns[k] for k in keys},
+                  header_row=idx + 1)
+    table.records = ColumnRecords(numbers, Columns(dict(zip(keys, cols, strict=True)),
+                                                   len(numbers)))  # type: ignore[assignment]
+    return table, lang
+
+
+def load_for_dashboard(path: str | Path, *, columns: bool = True) -> Workbook:
+    """The columns the dashboard uses, for every row of Customers and Followups.
+
+    The records are kept as columns (`ColumnRecords`: the figures never build a Record);
+    `columns=False` builds them as Records straight away (the same workbook)."""
+    project = _projected_columns if columns else _projected
     m = _Master(Path(path))
     try:
-        customers, lang = _projected(m, CUSTOMERS, DASHBOARD_CUSTOMER_KEYS)
-        followups, _ = _projected(m, FOLLOWUPS, DASHBOARD_FOLLOWUP_KEYS)
+        with paused_gc():  # millions of small objects, no cycles (gcpause)
+            customers, lang = project(m, CUSTOMERS, DASHBOARD_CUSTOMER_KEYS)
+            followups, _ = project(m, FOLLOWUPS, DASHBOARD_FOLLOWUP_KEYS)
         lists = m.lists()
         settings = m.settings(lang)
     finally:

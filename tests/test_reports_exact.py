@@ -208,3 +208,116 @@ def test_dashboard_and_query_equal_the_recorded_results(demos, name):
     got = json.loads(json.dumps(record_cases(demos[name]), ensure_ascii=False))
     assert got["dashboard"] == want["dashboard"]
     assert got["query"] == want["query"]
+
+
+# ---------------------------------------------------------------- column reads, record reads
+
+
+def _odd_master(path):
+    """Merged duplicates, blank rows and cells, text dates, stages out of order, planned
+    follow-ups, a prohibited number in a plan: the corners of every figure."""
+    from helpers import customer, followup, make_master
+
+    custs = [
+        customer(customer_id="C1", stage="成交", customer_type="成交客户", expected_amount=80.5),
+        customer(customer_id="C2", stage="流失", customer_type="意向客户", owner="李娜"),
+        customer(
+            customer_id="C3",
+            stage=None,
+            customer_type=None,
+            expected_amount=None,
+            industry=None,
+            province=None,
+            source=None,
+            owner=None,
+        ),
+        customer(customer_id="C4", status="已合并", stage="谈判"),
+        customer(customer_id="C5", status="休眠", stage="意向", first_contact=None),
+        customer(
+            customer_id="C6", stage="谈判", first_contact="2026年3月1日", expected_amount="12"
+        ),
+        {},  # a blank row between customers
+        customer(customer_id="C7", stage="线索", customer_type="潜在客户", name="=HYPERLINK()"),
+        customer(customer_id="C1", name="重复编号公司", stage="意向"),
+    ]
+    fups = [
+        followup(
+            customer_id="C1",
+            start=dt.datetime(2026, 9, 1, 10),
+            stage_after="谈判",
+            next_date=dt.date(2026, 10, 1),
+        ),
+        followup(
+            customer_id="C1",
+            start=dt.datetime(2026, 11, 2, 10),
+            stage_after="成交",
+            next_date=dt.date(2026, 11, 20),
+            next_action=f"核对 {RESIDENT_ID}",
+        ),
+        followup(
+            customer_id="C2",
+            start=dt.datetime(2026, 8, 1, 9),
+            stage_after="意向",
+            next_date=None,
+            recorded_at=None,
+        ),
+        followup(customer_id="C2", start=dt.datetime(2026, 8, 1, 8), stage_after="流失"),
+        followup(customer_id="C4", start=dt.datetime(2026, 11, 1, 9)),
+        followup(
+            customer_id="C6",
+            start="2026-11-20 09:00",
+            end=None,
+            next_date="2026/11/25",
+            recorded_at=dt.datetime(2026, 11, 22, 9),
+        ),
+        followup(customer_id="C7", start=dt.datetime(2026, 12, 24, 9)),  # planned
+        followup(customer_id="C9", start=dt.datetime(2026, 11, 3, 9)),  # no such customer
+        {},
+        followup(
+            customer_id="C3",
+            start=dt.datetime(2025, 1, 3, 9),
+            owner=None,
+            next_date=dt.date(2025, 2, 1),
+        ),
+    ]
+    return make_master(path, custs, fups)
+
+
+@pytest.mark.parametrize("which", ["odd", "demo"])
+def test_dashboard_from_columns_equals_dashboard_from_records(tmp_path, demos, which):
+    from crm_sheets.charts_data import build_dashboard
+    from crm_sheets.reader import load
+    from crm_sheets.report_load import load_for_dashboard
+
+    path = _odd_master(tmp_path / "odd.xlsx") if which == "odd" else demos["demo"]
+    cols = load_for_dashboard(path)
+    assert cols.customers.records.unread_columns() is not None
+    recs = load_for_dashboard(path, columns=False)
+    a = _dash(build_dashboard(cols, today=TODAY))
+    assert cols.customers.records.unread_columns() is not None  # no Record was built
+    assert a == _dash(build_dashboard(recs, today=TODAY))
+    assert a == _dash(build_dashboard(load(path), today=TODAY))
+    # the records, when asked for, are the ones a record read gives
+    assert [(r.row, r.values) for r in cols.customers.records] == [
+        (r.row, r.values) for r in recs.customers.records
+    ]
+    assert [(r.row, r.values) for r in cols.followups.records] == [
+        (r.row, r.values) for r in recs.followups.records
+    ]
+
+
+def test_column_records_once_built_are_what_the_figures_read(tmp_path):
+    from crm_sheets.charts_data import build_dashboard
+    from crm_sheets.report_load import load_for_dashboard
+
+    path = _odd_master(tmp_path / "odd.xlsx")
+    wb = load_for_dashboard(path)
+    recs = wb.customers.records
+    first = recs[0]  # builds the records: from now on they are the truth
+    assert recs.unread_columns() is None and len(recs) == len(list(recs))
+    first.values["stage"] = "流失"
+    recs.append(first)
+    ref = load_for_dashboard(path, columns=False)
+    ref.customers.records[0].values["stage"] = "流失"
+    ref.customers.records.append(ref.customers.records[0])
+    assert _dash(build_dashboard(wb, today=TODAY)) == _dash(build_dashboard(ref, today=TODAY))
