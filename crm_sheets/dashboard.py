@@ -140,20 +140,29 @@ def _overdue_cells_fast(book: Any, ws: Any, fm: Formats, listing: Any) -> bool:
     display = safe_text.display
     date_t, combine, midnight = dt.date, dt.datetime.combine, dt.time()
     text_f, int_f, day_f = fm.text, fm.int, fm.day
+    string, number, datetime, blank = put.string, put.number, put.datetime, put.blank
     kinds = list(enumerate(listing.formats))
     for r, values in enumerate(rows, start=1):
+        cells = {}
         for c, kind in kinds:
             v = values[c]
             if kind == "date" and isinstance(v, date_t):
-                put.datetime(r, c, combine(v, midnight), day_f)
+                v = combine(v, midnight)
+                cell = datetime(v, day_f)
+                if cell is None:
+                    ws.write_datetime(r, c, v, day_f)
             elif kind == "int" and isinstance(v, (int, float)):
-                put.number(r, c, v, int_f)
+                cell = number(v, int_f)
+                if cell is None:
+                    ws.write_number(r, c, v, int_f)
             else:
                 text = v if clean and type(v) is str else display(v)
-                if text:
-                    put.string(r, c, text, text_f)
-                else:
-                    put.blank(r, c, text_f)
+                cell = string(text, text_f) if text else blank(text_f)
+                if cell is None:
+                    write_text(ws, r, c, v, text_f)
+            if cell is not None:
+                cells[c] = cell
+        put.row(r, cells)
     put.done()
     fast_rows(ws)
     return True

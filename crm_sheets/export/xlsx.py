@@ -476,10 +476,13 @@ def fast_ok() -> bool:
 
 
 class CellPutter:
-    """write_string / write_number / write_datetime / write_blank without the per-call
-    checks, for a box of cells declared with `span` that the caller fills: every row and
-    column of the box gets at least one cell. `done()` records the dimensions the calls
-    would have recorded. Equal cells share one (immutable) cell tuple."""
+    """Cells as write_string / write_number / write_datetime / write_blank store them, made
+    without the per-call checks, for whole rows stored at once (`row`) inside a box
+    declared with `span` that the caller fills: every row and column of the box gets at
+    least one cell. `done()` records the dimensions the calls would have recorded. Equal
+    cells share one (immutable) cell tuple. A cell method returns None when xlsxwriter's
+    own call must write that cell (a string that may need truncating, a non-finite
+    number, no format): the caller then calls it, in the same order."""
 
     def __init__(self, book: XWorkbook, ws: Worksheet) -> None:
         from xlsxwriter.worksheet import (
@@ -494,6 +497,7 @@ class CellPutter:
         self._sst = book.str_table._get_shared_string_index
         self._S, self._N, self._D, self._B = (CellStringTuple, CellNumberTuple,
                                               CellDatetimeTuple, CellBlankTuple)
+        self._strings: dict[tuple[int, int], Any] = {}
         self._cells: dict[Any, Any] = {}
         self.limit = ws.xls_strmax // 2  # longer strings may need xlsxwriter's truncation
         self.box: tuple[int, int, int, int] | None = None
@@ -508,46 +512,51 @@ class CellPutter:
         self.box = (r0, c0, r1, c1)
         return True
 
-    def string(self, r: int, c: int, s: str, fmt: Any) -> None:
+    def string(self, s: str, fmt: Any) -> Any:
         if len(s) > self.limit:
-            self.ws.write_string(r, c, s, fmt)
-            return
+            return None
         i = self._sst(s)
-        key = ("s", i, id(fmt))
-        cell = self._cells.get(key)
+        key = (i, id(fmt))
+        cell = self._strings.get(key)
         if cell is None:
-            cell = self._cells[key] = self._S(i, fmt)
-        self.table[r][c] = cell
+            cell = self._strings[key] = self._S(i, fmt)
+        return cell
 
-    def number(self, r: int, c: int, v: Any, fmt: Any) -> None:
+    def number(self, v: Any, fmt: Any) -> Any:
         t = type(v)
         if t is not int and (t is not float or v != v or v in (math.inf, -math.inf)):
-            self.ws.write_number(r, c, v, fmt)
-            return
+            return None
         key = ("n", t, v, id(fmt))
         cell = self._cells.get(key)
         if cell is None:
             cell = self._cells[key] = self._N(v, fmt)
-        self.table[r][c] = cell
+        return cell
 
-    def datetime(self, r: int, c: int, v: dt.datetime, fmt: Any) -> None:
+    def datetime(self, v: dt.datetime, fmt: Any) -> Any:
         if fmt is None or type(v) is not dt.datetime:
-            self.ws.write_datetime(r, c, v, fmt)
-            return
+            return None
         key = ("d", v, id(fmt))
         cell = self._cells.get(key)
         if cell is None:
             cell = self._cells[key] = self._D(self.ws._convert_date_time(v), fmt)
-        self.table[r][c] = cell
+        return cell
 
-    def blank(self, r: int, c: int, fmt: Any) -> None:
+    def blank(self, fmt: Any) -> Any:
         if fmt is None:
-            return
+            return None
         key = ("b", id(fmt))
         cell = self._cells.get(key)
         if cell is None:
             cell = self._cells[key] = self._B(fmt)
-        self.table[r][c] = cell
+        return cell
+
+    def row(self, r: int, cells: dict[int, Any]) -> None:
+        """Store one row's cells (column -> cell)."""
+        table = self.table
+        if r in table:
+            table[r].update(cells)
+        else:
+            table[r] = cells
 
     def done(self) -> None:
         if self.box is not None:
@@ -565,6 +574,28 @@ def fast_rows(ws: Worksheet) -> bool:
     return True
 
 
+def _spans(self: Worksheet) -> dict[int, str]:
+    """Worksheet._calculate_spans, over the rows and comments there are (not every row
+    number in the sheet's range): the same "first:last" column per block of 16 rows."""
+    rmin, rmax, cmin, cmax = self.dim_rowmin, self.dim_rowmax, self.dim_colmin, self.dim_colmax
+    lo: dict[int, int] = {}
+    hi: dict[int, int] = {}
+    for source in (self.table, self.comments):
+        for row_num, cells in source.items():
+            if not cells or row_num < rmin or row_num > rmax:
+                continue
+            cols = [c for c in cells if cmin <= c <= cmax]
+            if not cols:
+                continue
+            block = int(row_num / 16)
+            a, b = min(cols), max(cols)
+            if block not in lo or a < lo[block]:
+                lo[block] = a
+            if block not in hi or b > hi[block]:
+                hi[block] = b
+    return {k: f"{lo[k] + 1}:{hi[k] + 1}" for k in sorted(lo)}
+
+
 def _write_rows_fast(self: Worksheet) -> None:  # noqa: C901 - mirrors Worksheet._write_rows
     from xlsxwriter.utility import xl_col_to_name
     from xlsxwriter.worksheet import (
@@ -574,11 +605,11 @@ def _write_rows_fast(self: Worksheet) -> None:  # noqa: C901 - mirrors Worksheet
         CellStringTuple,
     )
 
-    self._calculate_spans()
+    self.row_spans = _spans(self)
     plain_height = self.default_row_height == self.original_row_height
     table, row_info, comments, spans = self.table, self.row_info, self.comments, self.row_spans
-    names = {c: xl_col_to_name(c) for c in range(self.dim_colmin, self.dim_colmax + 1)}
-    xfs: dict[int, Any] = {}
+    names = {c: '<c r="' + xl_col_to_name(c) for c in range(self.dim_colmin, self.dim_colmax + 1)}
+    tails: dict[int, str] = {}  # id(cell) -> the cell's XML after its reference
     write = self.fh.write
     S, N, D, B = CellStringTuple, CellNumberTuple, CellDatetimeTuple, CellBlankTuple  # noqa: N806
     for row_num in range(self.dim_rowmin, self.dim_rowmax + 1):
@@ -599,25 +630,27 @@ def _write_rows_fast(self: Worksheet) -> None:  # noqa: C901 - mirrors Worksheet
         r = str(row_num + 1)
         parts = [f'<row r="{r}" spans="{span}">' if span else f'<row r="{r}">']
         for col_num in sorted(cells):
-            if col_num not in names:
+            head = names.get(col_num)
+            if head is None:
                 continue
             cell = cells[col_num]
-            kind = type(cell)
-            fmt = cell.format
-            if fmt is None or kind not in (S, N, D, B):
-                write("".join(parts))
-                parts = []
-                self._write_cell(row_num, col_num, cell)
-                continue
-            xf = xfs.get(id(fmt))
-            if xf is None:
-                xf = xfs[id(fmt)] = fmt._get_xf_index()
-            ref = names[col_num] + r
-            if kind is S:
-                parts.append(f'<c r="{ref}" s="{xf}" t="s"><v>{cell.string}</v></c>')
-            elif kind is B:
-                parts.append(f'<c r="{ref}" s="{xf}"/>')
-            else:
-                parts.append(f'<c r="{ref}" s="{xf}"><v>{cell.number:.16G}</v></c>')
+            tail = tails.get(id(cell))
+            if tail is None:
+                kind = type(cell)
+                fmt = cell.format
+                if fmt is None or kind not in (S, N, D, B):
+                    write("".join(parts))
+                    parts = []
+                    self._write_cell(row_num, col_num, cell)
+                    continue
+                xf = fmt._get_xf_index()  # first use in sheet order, as _write_cell does
+                if kind is S:
+                    tail = f'" s="{xf}" t="s"><v>{cell.string}</v></c>'
+                elif kind is B:
+                    tail = f'" s="{xf}"/>'
+                else:
+                    tail = f'" s="{xf}"><v>{cell.number:.16G}</v></c>'
+                tails[id(cell)] = tail
+            parts.append(head + r + tail)
         parts.append("</row>")
         write("".join(parts))
