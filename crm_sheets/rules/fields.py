@@ -26,7 +26,7 @@ def _tables(wb: Workbook):
     return (wb.customers, wb.followups)
 
 
-@rule("parse")
+@rule("parse", scope="row")
 def parse_problems(wb: Workbook, ctx: Context) -> Iterator[Finding]:
     """Values the reader could not coerce (a date that is not a date, …)."""
     for table in _tables(wb):
@@ -36,7 +36,7 @@ def parse_problems(wb: Workbook, ctx: Context) -> Iterator[Finding]:
                                   header=ctx.header(table, key), value=to_text(rec.raw.get(key)))
 
 
-@rule("required")
+@rule("required", scope="row")
 def required(wb: Workbook, ctx: Context) -> Iterator[Finding]:
     for table in _tables(wb):
         keys = [f.key for f in table.schema.fields if f.required and not f.engine]
@@ -46,7 +46,7 @@ def required(wb: Workbook, ctx: Context) -> Iterator[Finding]:
                     yield ctx.finding("required.missing", table, rec, key, header=ctx.header(table, key))
 
 
-@rule("non_negative")
+@rule("non_negative", scope="row")
 def non_negative(wb: Workbook, ctx: Context) -> Iterator[Finding]:
     for table in _tables(wb):
         keys = [f.key for f in table.schema.fields if f.kind in (Kind.INT, Kind.NUMBER)]
@@ -58,7 +58,7 @@ def non_negative(wb: Workbook, ctx: Context) -> Iterator[Finding]:
                                       value=to_text(v))
 
 
-@rule("phone")
+@rule("phone", scope="row")
 def phone(wb: Workbook, ctx: Context) -> Iterator[Finding]:
     table = wb.customers
     for rec in table.records:
@@ -77,7 +77,7 @@ def email_ok(value: str) -> bool:
         return False
 
 
-@rule("email")
+@rule("email", scope="row")
 def email(wb: Workbook, ctx: Context) -> Iterator[Finding]:
     table = wb.customers
     for rec in table.records:
@@ -86,7 +86,7 @@ def email(wb: Workbook, ctx: Context) -> Iterator[Finding]:
             yield ctx.finding("email.invalid", table, rec, "email", header=ctx.header(table, "email"), value=v)
 
 
-@rule("choices")
+@rule("choices", scope="row")
 def choices(wb: Workbook, ctx: Context) -> Iterator[Finding]:
     """Dropdown values must come from Lists; owners must be known owners."""
     service = set(wb.lists.get("service", []))

@@ -27,7 +27,7 @@ def followup_customer(wb: Workbook, ctx: Context) -> Iterator[Finding]:
             yield f
 
 
-@rule("followup_times")
+@rule("followup_times", scope="row")
 def followup_times(wb: Workbook, ctx: Context) -> Iterator[Finding]:
     table = wb.followups
     for rec in table.records:
@@ -54,7 +54,7 @@ def followup_owner(wb: Workbook, ctx: Context) -> Iterator[Finding]:
             yield ctx.finding("followup.not_owner", table, rec, "owner", value=who, owner=owner)
 
 
-@rule("timeliness")
+@rule("timeliness", scope="row")
 def timeliness(wb: Workbook, ctx: Context) -> Iterator[Finding]:
     """A follow-up recorded more than `timeliness_hours` after the contact ended."""
     table = wb.followups
@@ -72,7 +72,7 @@ def timeliness(wb: Workbook, ctx: Context) -> Iterator[Finding]:
                 yield ctx.finding("followup.late_entry", table, rec, "recorded_at", hours=int(hours), limit=limit)
 
 
-@rule("future_dates")
+@rule("future_dates", scope="row")
 def future_dates(wb: Workbook, ctx: Context) -> Iterator[Finding]:
     """Dates that record the past (first contact, a contact's start) cannot be after today."""
     for table, keys in ((wb.customers, ("first_contact",)), (wb.followups, ("start",))):

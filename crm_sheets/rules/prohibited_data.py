@@ -61,7 +61,7 @@ def _cells(rec: Record) -> Iterator[tuple[str, Any]]:
     yield from rec.extra.items()
 
 
-@rule("prohibited")
+@rule("prohibited", scope="row")
 def prohibited_data(wb: Workbook, ctx: Context) -> Iterator[Finding]:
     for table in (wb.customers, wb.followups):
         for i in sorted(_suspect_records(table)):

@@ -10,7 +10,7 @@ from ..model import Workbook
 from .registry import Context, rule
 
 
-@rule("region")
+@rule("region", scope="row")
 def region(wb: Workbook, ctx: Context) -> Iterator[Finding]:
     div = load_divisions()
     table = wb.customers

@@ -23,18 +23,25 @@ class Rule:
     name: str
     fn: RuleFn
     deferred: bool = False  # waits on work started elsewhere: run after the others
+    # "row": a row's findings depend only on that row (values, raw, problems, extra) and on
+    # the workbook's Lists, Settings, meta, language and `today`, never on other rows, and
+    # name the row they are about: the warm re-check (checkcache.py) reuses them for rows
+    # that did not change. "cross": anything else (IDs unique, links, duplicates); run fully.
+    scope: str = "cross"
 
 
 RULES: list[Rule] = []
 
 
-def rule(name: str, *, deferred: bool = False) -> Callable[[RuleFn], RuleFn]:
-    """Register a validation rule under a stable name."""
+def rule(name: str, *, deferred: bool = False, scope: str = "cross") -> Callable[[RuleFn], RuleFn]:
+    """Register a validation rule under a stable name; `scope` is "row" or "cross" (see Rule)."""
+    if scope not in ("row", "cross"):
+        raise ValueError(f"rule {name}: scope must be 'row' or 'cross'")
 
     def deco(fn: RuleFn) -> RuleFn:
         if any(r.name == name for r in RULES):
             raise ValueError(f"rule {name} registered twice")
-        RULES.append(Rule(name, fn, deferred))
+        RULES.append(Rule(name, fn, deferred, scope))
         return fn
 
     return deco

@@ -10,7 +10,7 @@ from ..schema import STAGE_TYPE
 from .registry import Context, rule
 
 
-@rule("stage_type")
+@rule("stage_type", scope="row")
 def stage_type(wb: Workbook, ctx: Context) -> Iterator[Finding]:
     table = wb.customers
     for rec in table.records:
@@ -21,7 +21,7 @@ def stage_type(wb: Workbook, ctx: Context) -> Iterator[Finding]:
                               expected=expected)
 
 
-@rule("lost_reason")
+@rule("lost_reason", scope="row")
 def lost_reason(wb: Workbook, ctx: Context) -> Iterator[Finding]:
     table = wb.customers
     for rec in table.records:

@@ -1,0 +1,359 @@
+"""The warm re-check: do not redo what has not changed since the last check (issue 15).
+
+`crm validate` keeps what its last check of a workbook found in the private state folder
+(one file per workbook, mode 0600, replaced atomically). On the next check:
+- rules of scope "row" (rules/registry.py) run only on rows whose fingerprint (a hash of
+  the row's converted values, raw cells, coercion problems and unknown columns) is not in
+  the cache; every other row gets its cached findings back, at the row it sits on now;
+- rules of scope "cross" run on the whole workbook, as always;
+- the duplicate scan is reused when its whole input (the matching fields of every named
+  customer, in sheet order) is the same as last time, even when rows moved up or down
+  (its result depends on the order of the rows, not on their numbers); otherwise it runs
+  in full, in a second process started after the read when the sheet is big.
+
+The row part of the cache is keyed on everything a row rule may read besides the row:
+the engine's code, Lists, Settings, meta, NotDuplicates, the sheets' layout, the language
+and `today`; any change and every row is checked again. A cache that cannot be read, or
+holds anything unexpected, is ignored: the check is then a full one. The findings are
+identical to a full check's (tests/test_checkcache.py compares both paths).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import marshal
+import os
+import pickle
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from .findings import Finding, make
+from .model import Table, Workbook
+
+FORMAT = 1
+ENV = "CRM_CHECK_CACHE"  # "0" turns the warm re-check off (a full check every time)
+DUPLICATES = "possible_duplicate"
+# Row fingerprints cost about 2.5 µs a customer and 6 µs a follow-up (datetimes pickle
+# slowly), more than the follow-ups' row rules cost: only the customers' are kept.
+CACHED_TABLES: tuple[str, ...] = ("customers",)
+
+Template = tuple[int, Any, str, str, str, Any]  # rule position, column, code, severity, message, id
+
+
+def enabled() -> bool:
+    return os.environ.get(ENV, "").strip().lower() not in ("0", "off", "no", "false")
+
+
+@lru_cache(maxsize=1)
+def code_digest() -> str:
+    """What cached findings depend on besides the workbook: this engine's sources and data
+    (the rules, messages, divisions, the normaliser) and the libraries the rules call."""
+    from . import __version__
+    from .dedupe import formcache
+
+    h = hashlib.sha256(f"{FORMAT}|{__version__}|{sys.version}|{formcache.code_digest()}".encode())
+    root = Path(__file__).resolve().parent
+    for p in sorted(root.rglob("*")):
+        if "__pycache__" in p.parts or not p.is_file():
+            continue
+        h.update(str(p.relative_to(root)).encode())
+        h.update(p.read_bytes())
+    for mod in ("phonenumbers", "email_validator"):
+        m = sys.modules.get(mod)
+        h.update(f"{mod}={getattr(m, '__version__', '')}".encode())
+    return h.hexdigest()
+
+
+def cache_file(workbook: str | Path) -> Path:
+    """The check cache of one workbook, in its private state folder."""
+    from .apply.state import state_dir_for
+    from .home import stable_id
+
+    resolved = Path(workbook).resolve()
+    return state_dir_for(resolved) / f"check-{stable_id(str(resolved))}.bin"
+
+
+def key_of(wb: Workbook, today: Any) -> str:
+    """Everything besides a row that a row rule may read."""
+    layout = [
+        (t.sheet_name, sorted(t.columns.items()), t.header_row, sorted(t.extra_columns.items()))
+        for t in (wb.customers, wb.followups)
+    ]
+    parts = (
+        wb.lang,
+        sorted(wb.settings.items()),
+        sorted((k, list(v)) for k, v in wb.lists.items()),
+        sorted(wb.meta.items()),
+        [tuple(p) for p in wb.not_duplicates],
+        str(today),
+        layout,
+    )
+    return hashlib.sha256(repr(parts).encode("utf-8")).hexdigest()
+
+
+def fingerprints(table: Table) -> list[bytes]:
+    """One hash per record of everything a row rule reads of it (its row number aside)."""
+    dumps, b2 = pickle.dumps, hashlib.blake2b
+    return [
+        b2(dumps((tuple(r.values.items()), r.raw, r.problems, r.extra), 5), digest_size=16).digest()
+        for r in table.records
+    ]
+
+
+@dataclass
+class Saved:
+    """A cache file's content."""
+
+    key: str
+    rows: dict[str, dict[bytes, tuple[Template, ...]]]  # table -> fingerprint -> findings
+    dup_head: Any  # (language, threshold, NotDuplicates) the scan ran with
+    dup_contents: list[tuple[Any, ...]] | None  # per scanned customer: its matching fields
+    dup_matches: list[tuple[int, int, str, str, int]] | None  # positions in dup_contents
+
+
+def _read(path: Path) -> Saved | None:
+    try:
+        data = marshal.loads(path.read_bytes())
+    except (OSError, EOFError, ValueError, TypeError):
+        return None
+    try:
+        fmt, digest, key, rows, dup_head, contents, matches = data
+        if fmt != FORMAT or digest != code_digest() or not isinstance(key, str):
+            return None
+        if not (isinstance(rows, dict) and all(isinstance(v, dict) for v in rows.values())):
+            return None
+        if contents is not None and not (
+            isinstance(contents, list)
+            and isinstance(matches, list)
+            and all(len(m) == 5 for m in matches)
+        ):
+            return None
+        return Saved(key, rows, dup_head, contents, matches)
+    except (TypeError, ValueError):
+        return None
+
+
+class CheckCache:
+    """The cache of one workbook for one check: read before the workbook, written after."""
+
+    def __init__(self, path: Path | None, saved: Saved | None) -> None:
+        self.path = path
+        self.saved = saved
+        self.warm = False  # set after a check: whether cached findings were used
+        self.rechecked = 0  # rows the row rules ran on (benchmarks, tests)
+        self.scan_reused = False
+        self.start_scan: Callable[[Any], Any] | None = None  # payload -> started worker
+
+    @classmethod
+    def open(cls, workbook: str | Path) -> CheckCache | None:
+        """The cache of this workbook (empty when none is usable); None when there is no
+        state folder to keep one in."""
+        try:
+            path = cache_file(workbook)
+        except OSError:
+            return None
+        return cls(path, _read(path))
+
+    @property
+    def promising(self) -> bool:
+        """Whether the last check's duplicate scan is there to be reused (then no worker is
+        started before the read)."""
+        return self.saved is not None and self.saved.dup_contents is not None
+
+    def save(self, saved: Saved) -> None:
+        if self.path is None:
+            return
+        from .writeback.atomic import atomic_write
+
+        blob = marshal.dumps(
+            (
+                FORMAT,
+                code_digest(),
+                saved.key,
+                saved.rows,
+                saved.dup_head,
+                saved.dup_contents,
+                saved.dup_matches,
+            )
+        )
+
+        def write(tmp: Path) -> None:
+            with open(tmp, "wb") as fh:
+                fh.write(blob)
+
+        try:
+            atomic_write(self.path, write, mode=0o600)
+        except OSError:  # only a cache: the next check is a full one
+            pass
+
+
+def _crashed(wb: Workbook, name: str, exc: Exception) -> Finding:
+    return make(
+        "rule.crashed", wb.lang, sheet="Customers", rule=name, error=f"{type(exc).__name__}: {exc}"
+    )
+
+
+def run(wb: Workbook, ctx: Any, cache: CheckCache, scan: Any = None) -> list[Finding] | None:
+    """The findings of every rule (unsorted, in an order that sorts like the full check's),
+    using and refreshing the cache; None when only a full check can answer exactly (the
+    caller then runs one)."""
+    from .dedupe.api import DuplicateMatch, findings_from_matches, resolve_threshold
+    from .dedupe.worker import payload_of
+    from .rules import RULES, Context
+
+    ordered = sorted(RULES, key=lambda r: r.deferred)
+    key = key_of(wb, ctx.today)
+    saved = cache.saved
+    rows_old = saved.rows if saved is not None and saved.key == key else {}
+    tables = {"customers": wb.customers, "followups": wb.followups}
+
+    # --- which rows the row rules run on
+    fps: dict[str, list[bytes]] = {}
+    todo: dict[str, list[int]] = {}
+    for name, table in tables.items():
+        if name in CACHED_TABLES:
+            fps[name] = fps_t = fingerprints(table)
+            known = rows_old.get(name, {})
+            todo[name] = [i for i, fp in enumerate(fps_t) if fp not in known]
+        else:
+            todo[name] = list(range(len(table.records)))
+
+    # --- the duplicate scan: reuse, or start it now so it runs beside the other rules
+    threshold = resolve_threshold(wb, None)
+    payload = payload_of(wb.lang, threshold, wb.not_duplicates, wb.customers.records)
+    dup_head = [payload[0], payload[1], [list(p) for p in payload[2]]]
+    contents = [e[1:7] for e in payload[3]]
+    dup_rows = [e[0] for e in payload[3]]
+    reuse = (
+        saved is not None
+        and saved.dup_contents is not None
+        and saved.dup_head == dup_head
+        and saved.dup_contents == contents
+    )
+    own_scan = None
+    if not reuse and scan is None and cache.start_scan is not None:
+        own_scan = scan = cache.start_scan(payload)
+
+    try:
+        out: list[tuple[int, Finding]] = [(-1, f) for f in wb.problems]
+        # --- row rules on the rows that need them
+        sub = {
+            name: replace(t, records=[t.records[i] for i in todo[name]])
+            if len(todo[name]) != len(t.records)
+            else t
+            for name, t in tables.items()
+        }
+        sub_wb = replace(wb, customers=sub["customers"], followups=sub["followups"])
+        sub_ctx = Context(wb=sub_wb, today=ctx.today)
+        at = {
+            (t.schema.name, r.row): (name, k)
+            for name, t in sub.items()
+            for k, r in enumerate(t.records)
+        }
+        if len(at) != len(sub["customers"].records) + len(sub["followups"].records):
+            return None  # two rows of one sheet with one number: cannot attribute
+        fresh: dict[tuple[str, int], list[tuple[int, Finding]]] = {}
+        for pos, r in enumerate(ordered):
+            if r.scope != "row":
+                continue
+            try:
+                found = list(r.fn(sub_wb, sub_ctx))
+            except Exception:  # noqa: BLE001 - the full check reports it as it always did
+                return None
+            for f in found:
+                where = at.get((f.sheet, f.row))  # type: ignore[arg-type]
+                if where is None:
+                    return None
+                fresh.setdefault(where, []).append((pos, f))
+        new_rows: dict[str, dict[bytes, tuple[Template, ...]]] = {}
+        for name, t in tables.items():
+            s = sub[name]
+            if name not in CACHED_TABLES:
+                for k in range(len(s.records)):
+                    out.extend(fresh.get((name, k), ()))
+                continue
+            known = rows_old.get(name, {})
+            fps_t = fps[name]
+            keep: dict[bytes, tuple[Template, ...]] = {}
+            changed = iter(range(len(s.records)))
+            todo_set = set(todo[name])
+            sheet = t.schema.name
+            for i, rec in enumerate(t.records):
+                fp = fps_t[i]
+                if i in todo_set:
+                    got = fresh.get((name, next(changed)), [])
+                    out.extend(got)
+                    keep[fp] = tuple(
+                        (pos, f.column, f.code, f.severity, f.message, f.customer_id)
+                        for pos, f in got
+                    )
+                else:
+                    tpl = keep[fp] = known[fp]
+                    for pos, column, code, severity, message, cid in tpl:
+                        out.append(
+                            (pos, Finding(sheet, rec.row, column, code, severity, message, cid))
+                        )
+            new_rows[name] = keep
+
+        # --- cross rules on the whole workbook
+        matches = None
+        for pos, r in enumerate(ordered):
+            if r.scope == "row":
+                continue
+            try:
+                if r.name == DUPLICATES:
+                    if reuse:
+                        assert saved is not None and saved.dup_matches is not None
+                        matches = [
+                            DuplicateMatch(dup_rows[a], dup_rows[b], n, why, score)
+                            for a, b, n, why, score in saved.dup_matches
+                        ]
+                    else:
+                        matches = scan.matches_for(wb, threshold) if scan is not None else None
+                        if matches is None:
+                            from .dedupe.api import duplicate_matches
+
+                            matches = duplicate_matches(wb, threshold)
+                    out.extend((pos, f) for f in findings_from_matches(wb, matches))
+                else:
+                    out.extend((pos, f) for f in r.fn(wb, ctx))
+            except Exception as exc:  # noqa: BLE001 - as the full check: a finding
+                out.append((pos, _crashed(wb, r.name, exc)))
+                if r.name == DUPLICATES:
+                    matches = None
+    finally:
+        if own_scan is not None:
+            own_scan.close()
+
+    cache.warm = bool(rows_old) or reuse
+    cache.rechecked = sum(len(todo[n]) for n in CACHED_TABLES)
+    cache.scan_reused = reuse
+    if matches is None:
+        dup_contents, dup_matches = None, None
+    elif reuse:
+        dup_contents, dup_matches = contents, saved.dup_matches  # type: ignore[union-attr]
+    else:
+        pos_of = {row: k for k, row in enumerate(dup_rows)}
+        dup_contents = contents
+        dup_matches = [
+            (pos_of[m.row], pos_of[m.other_row], m.other_name, m.reason, m.score) for m in matches
+        ]
+    unchanged = (
+        rows_old
+        and reuse
+        and not any(todo[n] for n in CACHED_TABLES)
+        and all(len(new_rows[n]) == len(rows_old.get(n, {})) for n in CACHED_TABLES)
+    )
+    if not unchanged:
+        cache.save(Saved(key, new_rows, dup_head, dup_contents, dup_matches))
+    return [f for _pos, f in sorted(out, key=_order)]
+
+
+def _order(item: tuple[int, Finding]) -> tuple:
+    from .findings import sort_key
+
+    return (*sort_key(item[1]), item[0])

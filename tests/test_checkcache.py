@@ -1,0 +1,261 @@
+"""The warm re-check (crm_sheets/checkcache.py) finds exactly what a full check finds.
+
+Each step edits a workbook the way a team does between two checks, then compares the
+full check (no cache) with the warm one (the cache the previous step left): the findings,
+in order, field by field.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import stat
+import sys
+from pathlib import Path
+
+import openpyxl
+import pytest
+from helpers import TODAY
+
+from crm_sheets import checkcache, load
+from crm_sheets.checkcache import CheckCache
+from crm_sheets.rules import RULES
+from crm_sheets.validation import check_file, validate
+
+ROOT = Path(__file__).resolve().parents[1]
+BENCH_TODAY = dt.date(2026, 11, 26)
+
+
+def _dicts(report) -> list[dict]:
+    return [f.to_dict() for f in report.findings]
+
+
+def _both(path: Path, today: dt.date) -> CheckCache:
+    """Full check and warm check of `path` agree; returns the warm check's cache."""
+    _wb, full = check_file(path, today, cache=False)
+    cc = CheckCache.open(path)
+    assert cc is not None
+    warm = validate(load(path), today, cache=cc)
+    assert _dicts(warm) == _dicts(full)
+    assert (warm.customers, warm.followups) == (full.customers, full.followups)
+    return cc
+
+
+class Sheet:
+    """Edit a master with openpyxl by header names."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.book = openpyxl.load_workbook(path)
+
+    def ws(self, name: str):  # noqa: ANN201
+        return self.book[name]
+
+    def col(self, sheet: str, header: str) -> int:
+        for c in self.ws(sheet)[1]:
+            if c.value is not None and str(c.value).lstrip("*") == header:
+                return c.column
+        raise KeyError(header)
+
+    def get(self, sheet: str, row: int, header: str):  # noqa: ANN201
+        return self.ws(sheet).cell(row, self.col(sheet, header)).value
+
+    def set(self, sheet: str, row: int, header: str, value) -> None:  # noqa: ANN001
+        self.ws(sheet).cell(row, self.col(sheet, header)).value = value
+
+    def row_values(self, sheet: str, row: int) -> list:
+        return [c.value for c in self.ws(sheet)[row]]
+
+    def put_row(self, sheet: str, row: int, values: list) -> None:
+        ws = self.ws(sheet)
+        for k, v in enumerate(values, start=1):
+            ws.cell(row, k).value = v
+
+    def save(self) -> None:
+        self.book.save(self.path)
+
+
+@pytest.fixture(scope="module")
+def bench2000(tmp_path_factory) -> Path:
+    sys.path.insert(0, str(ROOT / "bench"))
+    try:
+        from gen import make_benchmark_workbook
+    finally:
+        sys.path.remove(str(ROOT / "bench"))
+    out = tmp_path_factory.mktemp("bench") / "bench_2000.xlsx"
+    return make_benchmark_workbook(out, 2000, 5000)
+
+
+def test_every_rule_declares_its_scope() -> None:
+    scopes = {r.name: r.scope for r in RULES}
+    assert set(scopes.values()) <= {"row", "cross"}
+    for name in (
+        "customer_id",
+        "followup_id",
+        "followup_customer",
+        "followup_owner",
+        "possible_duplicate",
+    ):
+        assert scopes[name] == "cross"
+    assert scopes["required"] == "row"
+
+
+def test_warm_equals_full_on_the_benchmark_after_every_kind_of_edit(
+    bench2000, tmp_path, crm_state_dir
+) -> None:
+    path = tmp_path / "master.xlsx"
+    path.write_bytes(bench2000.read_bytes())
+    today = BENCH_TODAY
+
+    cc = _both(path, today)  # cold: nothing to reuse
+    assert not cc.warm
+    cache = checkcache.cache_file(path)
+    assert cache.is_file()
+    if os.name == "posix":
+        assert stat.S_IMODE(cache.stat().st_mode) == 0o600
+
+    cc = _both(path, today)  # unchanged: nothing is checked again
+    assert cc.warm and cc.scan_reused and cc.rechecked == 0
+
+    s = Sheet(path)  # changed cells: a name, an invalid phone, a stage, a follow-up date
+    s.set("客户", 10, "客户名称", "杭州新世纪电子科技有限公司")
+    s.set("客户", 20, "联系方式", "123")
+    s.set("客户", 30, "商机阶段", "流失")
+    s.set("跟进记录", 12, "沟通开始", dt.datetime(2027, 1, 1, 9, 0))
+    s.set("跟进记录", 40, "客户编号", "C19990101001")
+    s.save()
+    cc = _both(path, today)
+    assert cc.warm and not cc.scan_reused and cc.rechecked == 3
+
+    s = Sheet(path)  # a field the duplicate scan does not read: its result is kept
+    s.set("客户", 31, "商机阶段", "流失")
+    s.set("客户", 32, "负责人", "不认识的人")
+    s.save()
+    cc = _both(path, today)
+    assert cc.warm and cc.scan_reused and cc.rechecked == 2
+
+    s = Sheet(path)  # new rows: a copy of row 5 (a duplicate, and its ID twice), a blank-ID one
+    ws = s.ws("客户")
+    last = ws.max_row
+    s.put_row("客户", last + 1, s.row_values("客户", 5))
+    new = s.row_values("客户", 6)
+    new[0] = None
+    s.put_row("客户", last + 2, new)
+    s.save()
+    cc = _both(path, today)
+    # the copy holds what row 5 holds: its row findings are reused (at its own row)
+    assert cc.warm and not cc.scan_reused and cc.rechecked == 1
+
+    s = Sheet(path)  # deleted rows: every row below moves up
+    s.ws("客户").delete_rows(7, 2)
+    s.ws("跟进记录").delete_rows(3, 1)
+    s.save()
+    cc = _both(path, today)
+    assert cc.warm and not cc.scan_reused and cc.rechecked == 0
+
+    s = Sheet(path)  # moved rows: two customers swap places
+    a, b = s.row_values("客户", 50), s.row_values("客户", 51)
+    s.put_row("客户", 50, b)
+    s.put_row("客户", 51, a)
+    s.save()
+    cc = _both(path, today)
+    assert cc.warm and cc.rechecked == 0
+
+    s = Sheet(path)  # a duplicate introduced ...
+    kept = s.get("客户", 101, "客户名称")
+    s.set("客户", 101, "客户名称", s.get("客户", 100, "客户名称"))
+    s.save()
+    cc = _both(path, today)
+    assert not cc.scan_reused
+    s = Sheet(path)  # ... and removed again
+    s.set("客户", 101, "客户名称", kept)
+    s.save()
+    cc = _both(path, today)
+    assert cc.warm and not cc.scan_reused and cc.rechecked == 1
+
+    s = Sheet(path)  # Settings changed: every row again
+    s.set("设置", 5, "值", 70)
+    s.save()
+    cc = _both(path, today)
+    assert cc.rechecked == len(load(path).customers.records) and not cc.scan_reused
+
+    s = Sheet(path)  # Lists changed
+    s.ws("列表").cell(2, 1).value = "高端制造"
+    s.save()
+    cc = _both(path, today)
+    assert cc.rechecked == len(load(path).customers.records) and cc.scan_reused
+
+    s = Sheet(path)  # NotDuplicates changed
+    ids = [s.get("客户", r, "客户编号") for r in (100, 101)]
+    s.ws("非重复").cell(2, 1).value = ids[0]
+    s.ws("非重复").cell(2, 2).value = ids[1]
+    s.save()
+    _both(path, today)
+
+    cc = _both(path, today - dt.timedelta(days=400))  # another day: future dates now
+    assert cc.rechecked == len(load(path).customers.records)
+    cc = _both(path, today - dt.timedelta(days=400))
+    assert cc.warm and cc.rechecked == 0
+
+
+@pytest.mark.parametrize("damage", [b"", b"not a cache", b"\xe3\x00\x00", "truncate"])
+def test_a_damaged_cache_is_ignored(bench2000, tmp_path, crm_state_dir, damage) -> None:
+    path = tmp_path / "master.xlsx"
+    path.write_bytes(bench2000.read_bytes())
+    _both(path, BENCH_TODAY)
+    cache = checkcache.cache_file(path)
+    blob = cache.read_bytes()
+    cache.write_bytes(blob[: len(blob) // 2] if damage == "truncate" else damage)
+    cc = _both(path, BENCH_TODAY)
+    assert not cc.warm
+
+
+def test_a_cache_of_other_code_is_ignored(bench2000, tmp_path, crm_state_dir, monkeypatch) -> None:
+    path = tmp_path / "master.xlsx"
+    path.write_bytes(bench2000.read_bytes())
+    _both(path, BENCH_TODAY)
+    monkeypatch.setattr(checkcache, "code_digest", lambda: "another engine")
+    cc = _both(path, BENCH_TODAY)
+    assert not cc.warm
+
+
+def test_warm_equals_full_on_the_demo(tmp_path, crm_state_dir) -> None:
+    from crm_sheets.demo import build_demo
+
+    master = build_demo(tmp_path / "demo", today=TODAY).master
+    cc = _both(master, TODAY)
+    assert not cc.warm
+    cc = _both(master, TODAY)
+    assert cc.warm and cc.rechecked == 0
+    s = Sheet(master)
+    s.set("客户", 3, "联系方式", "12")
+    s.set("客户", 4, "省", "火星")
+    s.ws("客户").delete_rows(5, 1)
+    s.save()
+    cc = _both(master, TODAY)
+    assert cc.warm and cc.rechecked == 2
+
+
+def test_check_file_warm_starts_no_worker(bench2000, tmp_path, crm_state_dir, monkeypatch) -> None:
+    from crm_sheets import validation
+
+    path = tmp_path / "master.xlsx"
+    path.write_bytes(bench2000.read_bytes())
+    started: list[object] = []
+    real = validation.start_scan
+
+    def counting(*a, **kw):  # noqa: ANN002, ANN003, ANN202
+        started.append(a)
+        return real(*a, **kw)
+
+    monkeypatch.setattr(validation, "start_scan", counting)
+    _wb, cold = check_file(path, BENCH_TODAY, cache=True)
+    assert len(started) == 1
+    _wb, warm = check_file(path, BENCH_TODAY, cache=True)
+    assert len(started) == 1 and _dicts(warm) == _dicts(cold)
+    s = Sheet(path)  # a changed name: the scan runs again, after the read
+    s.set("客户", 10, "客户名称", "杭州新世纪电子科技有限公司")
+    s.save()
+    _wb, warm = check_file(path, BENCH_TODAY, cache=True)
+    assert len(started) == 2
+    assert _dicts(warm) == _dicts(check_file(path, BENCH_TODAY, cache=False)[1])
