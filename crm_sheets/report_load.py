@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Iterator, MutableSequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -58,8 +59,31 @@ class _Master:
                 raise CrmError(f"缺少工作表 '{needed}'（{zh}）/ {self.path.name} has no '{needed}' "
                                f"sheet (sheets: {', '.join(names)})")
         self.date1904 = reader._date1904(self.path, None)
+        self._ahead: dict[str, Future] = {}
+        self._pool: ThreadPoolExecutor | None = None
+
+    def prefetch(self, canon: str) -> None:
+        """Parse a sheet on a second thread meanwhile (calamine releases the GIL while it
+        parses; a second handle on the file already checked): `rows(canon)` takes it."""
+        if canon in self._ahead or canon not in self.sheets:
+            return
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=1)
+        name = self.sheets[canon]
+
+        def work() -> list[list[Any]]:
+            cwb = reader.open_calamine(self.path, checked=True)
+            try:
+                return reader.read_sheet_rows(cwb, name, self.path)
+            finally:
+                cwb.close()
+
+        self._ahead[canon] = self._pool.submit(work)
 
     def rows(self, canon: str) -> list[list[Any]]:
+        ahead = self._ahead.pop(canon, None)
+        if ahead is not None:
+            return ahead.result()
         return reader.read_sheet_rows(self.cwb, self.sheets[canon], self.path)
 
     def lists(self) -> dict[str, list[str]]:
@@ -73,6 +97,9 @@ class _Master:
         return reader.read_settings(self.rows(SHEET_SETTINGS), lang)[0]
 
     def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._ahead.clear()
         self.cwb.close()
 
 
@@ -149,6 +176,7 @@ def load_for_query(path: str | Path, filters: Filters, *,
     customer's latest follow-up date."""
     m = _Master(Path(path))
     try:
+        m.prefetch(FOLLOWUPS.name)
         rows = m.rows(CUSTOMERS.name)
         sheet = m.sheets[CUSTOMERS.name]
         idx, columns, lang = _header(rows, CUSTOMERS, sheet, m.path)
@@ -320,6 +348,7 @@ def load_for_dashboard(path: str | Path, *, columns: bool = True) -> Workbook:
     project = _projected_columns if columns else _projected
     m = _Master(Path(path))
     try:
+        m.prefetch(FOLLOWUPS.name)
         with paused_gc():  # millions of small objects, no cycles (gcpause)
             customers, lang = project(m, CUSTOMERS, DASHBOARD_CUSTOMER_KEYS)
             followups, _ = project(m, FOLLOWUPS, DASHBOARD_FOLLOWUP_KEYS)
