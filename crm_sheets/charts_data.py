@@ -511,7 +511,8 @@ def _contacts(f: Columns, ids: set[str] | None, today: dt.date) -> dict[str, lis
         if d > today:
             continue
         out[cid].append((d, owner or "", stage_after or None,
-                         _as_date(nd) if nd is not None else None, action or ""))
+                         nd if type(nd) is D else _as_date(nd) if nd is not None else None,
+                         action or ""))
     day = itemgetter(0)
     for lst in out.values():
         if len(lst) > 1:
@@ -527,10 +528,18 @@ def followup_efficiency(followups: Sequence[Record], lang: str = "zh", *, today:
     count: Counter = Counter()
     delays: defaultdict[dt.date, list[float]] = defaultdict(list)
     f = followups if isinstance(followups, Columns) else Columns.of(followups, FOLLOWUP_KEYS)
+    DT = dt.datetime  # noqa: N806
+    lo = DT.combine(first, dt.time())  # a naive datetime's day is in [first, today] iff
+    hi = DT.combine(today, dt.time.max)  # lo <= it <= hi: most rows are skipped on that
     for start, end, rec in zip(f["start"], f["end"], f["recorded_at"], strict=True):
-        d = _as_date(start)
-        if d is None or d < first or d > today:
-            continue
+        if type(start) is DT and start.tzinfo is None:
+            if start < lo or start > hi:
+                continue
+            d = start.date()
+        else:
+            d = _as_date(start)
+            if d is None or d < first or d > today:
+                continue
         wk = d - dt.timedelta(days=d.weekday())
         count[wk] += 1
         end = end or start
