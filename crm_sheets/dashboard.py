@@ -107,7 +107,7 @@ def write_dashboard_xlsx(dash: Dashboard, path: Path, *, fast: bool = True) -> P
     (`fast=False`: through xlsxwriter's per-cell calls, the same file)."""
     zh = dash.lang == "zh"
     with atomic_path(Path(path)) as tmp:
-        book = new_workbook(tmp)
+        book = new_workbook(tmp, fast=fast)
         fm = Formats(book)
         ws = book.add_worksheet("看板" if zh else "Dashboard")
         write_dashboard_sheet(book, ws, fm, dash, zh)
@@ -135,8 +135,8 @@ def _overdue_cells_fast(book: Any, ws: Any, fm: Formats, listing: Any) -> bool:
     # texts nothing in prohibited.redact would change are written as they are (one cheap
     # check over all of them); otherwise every text goes through safe_text.display
     texts = [v for vals in rows for v in vals if type(v) is str]
-    clean = not prohibited.maybe("\x00".join(texts)) and not any(
-        s.endswith("…") or s.endswith("...") for s in texts)
+    joined = "\x00".join(texts) + "\x00"
+    clean = not prohibited.maybe(joined) and "…\x00" not in joined and "...\x00" not in joined
     display = safe_text.display
     date_t, combine, midnight = dt.date, dt.datetime.combine, dt.time()
     text_f, int_f, day_f = fm.text, fm.int, fm.day

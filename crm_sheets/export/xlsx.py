@@ -38,9 +38,11 @@ PAGE_W_PX = {True: int((11.69 - 0.8) * 96), False: int((8.27 - 0.8) * 96)}  # la
 PAGE_H_PX = {True: int((8.27 - 1.3) * 96), False: int((11.69 - 1.3) * 96)}
 
 
-def new_workbook(path: Path) -> XWorkbook:
-    """An xlsxwriter workbook that never turns strings into formulas, numbers or links."""
-    return xlsxwriter.Workbook(str(path), {
+def new_workbook(path: Path, *, fast: bool = False) -> XWorkbook:
+    """An xlsxwriter workbook that never turns strings into formulas, numbers or links
+    (`fast`: its shared strings written by a lean loop, the same XML; see `FastBook`)."""
+    cls = FastBook if fast and fast_ok() else xlsxwriter.Workbook
+    return cls(str(path), {
         "strings_to_formulas": False, "strings_to_numbers": False, "strings_to_urls": False,
         "default_format_properties": {"font_name": FONT, "font_size": 10, "font_charset": 134},
     })
@@ -494,10 +496,11 @@ class CellPutter:
 
         self.ws = ws
         self.table = ws.table
+        self._table_of_strings = book.str_table
         self._sst = book.str_table._get_shared_string_index
         self._S, self._N, self._D, self._B = (CellStringTuple, CellNumberTuple,
                                               CellDatetimeTuple, CellBlankTuple)
-        self._strings: dict[tuple[int, int], Any] = {}
+        self._strings: dict[int, dict[str, Any]] = {}
         self._cells: dict[Any, Any] = {}
         self.limit = ws.xls_strmax // 2  # longer strings may need xlsxwriter's truncation
         self.box: tuple[int, int, int, int] | None = None
@@ -513,13 +516,16 @@ class CellPutter:
         return True
 
     def string(self, s: str, fmt: Any) -> Any:
+        texts = self._strings.get(id(fmt))
+        if texts is None:
+            texts = self._strings[id(fmt)] = {}
+        cell = texts.get(s)
+        if cell is not None:  # what _get_shared_string_index does for a string it has
+            self._table_of_strings.count += 1
+            return cell
         if len(s) > self.limit:
             return None
-        i = self._sst(s)
-        key = (i, id(fmt))
-        cell = self._strings.get(key)
-        if cell is None:
-            cell = self._strings[key] = self._S(i, fmt)
+        cell = texts[s] = self._S(self._sst(s), fmt)
         return cell
 
     def number(self, v: Any, fmt: Any) -> Any:
@@ -654,3 +660,47 @@ def _write_rows_fast(self: Worksheet) -> None:  # noqa: C901 - mirrors Worksheet
             parts.append(head + r + tail)
         parts.append("</row>")
         write("".join(parts))
+
+
+class FastBook(XWorkbook):
+    """An xlsxwriter Workbook whose shared-strings part is written by a lean loop (the
+    same XML: strings that need more than escaping take xlsxwriter's own path). A long
+    listing has a hundred thousand distinct strings (customer IDs, names)."""
+
+    def _get_packager(self) -> Any:  # xlsxwriter's documented override point
+        from xlsxwriter.packager import Packager
+        from xlsxwriter.sharedstrings import SharedStrings
+        from xlsxwriter.xmlwriter import re_control_chars_1, re_control_chars_2
+
+        class Strings(SharedStrings):
+            def _write_sst_strings(self) -> None:
+                strings = self.string_table.string_array
+                joined = "\ue000".join(strings)  # a separator that cannot join a pattern
+                if re_control_chars_1.search(joined) or re_control_chars_2.search(joined):
+                    super()._write_sst_strings()
+                    return
+                escape = "&" in joined or "<" in joined or ">" in joined
+                write = self.fh.write
+                out: list[str] = []
+                for s in strings:
+                    if s[:1].isspace() or s[-1:].isspace() or (
+                            s.startswith("<r>") and s.endswith("</r>")):
+                        write("".join(out))
+                        out = []
+                        self._write_si(s)
+                        continue
+                    if escape:
+                        s = s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+                    out.append("<si><t>" + s + "</t></si>")
+                write("".join(out))
+
+        class FastPackager(Packager):
+            def _write_shared_strings_file(self) -> None:
+                sst = Strings()
+                sst.string_table = self.workbook.str_table
+                if not self.workbook.str_table.count:
+                    return
+                sst._set_xml_writer(self._filename("xl/sharedStrings.xml"))
+                sst._assemble_xml_file()
+
+        return FastPackager()
