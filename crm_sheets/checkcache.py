@@ -50,21 +50,35 @@ def enabled() -> bool:
 
 @lru_cache(maxsize=1)
 def code_digest() -> str:
-    """What cached findings depend on besides the workbook: this engine's sources and data
-    (the rules, messages, divisions, the normaliser) and the libraries the rules call."""
-    from . import __version__
-    from .dedupe import formcache
+    """What cached findings depend on besides the workbook: this engine's files (the rules,
+    messages, divisions, the normaliser) and the libraries the rules and the scan call.
 
-    h = hashlib.sha256(f"{FORMAT}|{__version__}|{sys.version}|{formcache.code_digest()}".encode())
+    By each file's size and modification time, as Python itself tells a stale .pyc: an
+    installed or edited file gets a new time (reading 2 MB of sources on every check
+    would cost more than the rules the cache saves)."""
+    from importlib.util import find_spec
+
+    from . import __version__
+
+    h = hashlib.sha256(f"{FORMAT}|{__version__}|{sys.version}".encode())
     root = Path(__file__).resolve().parent
-    for p in sorted(root.rglob("*")):
-        if "__pycache__" in p.parts or not p.is_file():
-            continue
-        h.update(str(p.relative_to(root)).encode())
-        h.update(p.read_bytes())
-    for mod in ("phonenumbers", "email_validator"):
-        m = sys.modules.get(mod)
-        h.update(f"{mod}={getattr(m, '__version__', '')}".encode())
+    folders = [root]
+    for mod in ("phonenumbers", "email_validator", "opencc"):
+        spec = find_spec(mod)
+        if spec is not None and spec.origin:
+            folders.append(Path(spec.origin).parent)
+    for top in folders:
+        h.update(f"|{top}".encode())
+        for dirpath, dirnames, filenames in os.walk(top):
+            dirnames[:] = sorted(d for d in dirnames if d != "__pycache__")
+            if top != root and dirpath != str(top):
+                continue  # a library: its top folder (its sources and data) is enough
+            for name in sorted(filenames):
+                try:
+                    st = os.stat(os.path.join(dirpath, name))
+                except OSError:
+                    continue
+                h.update(f"{dirpath}/{name}:{st.st_size}:{st.st_mtime_ns}".encode())
     return h.hexdigest()
 
 
@@ -91,16 +105,34 @@ def key_of(wb: Workbook, today: Any) -> str:
         [tuple(p) for p in wb.not_duplicates],
         str(today),
         layout,
+        [tuple(tables_keys) for tables_keys in _first_keys(wb)],
     )
     return hashlib.sha256(repr(parts).encode("utf-8")).hexdigest()
+
+
+def _first_keys(wb: Workbook) -> list[tuple[str, ...]]:
+    """The field order `fingerprints` hashes values in (that of each sheet's first row)."""
+    return [tuple(t.records[0].values) if t.records else () for t in (wb.customers, wb.followups)]
 
 
 def fingerprints(table: Table) -> list[bytes]:
     """One hash per record of everything a row rule reads of it (its row number aside)."""
     dumps, b2 = pickle.dumps, hashlib.blake2b
+    records = table.records
+    if not records:
+        return []
+    keys = tuple(records[0].values)  # the reader's field order; the keys ride along otherwise
     return [
-        b2(dumps((tuple(r.values.items()), r.raw, r.problems, r.extra), 5), digest_size=16).digest()
-        for r in table.records
+        b2(
+            dumps(
+                (tuple(r.values.values()), r.raw, r.problems, r.extra)
+                if tuple(r.values) == keys
+                else (tuple(r.values.items()), r.raw, r.problems, r.extra),
+                5,
+            ),
+            digest_size=16,
+        ).digest()
+        for r in records
     ]
 
 
@@ -249,12 +281,16 @@ def run(wb: Workbook, ctx: Any, cache: CheckCache, scan: Any = None) -> list[Fin
         }
         sub_wb = replace(wb, customers=sub["customers"], followups=sub["followups"])
         sub_ctx = Context(wb=sub_wb, today=ctx.today)
+        # findings on a cached sheet are kept per row; the others are the full check's as
+        # they stand (their sheet's rows all ran)
+        cached_sheets = {tables[n].schema.name: n for n in CACHED_TABLES}
         at = {
             (t.schema.name, r.row): (name, k)
             for name, t in sub.items()
+            if name in CACHED_TABLES
             for k, r in enumerate(t.records)
         }
-        if len(at) != len(sub["customers"].records) + len(sub["followups"].records):
+        if len(at) != sum(len(sub[n].records) for n in CACHED_TABLES):
             return None  # two rows of one sheet with one number: cannot attribute
         fresh: dict[tuple[str, int], list[tuple[int, Finding]]] = {}
         for pos, r in enumerate(ordered):
@@ -265,21 +301,21 @@ def run(wb: Workbook, ctx: Any, cache: CheckCache, scan: Any = None) -> list[Fin
             except Exception:  # noqa: BLE001 - the full check reports it as it always did
                 return None
             for f in found:
+                if f.sheet not in cached_sheets:
+                    out.append((pos, f))
+                    continue
                 where = at.get((f.sheet, f.row))  # type: ignore[arg-type]
                 if where is None:
                     return None
                 fresh.setdefault(where, []).append((pos, f))
         new_rows: dict[str, dict[bytes, tuple[Template, ...]]] = {}
         for name, t in tables.items():
-            s = sub[name]
             if name not in CACHED_TABLES:
-                for k in range(len(s.records)):
-                    out.extend(fresh.get((name, k), ()))
                 continue
             known = rows_old.get(name, {})
             fps_t = fps[name]
             keep: dict[bytes, tuple[Template, ...]] = {}
-            changed = iter(range(len(s.records)))
+            changed = iter(range(len(sub[name].records)))
             todo_set = set(todo[name])
             sheet = t.schema.name
             for i, rec in enumerate(t.records):

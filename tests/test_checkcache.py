@@ -219,9 +219,11 @@ def test_a_cache_of_other_code_is_ignored(bench2000, tmp_path, crm_state_dir, mo
     assert not cc.warm
 
 
-def test_warm_equals_full_on_the_demo(tmp_path, crm_state_dir) -> None:
+@pytest.mark.parametrize("cached", [("customers",), ("customers", "followups")])
+def test_warm_equals_full_on_the_demo(tmp_path, crm_state_dir, monkeypatch, cached) -> None:
     from crm_sheets.demo import build_demo
 
+    monkeypatch.setattr(checkcache, "CACHED_TABLES", cached)
     master = build_demo(tmp_path / "demo", today=TODAY).master
     cc = _both(master, TODAY)
     assert not cc.warm
@@ -231,9 +233,11 @@ def test_warm_equals_full_on_the_demo(tmp_path, crm_state_dir) -> None:
     s.set("客户", 3, "联系方式", "12")
     s.set("客户", 4, "省", "火星")
     s.ws("客户").delete_rows(5, 1)
+    s.set("跟进记录", 7, "沟通开始", dt.datetime(2030, 1, 1, 9, 0))
+    s.ws("跟进记录").delete_rows(9, 1)
     s.save()
     cc = _both(master, TODAY)
-    assert cc.warm and cc.rechecked == 2
+    assert cc.warm and cc.rechecked == 2 + (len(cached) - 1)
 
 
 def test_check_file_warm_starts_no_worker(bench2000, tmp_path, crm_state_dir, monkeypatch) -> None:
