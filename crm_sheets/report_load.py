@@ -86,6 +86,10 @@ class _Master:
             return ahead.result()
         return reader.read_sheet_rows(self.cwb, self.sheets[canon], self.path)
 
+    def grid(self, canon: str) -> Grid:
+        """A data sheet's cells."""
+        return Grid(self.rows(canon))
+
     def lists(self) -> dict[str, list[str]]:
         if SHEET_LISTS not in self.sheets:
             return {k: list(v) for k, v in DEFAULT_LISTS.items()}
@@ -103,15 +107,37 @@ class _Master:
         self.cwb.close()
 
 
-def _header(rows: list[list[Any]], schema: SheetSchema, sheet: str, path: Path) -> tuple[int, dict[str, int], str]:
-    idx, columns, _extras, lang, _dups = reader.find_header(rows, schema)
+class Grid:
+    """A sheet's cells as calamine reads them, from A1: by row (`row`, `head`) or by
+    column (`column`). Backed by calamine's rows; a column read can stand in for it."""
+
+    def __init__(self, rows: list[list[Any]]) -> None:
+        self.rows = rows
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def head(self, n: int) -> list[list[Any]]:
+        return self.rows[:n]
+
+    def row(self, i: int) -> list[Any]:
+        return self.rows[i]
+
+    def column(self, ci: int, start: int) -> list[Any]:
+        """The values of column `ci` from row index `start` down (None past a short row)."""
+        return [r[ci] if ci < len(r) else None for r in self.rows[start:]]
+
+
+def _header(rows: Grid, schema: SheetSchema, sheet: str, path: Path) -> tuple[int, dict[str, int], str]:
+    idx, columns, _extras, lang, _dups = reader.find_header(rows.head(reader.HEADER_SCAN_ROWS),
+                                                            schema)
     if idx < 0:
         raise CrmError(f"工作表 '{sheet}' 找不到表头 / sheet '{sheet}' of {path.name} has no "
                        f"recognisable header row")
     return idx, columns, lang
 
 
-def _column(rows: list[list[Any]], start: int, ci: int | None, conv: Any,
+def _column(rows: Grid, start: int, ci: int | None, conv: Any,
             kind: Kind | None = None) -> list[Any]:
     """Converted values of one column (None for blanks and for values that do not convert).
 
@@ -124,8 +150,7 @@ def _column(rows: list[list[Any]], start: int, ci: int | None, conv: Any,
     cache: dict[Any, Any] = {}
     out = []
     append = out.append
-    for r in rows[start:]:
-        v = r[ci] if ci < len(r) else None
+    for v in rows.column(ci, start):
         t = type(v)
         if t is DT:  # as coerce.parse_datetime_range / parse_date treat typed values
             append(v if kind is Kind.DATETIME else v.date() if kind is Kind.DATE else conv(v))
@@ -147,7 +172,7 @@ def _column(rows: list[list[Any]], start: int, ci: int | None, conv: Any,
 
 
 def _last_contacts(m: _Master, ids: set[str] | None, today: dt.date | None) -> dict[str, dt.date]:
-    rows = m.rows(FOLLOWUPS.name)
+    rows = m.grid(FOLLOWUPS.name)
     idx, columns, _ = _header(rows, FOLLOWUPS, m.sheets[FOLLOWUPS.name], m.path)
     if "customer_id" not in columns or "start" not in columns:
         return {}
@@ -177,7 +202,7 @@ def load_for_query(path: str | Path, filters: Filters, *,
     m = _Master(Path(path))
     try:
         m.prefetch(FOLLOWUPS.name)
-        rows = m.rows(CUSTOMERS.name)
+        rows = m.grid(CUSTOMERS.name)
         sheet = m.sheets[CUSTOMERS.name]
         idx, columns, lang = _header(rows, CUSTOMERS, sheet, m.path)
         lists = m.lists()
@@ -208,9 +233,9 @@ def load_for_query(path: str | Path, filters: Filters, *,
                 else:
                     keep.append(i)
         if keep is None:
-            sub = rows
+            sub = [rows.row(i) for i in range(len(rows))]
         else:
-            sub = rows[: idx + 1] + [rows[idx + 1 + i] for i in keep]
+            sub = rows.head(idx + 1) + [rows.row(idx + 1 + i) for i in keep]
         table, _lang, _notes = reader.read_table(sub, CUSTOMERS, sheet, m.date1904, m.path)
         if keep is not None:
             for rec in table.records:
@@ -235,7 +260,7 @@ def load_for_query(path: str | Path, filters: Filters, *,
 
 
 def _projected(m: _Master, schema: SheetSchema, keys: Iterable[str]) -> tuple[Table, str]:
-    rows = m.rows(schema.name)
+    rows = m.grid(schema.name)
     sheet = m.sheets[schema.name]
     idx, columns, lang = _header(rows, schema, sheet, m.path)
     keys = [k for k in keys if k in columns]
@@ -246,10 +271,10 @@ def _projected(m: _Master, schema: SheetSchema, keys: Iterable[str]) -> tuple[Ta
                   header_row=idx + 1)
     recs = table.records
     nkeys = len(keys)
-    data = rows[idx + 1:]
     base = idx + 2
     for i, vals in enumerate(zip(*cols, strict=True) if cols else ()):
-        if vals.count(None) == nkeys and not any(not reader.is_blank(c) for c in data[i]):
+        if vals.count(None) == nkeys and not any(not reader.is_blank(c)
+                                                 for c in rows.row(idx + 1 + i)):
             continue
         recs.append(Record(base + i, dict(zip(keys, vals, strict=True))))
     return table, lang
@@ -310,7 +335,7 @@ class ColumnRecords(MutableSequence):
 def _projected_columns(m: _Master, schema: SheetSchema, keys: Iterable[str]) -> tuple[Table, str]:
     """As `_projected`, the records kept as columns (ColumnRecords): the same rows, row
     numbers and values."""
-    rows = m.rows(schema.name)
+    rows = m.grid(schema.name)
     sheet = m.sheets[schema.name]
     idx, columns, lang = _header(rows, schema, sheet, m.path)
     keys = [k for k in keys if k in columns]
@@ -324,8 +349,7 @@ def _projected_columns(m: _Master, schema: SheetSchema, keys: Iterable[str]) -> 
         empty = [i for i in empty if col[i] is None]
         if not empty:
             break
-    data = rows[idx + 1:]
-    drop = {i for i in empty if not any(not reader.is_blank(c) for c in data[i])}
+    drop = {i for i in empty if not any(not reader.is_blank(c) for c in rows.row(idx + 1 + i))}
     base = idx + 2
     if drop:
         index = [i for i in range(n) if i not in drop]
