@@ -119,53 +119,34 @@ def write_dashboard_xlsx(dash: Dashboard, path: Path, *, fast: bool = True) -> P
     return Path(path)
 
 
-def _overdue_cells_fast(book: Any, ws: Any, fm: Formats, listing: Any) -> bool:
-    """The listing's cells as the loop in `write_overdue_sheet` writes them, stored straight
-    into the sheet (export.xlsx.CellPutter); False when it cannot (nothing written then)."""
+def _overdue_block(book: Any, ws: Any, fm: Formats, listing: Any) -> bool:
+    """The listing's cells as the loop in `write_overdue_sheet` writes them, put as one
+    block (export.xlsx.put_block); False, nothing written, when it does not qualify."""
     from . import prohibited
-    from .export.xlsx import CellPutter, fast_ok, fast_rows
+    from .export.xlsx import put_block
 
     rows = listing.rows
     ncols = len(listing.columns)
-    if not fast_ok() or any(len(v) != ncols for v in rows):
+    if not rows or any(len(v) != ncols for v in rows):
         return False
-    put = CellPutter(book, ws)
-    if not put.span(1, 0, len(rows), max(ncols - 1, 0)):
+    fmts = {"text": fm.text, "int": fm.int, "date": fm.day}
+    kinds = {"text": "text", "int": "number", "date": "date"}
+    if any(k not in kinds for k in listing.formats):
         return False
     # texts nothing in prohibited.redact would change are written as they are (one cheap
-    # check over all of them); otherwise every text goes through safe_text.display
+    # check over all of them); otherwise each goes through safe_text.display
     texts = [v for vals in rows for v in vals if type(v) is str]
     joined = "\x00".join(texts) + "\x00"
     clean = not prohibited.maybe(joined) and "…\x00" not in joined and "...\x00" not in joined
-    display = safe_text.display
-    date_t, combine, midnight = dt.date, dt.datetime.combine, dt.time()
-    text_f, int_f, day_f = fm.text, fm.int, fm.day
-    string, number, datetime, blank = put.string, put.number, put.datetime, put.blank
-    kinds = list(enumerate(listing.formats))
-    for r, values in enumerate(rows, start=1):
-        cells = {}
-        for c, kind in kinds:
-            v = values[c]
-            if kind == "date" and isinstance(v, date_t):
-                v = combine(v, midnight)
-                cell = datetime(v, day_f)
-                if cell is None:
-                    ws.write_datetime(r, c, v, day_f)
-            elif kind == "int" and isinstance(v, (int, float)):
-                cell = number(v, int_f)
-                if cell is None:
-                    ws.write_number(r, c, v, int_f)
-            else:
-                text = v if clean and type(v) is str else display(v)
-                cell = string(text, text_f) if text else blank(text_f)
-                if cell is None:
-                    write_text(ws, r, c, v, text_f)
-            if cell is not None:
-                cells[c] = cell
-        put.row(r, cells)
-    put.done()
-    fast_rows(ws)
-    return True
+    columns = []
+    for c, kind in enumerate(listing.formats):
+        vals = [r[c] for r in rows]
+        if kind == "int" and not all(type(v) is int for v in vals):  # bool, float, text: as cells
+            return False
+        if kind == "text":
+            vals = [v if clean and type(v) is str else safe_text.display(v) for v in vals]
+        columns.append((fmts[kind], kinds[kind], vals))
+    return put_block(book, ws, 1, columns)
 
 
 def write_overdue_sheet(book: Any, fm: Formats, listing: Any, zh: bool, *,
@@ -177,7 +158,7 @@ def write_overdue_sheet(book: Any, fm: Formats, listing: Any, zh: bool, *,
     ws = book.add_worksheet("逾期跟进" if zh else "Overdue")
     for c, name in enumerate(listing.columns):
         ws.write_string(0, c, name, fm.header)
-    if not (fast and _overdue_cells_fast(book, ws, fm, listing)):
+    if not (fast and _overdue_block(book, ws, fm, listing)):
         for r, values in enumerate(listing.rows, start=1):
             for c, v in enumerate(values):
                 kind = listing.formats[c]

@@ -70,6 +70,39 @@ def test_overdue_sheet_fast_is_the_same_file(tmp_path):
         assert _members(fast) == _members(slow)
 
 
+def _plain_rows(n):
+    """Rows of the types the listing holds, some masked, some blank, many repeated."""
+    out = []
+    for i in range(n):
+        plan = ["发送报价", "", f"核对 {RESIDENT_ID}", "回访…", "a & b <c>", " 空格 "][i % 6]
+        out.append(
+            [
+                ["张伟", "李娜", ""][i % 3],
+                i % 97 - 3,
+                dt.date(2026, 1, 1) + dt.timedelta(days=i % 300),
+                plan,
+                f"C{i:06d}",
+                f"公司{i % 1000}",
+            ]
+        )
+    return out
+
+
+def test_overdue_block_is_the_same_file(tmp_path):
+    from crm_sheets.dashboard import _overdue_block
+    from crm_sheets.export.xlsx import Formats, new_workbook
+
+    book = new_workbook(tmp_path / "probe.xlsx")
+    ws = book.add_worksheet("x")
+    assert _overdue_block(book, ws, Formats(book), _listing(_plain_rows(40)))  # taken
+    book.close()
+    for n in (1, 15, 16, 17, 5000):
+        rows = _plain_rows(n)
+        slow = write_dashboard_xlsx(_dashboard(rows), tmp_path / "slow.xlsx", fast=False)
+        fast = write_dashboard_xlsx(_dashboard(rows), tmp_path / "fast.xlsx")
+        assert _members(fast) == _members(slow), n
+
+
 def test_overdue_sheet_fast_masks_like_the_slow_path(tmp_path):
     fast = write_dashboard_xlsx(_dashboard(ODD_ROWS), tmp_path / "fast.xlsx")
     strings = _members(fast)["xl/sharedStrings.xml"].decode()
@@ -321,3 +354,39 @@ def test_column_records_once_built_are_what_the_figures_read(tmp_path):
     ref.customers.records[0].values["stage"] = "流失"
     ref.customers.records.append(ref.customers.records[0])
     assert _dash(build_dashboard(wb, today=TODAY)) == _dash(build_dashboard(ref, today=TODAY))
+
+
+def test_block_with_a_row_of_its_own_height_is_written_cell_by_cell(tmp_path):
+    from crm_sheets.export.xlsx import Formats, new_workbook, put_block
+
+    cols = [
+        ("text", ["甲", "", "乙"] * 7),
+        ("number", list(range(21))),
+        ("date", [dt.date(2026, 1, d) for d in range(1, 22)]),
+    ]
+    files = []
+    for fast in (True, False):
+        path = tmp_path / f"{fast}.xlsx"
+        book = new_workbook(path)
+        fm = Formats(book)
+        ws = book.add_worksheet("x")
+        ws.write_string(0, 0, "表头", fm.header)
+        fmts = {"text": fm.text, "number": fm.int, "date": fm.day}
+        if fast:
+            assert put_block(book, ws, 1, [(fmts[k], k, v) for k, v in cols])
+        else:
+            for r in range(21):
+                for c, (k, v) in enumerate(cols):
+                    x = v[r]
+                    if k == "date":
+                        ws.write_datetime(r + 1, c, dt.datetime.combine(x, dt.time()), fm.day)
+                    elif k == "number":
+                        ws.write_number(r + 1, c, x, fm.int)
+                    elif x:
+                        ws.write_string(r + 1, c, x, fm.text)
+                    else:
+                        ws.write_blank(r + 1, c, None, fm.text)
+        ws.set_row(5, 40)  # a row of the block with its own height
+        book.close()
+        files.append(_members(path))
+    assert files[0] == files[1]

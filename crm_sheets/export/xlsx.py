@@ -463,12 +463,11 @@ def write_selection_xlsx(result: Any, path: Path,
 
 # ---------------------------------------------------------------- long sheets, fast
 # A listing of tens of thousands of rows (the dashboard's overdue follow-ups) spends most
-# of its time in xlsxwriter's per-cell Python. `CellPutter` stores cells straight into the
-# worksheet's table and `fast_rows` renders the cell rows with a leaner loop: the same
-# table, shared strings, dimensions and sheet XML, byte for byte, as write_string /
-# write_number / write_datetime / write_blank and xlsxwriter's own writer (a test compares).
-# Anything unusual (a string that could need truncating, a non-finite number, a cell
-# without a format, a row with its own height) goes through xlsxwriter's code.
+# of its time in xlsxwriter's per-cell Python. `put_block` takes a block of rows given
+# column by column and `fast_rows` renders it in bulk when the workbook closes: the same
+# shared strings, dimensions and sheet XML, byte for byte, as write_string / write_number
+# / write_datetime / write_blank cell by cell and xlsxwriter's own row writer (a test
+# compares both). The other rows of the sheet go through xlsxwriter's code.
 
 _FAST_VERSIONS = ("3.3.1",)  # the xlsxwriter versions whose sheet XML the fast loop mirrors
 
@@ -477,189 +476,184 @@ def fast_ok() -> bool:
     return xlsxwriter.__version__ in _FAST_VERSIONS
 
 
-class CellPutter:
-    """Cells as write_string / write_number / write_datetime / write_blank store them, made
-    without the per-call checks, for whole rows stored at once (`row`) inside a box
-    declared with `span` that the caller fills: every row and column of the box gets at
-    least one cell. `done()` records the dimensions the calls would have recorded. Equal
-    cells share one (immutable) cell tuple. A cell method returns None when xlsxwriter's
-    own call must write that cell (a string that may need truncating, a non-finite
-    number, no format): the caller then calls it, in the same order."""
+class Block:
+    """Rows `first`..`first + n - 1` and columns 0..len(columns) - 1 of a sheet, every
+    cell present: per column (format, kind, values) with kind "s" (values: shared-string
+    index, or None for a formatted blank cell) or "n" (a number, or a date's serial)."""
 
-    def __init__(self, book: XWorkbook, ws: Worksheet) -> None:
-        from xlsxwriter.worksheet import (
-            CellBlankTuple,
-            CellDatetimeTuple,
-            CellNumberTuple,
-            CellStringTuple,
-        )
+    def __init__(self, first: int, n: int, columns: list[tuple[Any, str, list[Any]]]) -> None:
+        self.first, self.n, self.columns = first, n, columns
 
-        self.ws = ws
-        self.table = ws.table
-        self._table_of_strings = book.str_table
-        self._sst = book.str_table._get_shared_string_index
-        self._S, self._N, self._D, self._B = (CellStringTuple, CellNumberTuple,
-                                              CellDatetimeTuple, CellBlankTuple)
-        self._strings: dict[int, dict[str, Any]] = {}
-        self._cells: dict[Any, Any] = {}
-        self.limit = ws.xls_strmax // 2  # longer strings may need xlsxwriter's truncation
-        self.box: tuple[int, int, int, int] | None = None
+    @property
+    def last(self) -> int:
+        return self.first + self.n - 1
 
-    def span(self, r0: int, c0: int, r1: int, c1: int) -> bool:
-        """Declare the box of cells to come (rows r0..r1, columns c0..c1): False when it is
-        not inside the sheet (the caller writes through xlsxwriter instead)."""
-        ws = self.ws
-        if r0 < 0 or c0 < 0 or r1 < r0 or c1 < c0 or r1 >= ws.xls_rowmax \
-                or c1 >= ws.xls_colmax or ws.constant_memory:
-            return False
-        self.box = (r0, c0, r1, c1)
-        return True
+    def cells(self, row: int) -> dict[int, Any]:
+        """One row as xlsxwriter's cell tuples (when the block cannot be written in bulk)."""
+        from xlsxwriter.worksheet import CellBlankTuple, CellNumberTuple, CellStringTuple
 
-    def string(self, s: str, fmt: Any) -> Any:
-        texts = self._strings.get(id(fmt))
-        if texts is None:
-            texts = self._strings[id(fmt)] = {}
-        cell = texts.get(s)
-        if cell is not None:  # what _get_shared_string_index does for a string it has
-            self._table_of_strings.count += 1
-            return cell
-        if len(s) > self.limit:
-            return None
-        cell = texts[s] = self._S(self._sst(s), fmt)
-        return cell
-
-    def number(self, v: Any, fmt: Any) -> Any:
-        t = type(v)
-        if t is not int and (t is not float or v != v or v in (math.inf, -math.inf)):
-            return None
-        key = ("n", t, v, id(fmt))
-        cell = self._cells.get(key)
-        if cell is None:
-            cell = self._cells[key] = self._N(v, fmt)
-        return cell
-
-    def datetime(self, v: dt.datetime, fmt: Any) -> Any:
-        if fmt is None or type(v) is not dt.datetime:
-            return None
-        key = ("d", v, id(fmt))
-        cell = self._cells.get(key)
-        if cell is None:
-            cell = self._cells[key] = self._D(self.ws._convert_date_time(v), fmt)
-        return cell
-
-    def blank(self, fmt: Any) -> Any:
-        if fmt is None:
-            return None
-        key = ("b", id(fmt))
-        cell = self._cells.get(key)
-        if cell is None:
-            cell = self._cells[key] = self._B(fmt)
-        return cell
-
-    def row(self, r: int, cells: dict[int, Any]) -> None:
-        """Store one row's cells (column -> cell)."""
-        table = self.table
-        if r in table:
-            table[r].update(cells)
-        else:
-            table[r] = cells
-
-    def done(self) -> None:
-        if self.box is not None:
-            r0, c0, r1, c1 = self.box
-            self.ws._check_dimensions(r0, c0)
-            self.ws._check_dimensions(r1, c1)
+        i = row - self.first
+        out: dict[int, Any] = {}
+        for c, (fmt, kind, values) in enumerate(self.columns):
+            v = values[i]
+            out[c] = (CellBlankTuple(fmt) if v is None else CellStringTuple(v, fmt)) \
+                if kind == "s" else CellNumberTuple(v, fmt)
+        return out
 
 
-def fast_rows(ws: Worksheet) -> bool:
-    """Have `ws` write its cell rows with the lean loop when the workbook closes (the
-    same XML); False when this xlsxwriter is not one the loop mirrors."""
-    if not fast_ok() or ws.constant_memory:
+def put_block(book: XWorkbook, ws: Worksheet, first: int,
+              columns: Sequence[tuple[Any, str, Sequence[Any]]]) -> bool:
+    """Put a block of rows from `first` down, given by column: (format, kind, values) with
+    kind "text" (str, or "" / None for a blank cell with the format: texts as
+    write_string takes them, already masked), "number" (int or float) or "date"
+    (dt.date: written as write_datetime writes its midnight). False, with nothing
+    written, when the block does not qualify (xlsxwriter, format or values not plain, a
+    string that may need truncating, outside the sheet): write cell by cell then."""
+    if not fast_ok() or ws.constant_memory or not columns or getattr(ws, "_crm_block", None):
         return False
+    n = len(columns[0][2])
+    if n == 0 or any(len(vals) != n for _f, _k, vals in columns) \
+            or first < 0 or first + n - 1 >= ws.xls_rowmax or len(columns) > ws.xls_colmax:
+        return False
+    limit = ws.xls_strmax // 2
+    D, DT = dt.date, dt.datetime  # noqa: N806
+    for fmt, kind, vals in columns:
+        if fmt is None:
+            return False
+        types = set(map(type, vals))
+        if kind == "text":
+            if not types <= {str, type(None)} or any(len(v) > limit for v in vals if v):
+                return False
+        elif kind == "number":
+            if not types <= {int, float} or any(v != v or v in (math.inf, -math.inf)
+                                                for v in vals):
+                return False
+        elif kind != "date" or types != {D}:
+            return False
+    # shared strings in the order write_string would have added them: row by row
+    sst = book.str_table._get_shared_string_index
+    texts = [c for c, (_f, kind, _v) in enumerate(columns) if kind == "text"]
+    index: dict[int, list[Any]] = {c: [] for c in texts}
+    if texts:
+        cols = [columns[c][2] for c in texts]
+        outs = [index[c] for c in texts]
+        for vals in zip(*cols, strict=True):
+            for v, out in zip(vals, outs, strict=True):
+                out.append(sst(v) if v else None)
+    block_cols: list[tuple[Any, str, list[Any]]] = []
+    for c, (fmt, kind, vals) in enumerate(columns):
+        if kind == "text":
+            block_cols.append((fmt, "s", index[c]))
+        elif kind == "number":
+            block_cols.append((fmt, "n", list(vals)))
+        else:
+            serial = {d: ws._convert_date_time(DT.combine(d, dt.time())) for d in set(vals)}
+            block_cols.append((fmt, "n", [serial[d] for d in vals]))
+    block = Block(first, n, block_cols)
+    ws._check_dimensions(first, 0)
+    ws._check_dimensions(block.last, len(columns) - 1)
+    ws._crm_block = block
     ws._write_rows = MethodType(_write_rows_fast, ws)
     return True
 
 
-def _spans(self: Worksheet) -> dict[int, str]:
-    """Worksheet._calculate_spans, over the rows and comments there are (not every row
-    number in the sheet's range): the same "first:last" column per block of 16 rows."""
+def _spans(self: Worksheet, block: Block | None) -> dict[int, str]:
+    """Worksheet._calculate_spans over the rows there are (and the block's, every one
+    from column 0 to its last): the same "first:last" column per block of 16 rows."""
     rmin, rmax, cmin, cmax = self.dim_rowmin, self.dim_rowmax, self.dim_colmin, self.dim_colmax
     lo: dict[int, int] = {}
     hi: dict[int, int] = {}
+
+    def see(row_num: int, a: int, b: int) -> None:
+        k = int(row_num / 16)
+        if k not in lo or a < lo[k]:
+            lo[k] = a
+        if k not in hi or b > hi[k]:
+            hi[k] = b
+
     for source in (self.table, self.comments):
         for row_num, cells in source.items():
             if not cells or row_num < rmin or row_num > rmax:
                 continue
             cols = [c for c in cells if cmin <= c <= cmax]
-            if not cols:
-                continue
-            block = int(row_num / 16)
-            a, b = min(cols), max(cols)
-            if block not in lo or a < lo[block]:
-                lo[block] = a
-            if block not in hi or b > hi[block]:
-                hi[block] = b
+            if cols:
+                see(row_num, min(cols), max(cols))
+    if block is not None:
+        last_col = min(len(block.columns) - 1, cmax)
+        for row_num in range(block.first, block.last + 1, 16):
+            see(row_num, max(0, cmin), last_col)
+        see(block.last, max(0, cmin), last_col)
     return {k: f"{lo[k] + 1}:{hi[k] + 1}" for k in sorted(lo)}
 
 
-def _write_rows_fast(self: Worksheet) -> None:  # noqa: C901 - mirrors Worksheet._write_rows
+def _write_block(self: Worksheet, block: Block, spans: dict[int, str]) -> None:
+    """The block's rows in bulk: each cell's XML after its reference made once per
+    distinct value, each row one string."""
     from xlsxwriter.utility import xl_col_to_name
-    from xlsxwriter.worksheet import (
-        CellBlankTuple,
-        CellDatetimeTuple,
-        CellNumberTuple,
-        CellStringTuple,
-    )
 
-    self.row_spans = _spans(self)
-    plain_height = self.default_row_height == self.original_row_height
-    table, row_info, comments, spans = self.table, self.row_info, self.comments, self.row_spans
-    names = {c: '<c r="' + xl_col_to_name(c) for c in range(self.dim_colmin, self.dim_colmax + 1)}
-    tails: dict[int, str] = {}  # id(cell) -> the cell's XML after its reference
-    write = self.fh.write
-    S, N, D, B = CellStringTuple, CellNumberTuple, CellDatetimeTuple, CellBlankTuple  # noqa: N806
-    for row_num in range(self.dim_rowmin, self.dim_rowmax + 1):
+    tails: list[list[str]] = []
+    for fmt, kind, values in block.columns:
+        xf = fmt._get_xf_index()  # first use in sheet order, as _write_cell does
+        made: dict[Any, str] = {}
+        if kind == "s":
+            made[None] = f'" s="{xf}"/>'
+            for v in set(values):
+                if v is not None:
+                    made[v] = f'" s="{xf}" t="s"><v>{v}</v></c>'
+        else:
+            for v in set(values):
+                made[v] = f'" s="{xf}"><v>{v:.16G}</v></c>'
+        tails.append([made[v] for v in values])
+    cells = "".join(f'<c r="{xl_col_to_name(c)}{{0}}{{{c + 1}}}'
+                    for c in range(len(block.columns)))
+    templates: dict[str | None, str] = {}
+    out: list[str] = []
+    first = block.first
+    for i, row in enumerate(zip(*tails, strict=True)):
+        r = first + i
+        span = spans.get(int(r / 16))
+        tpl = templates.get(span)
+        if tpl is None:
+            tpl = templates[span] = ((f'<row r="{{0}}" spans="{span}">' if span else
+                                      '<row r="{0}">') + cells + "</row>")
+        out.append(tpl.format(r + 1, *row))
+        if len(out) >= 4096:
+            self.fh.write("".join(out))
+            out = []
+    self.fh.write("".join(out))
+
+
+def _write_rows_fast(self: Worksheet) -> None:  # noqa: C901 - mirrors Worksheet._write_rows
+    block: Block | None = getattr(self, "_crm_block", None)
+    table, row_info, comments = self.table, self.row_info, self.comments
+    if block is not None and (self.default_row_height != self.original_row_height or any(
+            r in row_info or r in comments or table.get(r)
+            for r in range(block.first, block.last + 1))):
+        for r in range(block.first, block.last + 1):  # not in bulk: as cells, the same XML
+            table[r].update(block.cells(r))
+        block = None
+    if block is None:
+        Worksheet._write_rows(self)
+        return
+    self.row_spans = spans = _spans(self, block)
+    row_num = self.dim_rowmin
+    while row_num <= self.dim_rowmax:
+        if row_num == block.first:
+            _write_block(self, block, spans)
+            row_num = block.last + 1
+            continue
         cells = table[row_num]
-        if not (row_num in row_info or row_num in comments or cells):
-            continue
-        span = spans.get(int(row_num / 16))
-        if not cells:
-            self._write_empty_row(row_num, span, row_info.get(row_num))
-            continue
-        if row_num in row_info or not plain_height:
-            self._write_row(row_num, span, row_info.get(row_num))
-            for col_num in range(self.dim_colmin, self.dim_colmax + 1):
-                if col_num in cells:
-                    self._write_cell(row_num, col_num, cells[col_num])
-            self._xml_end_tag("row")
-            continue
-        r = str(row_num + 1)
-        parts = [f'<row r="{r}" spans="{span}">' if span else f'<row r="{r}">']
-        for col_num in sorted(cells):
-            head = names.get(col_num)
-            if head is None:
-                continue
-            cell = cells[col_num]
-            tail = tails.get(id(cell))
-            if tail is None:
-                kind = type(cell)
-                fmt = cell.format
-                if fmt is None or kind not in (S, N, D, B):
-                    write("".join(parts))
-                    parts = []
-                    self._write_cell(row_num, col_num, cell)
-                    continue
-                xf = fmt._get_xf_index()  # first use in sheet order, as _write_cell does
-                if kind is S:
-                    tail = f'" s="{xf}" t="s"><v>{cell.string}</v></c>'
-                elif kind is B:
-                    tail = f'" s="{xf}"/>'
-                else:
-                    tail = f'" s="{xf}"><v>{cell.number:.16G}</v></c>'
-                tails[id(cell)] = tail
-            parts.append(head + r + tail)
-        parts.append("</row>")
-        write("".join(parts))
+        if row_num in row_info or row_num in comments or cells:
+            span = spans.get(int(row_num / 16))
+            if cells:
+                self._write_row(row_num, span, row_info.get(row_num))
+                for col_num in range(self.dim_colmin, self.dim_colmax + 1):
+                    if col_num in cells:
+                        self._write_cell(row_num, col_num, cells[col_num])
+                self._xml_end_tag("row")
+            else:
+                self._write_empty_row(row_num, span, row_info.get(row_num))
+        row_num += 1
 
 
 class FastBook(XWorkbook):
