@@ -390,3 +390,16 @@ def test_block_with_a_row_of_its_own_height_is_written_cell_by_cell(tmp_path):
         book.close()
         files.append(_members(path))
     assert files[0] == files[1]
+
+
+def test_dashboard_from_columns_without_follow_ups(tmp_path):
+    from helpers import customer, make_master
+
+    from crm_sheets.charts_data import build_dashboard
+    from crm_sheets.report_load import load_for_dashboard
+
+    path = make_master(tmp_path / "nofu.xlsx", [customer(), customer(customer_id="C2")], [])
+    cols = load_for_dashboard(path)
+    recs = load_for_dashboard(path, columns=False)
+    assert len(cols.followups.records) == 0
+    assert _dash(build_dashboard(cols, today=TODAY)) == _dash(build_dashboard(recs, today=TODAY))
