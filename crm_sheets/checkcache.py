@@ -178,6 +178,7 @@ class CheckCache:
         self.warm = False  # set after a check: whether cached findings were used
         self.rechecked = 0  # rows the row rules ran on (benchmarks, tests)
         self.scan_reused = False
+        self.scan_incremental = False  # the scan was brought up to date from its index
         self.start_scan: Callable[[Any], Any] | None = None  # payload -> started worker
 
     @classmethod
@@ -266,8 +267,12 @@ def run(wb: Workbook, ctx: Any, cache: CheckCache, scan: Any = None) -> list[Fin
         and saved.dup_head == dup_head
         and saved.dup_contents == contents
     )
+    quick = None  # the scan brought up to date from the last full scan's index
+    if not reuse and scan is None:
+        quick = _incremental(wb, payload, dup_head, threshold)
+    cache.scan_incremental = quick is not None
     own_scan = None
-    if not reuse and scan is None and cache.start_scan is not None:
+    if not reuse and quick is None and scan is None and cache.start_scan is not None:
         own_scan = scan = cache.start_scan(payload)
 
     try:
@@ -348,12 +353,16 @@ def run(wb: Workbook, ctx: Any, cache: CheckCache, scan: Any = None) -> list[Fin
                             DuplicateMatch(dup_rows[a], dup_rows[b], n, why, score)
                             for a, b, n, why, score in saved.dup_matches
                         ]
+                    elif quick is not None:
+                        matches = quick
                     else:
                         matches = scan.matches_for(wb, threshold) if scan is not None else None
                         if matches is None:
                             from .dedupe.api import duplicate_matches
 
-                            matches = duplicate_matches(wb, threshold)
+                            kept: list[Any] = []
+                            matches = duplicate_matches(wb, threshold, keep=kept)
+                            _save_index(wb, payload, dup_head, kept)
                     out.extend((pos, f) for f in findings_from_matches(wb, matches))
                 else:
                     out.extend((pos, f) for f in r.fn(wb, ctx))
@@ -387,6 +396,57 @@ def run(wb: Workbook, ctx: Any, cache: CheckCache, scan: Any = None) -> list[Fin
     if not unchanged:
         cache.save(Saved(key, new_rows, dup_head, dup_contents, dup_matches))
     return [f for _pos, f in sorted(out, key=_order)]
+
+
+def _index_file(wb: Workbook) -> Path | None:
+    from .dedupe import formcache, incremental
+
+    if wb.path is None:
+        return None
+    try:
+        return incremental.index_path(formcache.cache_path(wb.path))
+    except OSError:
+        return None
+
+
+def _incremental(wb: Workbook, payload: Any, head: Any, threshold: int) -> list[Any] | None:
+    """The duplicate matches from the last full scan's index, or None (scan in full)."""
+    from .dedupe import incremental
+
+    path = _index_file(wb)
+    if path is None:
+        return None
+    index = incremental.load_index(path, code_digest())
+    if index is None:
+        return None
+    entries = payload[3]
+    try:
+        return incremental.update(
+            index,
+            head,
+            [tuple(e[1:7]) for e in entries],
+            [e[0] for e in entries],
+            [e[7] for e in entries],
+            payload[2],
+            threshold,
+            wb.lang,
+        )
+    except Exception:  # noqa: BLE001 - an optimisation: the full scan answers instead
+        return None
+
+
+def _save_index(wb: Workbook, payload: Any, head: Any, kept: list[Any]) -> None:
+    from .dedupe import incremental
+
+    path = _index_file(wb)
+    if path is None or not kept:
+        return
+    try:
+        index = incremental.index_after_scan(head, payload[3], kept[0])
+        if index is not None:
+            incremental.save_index(path, index, code_digest())
+    except Exception:  # noqa: BLE001 - only a cache
+        pass
 
 
 def _order(item: tuple[int, Finding]) -> tuple:

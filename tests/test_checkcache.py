@@ -126,6 +126,7 @@ def test_warm_equals_full_on_the_benchmark_after_every_kind_of_edit(
     s.save()
     cc = _both(path, today)
     assert cc.warm and not cc.scan_reused and cc.rechecked == 3
+    assert cc.scan_incremental  # from the index the cold check's full scan left
 
     s = Sheet(path)  # a field the duplicate scan does not read: its result is kept
     s.set("客户", 31, "商机阶段", "流失")
@@ -257,9 +258,124 @@ def test_check_file_warm_starts_no_worker(bench2000, tmp_path, crm_state_dir, mo
     assert len(started) == 1
     _wb, warm = check_file(path, BENCH_TODAY, cache=True)
     assert len(started) == 1 and _dicts(warm) == _dicts(cold)
-    s = Sheet(path)  # a changed name: the scan runs again, after the read
+    s = Sheet(path)  # a changed name: the incremental scan answers, still no worker
     s.set("客户", 10, "客户名称", "杭州新世纪电子科技有限公司")
     s.save()
     _wb, warm = check_file(path, BENCH_TODAY, cache=True)
-    assert len(started) == 2
+    assert len(started) == 1
     assert _dicts(warm) == _dicts(check_file(path, BENCH_TODAY, cache=False)[1])
+    s = Sheet(path)  # a phone on 7 customers: only a full scan can tell; it starts after the read
+    phone = s.get("客户", 2, "联系方式")
+    for r in range(3, 9):
+        s.set("客户", r, "联系方式", phone)
+    s.save()
+    before = len(started)
+    _wb, warm = check_file(path, BENCH_TODAY, cache=True)
+    assert len(started) == before + 1
+    assert _dicts(warm) == _dicts(check_file(path, BENCH_TODAY, cache=False)[1])
+
+
+def _scan_both(wb, index, threshold: int = 85):  # noqa: ANN001, ANN202
+    """The full scan of `wb` and the incremental one from `index`; None when it declined."""
+    from crm_sheets.dedupe import incremental
+    from crm_sheets.dedupe.api import duplicate_matches
+    from crm_sheets.dedupe.worker import payload_of
+
+    full = duplicate_matches(wb, threshold)
+    lang, th, nd, entries = payload_of(wb.lang, threshold, wb.not_duplicates, wb.customers.records)
+    quick = incremental.update(
+        index,
+        incremental.head_of(lang, th, nd),
+        [tuple(e[1:7]) for e in entries],
+        [e[0] for e in entries],
+        [e[7] for e in entries],
+        nd,
+        th,
+        wb.lang,
+    )
+    return full, quick
+
+
+def _index_of(wb, threshold: int = 85):  # noqa: ANN001, ANN202
+    from crm_sheets.dedupe import incremental
+    from crm_sheets.dedupe.api import duplicate_matches
+    from crm_sheets.dedupe.worker import payload_of
+
+    kept: list = []
+    duplicate_matches(wb, threshold, keep=kept)
+    lang, th, nd, entries = payload_of(wb.lang, threshold, wb.not_duplicates, wb.customers.records)
+    return incremental.index_after_scan(incremental.head_of(lang, th, nd), entries, kept[0])
+
+
+def test_incremental_scan_equals_full_scan_after_random_edits(bench2000) -> None:
+    import copy
+    import random
+
+    from crm_sheets.model import Record
+
+    base = load(bench2000)
+    base.not_duplicates = [
+        (
+            base.customers.records[3].values["customer_id"],
+            base.customers.records[4].values["customer_id"],
+        )
+    ]
+    index = _index_of(base)
+    recs = base.customers.records
+    names = [r.values["name"] for r in recs]
+    rnd = random.Random(15)
+    answered = 0
+    for trial in range(40):
+        wb = copy.deepcopy(base)
+        cr = wb.customers.records
+        for _ in range(rnd.randint(1, 6)):
+            kind = rnd.choice(
+                ["copy", "variant", "phone", "new", "delete", "blank", "move", "city", "merged"]
+            )
+            k = rnd.randrange(len(cr))
+            other = rnd.choice(names)
+            if kind == "copy":  # a duplicate introduced
+                cr[k].values["name"] = other
+            elif kind == "variant":
+                cr[k].values["name"] = other.replace("有限公司", "") + rnd.choice(
+                    ["", "集团", "（北京）"]
+                )
+            elif kind == "phone":
+                cr[k].values["phone"] = cr[rnd.randrange(len(cr))].values["phone"]
+            elif kind == "new":
+                vals = dict(cr[rnd.randrange(len(cr))].values)
+                vals["customer_id"] = None if rnd.random() < 0.5 else vals["customer_id"]
+                cr.insert(k, Record(0, vals))
+            elif kind == "delete":
+                del cr[k]
+            elif kind == "blank":
+                cr[k].values["name"] = None if rnd.random() < 0.5 else "  "
+            elif kind == "move":
+                cr.insert(rnd.randrange(len(cr)), cr.pop(k))
+            elif kind == "city":
+                cr[k].values["city"] = rnd.choice(["上海市", "广州市", None])
+            else:
+                cr[k].values["status"] = "已合并"
+        for row, r in enumerate(cr, start=2):
+            r.row = row
+        full, quick = _scan_both(wb, index)
+        if quick is not None:
+            answered += 1
+            assert quick == full, f"trial {trial}"
+    assert answered >= 20
+
+
+def test_incremental_scan_declines_when_a_contact_becomes_common(bench2000) -> None:
+    import copy
+
+    base = load(bench2000)
+    index = _index_of(base)
+    wb = copy.deepcopy(base)
+    phone = wb.customers.records[0].values["phone"]
+    for r in wb.customers.records[1:7]:
+        r.values["phone"] = phone  # now on 7 customers: no longer evidence for anyone
+    full, quick = _scan_both(wb, index)
+    assert quick is None
+    wb = copy.deepcopy(base)
+    full, quick = _scan_both(wb, index)
+    assert quick == full

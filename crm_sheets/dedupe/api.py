@@ -58,8 +58,8 @@ def profile_of(values: Mapping[str, Any]) -> Profile | None:
                    location_codes(prov, city) if prov or city else ())
 
 
-def without_common_contacts(profiles: list[Profile | None]) -> list[Profile | None]:
-    """Blank phones/emails shared by many customers: they do not identify a company."""
+def contact_counts(profiles: list[Profile | None]) -> tuple[dict[str, int], dict[str, int]]:
+    """How many customers have each phone and each e-mail."""
     phones: dict[str, int] = {}
     emails: dict[str, int] = {}
     for p in profiles:
@@ -68,6 +68,12 @@ def without_common_contacts(profiles: list[Profile | None]) -> list[Profile | No
                 phones[p.phone] = phones.get(p.phone, 0) + 1
             if p.email:
                 emails[p.email] = emails.get(p.email, 0) + 1
+    return phones, emails
+
+
+def without_common_contacts(profiles: list[Profile | None]) -> list[Profile | None]:
+    """Blank phones/emails shared by many customers: they do not identify a company."""
+    phones, emails = contact_counts(profiles)
     out: list[Profile | None] = []
     for p in profiles:
         if p is not None and (phones.get(p.phone, 0) > CONTACT_CAP
@@ -243,14 +249,18 @@ class DuplicateMatch:
     score: int
 
 
-def duplicate_matches(workbook: Workbook, threshold: int | None = None) -> list[DuplicateMatch]:
+def duplicate_matches(workbook: Workbook, threshold: int | None = None, *,
+                      keep: list[Any] | None = None) -> list[DuplicateMatch]:
     """For each customer that looks like an earlier one, the best-scoring earlier customer.
 
     "Earlier" is the row order of the sheet. Only pairs inside one reported cluster
-    count, so validate and `crm dedupe` agree.
+    count, so validate and `crm dedupe` agree. `keep`: a list the scan's profiles and
+    scored pairs (i, j, score) are appended to, for the incremental index.
     """
     th = resolve_threshold(workbook, threshold)
     recs, profiles, scored, _, _groups, member_of = _clustered(workbook, th)
+    if keep is not None:
+        keep.append((profiles, [(s.i, s.j, s.ps.score) for s in scored]))
     best: dict[int, tuple[int, int, PairScore]] = {}
     for s in scored:
         g = member_of.get(s.i)

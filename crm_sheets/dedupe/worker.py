@@ -123,7 +123,8 @@ def payload_from_columns(lang: str, threshold: int, not_duplicates: Sequence[tup
     return lang, threshold, nd, _entries(range(first_row, first_row + n), cols, nd_ids)
 
 
-def scan_payload(payload: Payload, cache: str | None = None) -> tuple[list[Any], set[str]]:
+def scan_payload(payload: Payload, cache: str | None = None, keep: list[Any] | None = None
+                 ) -> tuple[list[Any], set[str]]:
     """Run the scan on shipped columns (in the worker, or in-process for tests).
 
     `cache`: the file of this workbook's name forms from earlier runs. Returns the
@@ -133,7 +134,7 @@ def scan_payload(payload: Payload, cache: str | None = None) -> tuple[list[Any],
     from .api import duplicate_matches
     from .normalize import remember_forms
 
-    lang, threshold, nd, entries = payload
+    lang, threshold, nd, entries = payload[:4]
     known = formcache.load_forms(Path(cache)) if cache else {}
     remember_forms(known)
     names = {str(e[1]).strip() for e in entries}
@@ -145,7 +146,7 @@ def scan_payload(payload: Payload, cache: str | None = None) -> tuple[list[Any],
     empty = Table(schema=CUSTOMERS, sheet_name="Followups", columns={}, header_row=1)
     wb = Workbook(path=None, lang=lang, customers=table, followups=empty, lists={},
                   settings={"duplicate_threshold": threshold}, not_duplicates=list(nd))
-    return duplicate_matches(wb, threshold), names if cache and stale else set()
+    return duplicate_matches(wb, threshold, keep=keep), names if cache and stale else set()
 
 
 def _peak_rss_mib() -> float:
@@ -176,8 +177,9 @@ def _serve() -> None:  # pragma: no cover - runs in the child process
     del payload_blob
     payload, cache = payload[:4], payload[4]
     to_save: set[str] = set()
+    kept: list[Any] = []
     try:
-        matches, to_save = scan_payload(payload, cache)
+        matches, to_save = scan_payload(payload, cache, kept if cache else None)
         result: tuple[str, Any, float] = ("ok", matches, _peak_rss_mib())
     except Exception as exc:  # noqa: BLE001 - reported to the parent, which scans itself
         result = ("error", f"{type(exc).__name__}: {exc}", _peak_rss_mib())
@@ -188,6 +190,21 @@ def _serve() -> None:  # pragma: no cover - runs in the child process
         from . import formcache
 
         formcache.save_forms(Path(cache), formcache.forms_for(to_save))
+    if cache and kept:  # and the index the next check's incremental scan starts from
+        save_scan_index(payload, cache, kept[0])
+
+
+def save_scan_index(payload: Payload, cache: str, kept: Any) -> None:
+    """Keep the index of this full scan beside the name cache (incremental.py)."""
+    from ..checkcache import code_digest
+    from . import incremental
+
+    try:
+        index = incremental.index_after_scan(incremental.head_of(*payload[:3]), payload[3], kept)
+        if index is not None:
+            incremental.save_index(incremental.index_path(cache), index, code_digest())
+    except Exception:  # noqa: BLE001 - only a cache: the next check scans in full
+        pass
 
 
 def _close_pipes(proc: Any) -> None:
