@@ -179,11 +179,20 @@ def _last_contacts(m: _Master, ids: set[str] | None, today: dt.date | None) -> d
     fk = FOLLOWUPS.by_key
     cids = _column(rows, idx + 1, columns["customer_id"],
                    reader.column_converter(fk["customer_id"].kind, m.date1904))
-    starts = _column(rows, idx + 1, columns["start"],
-                     reader.column_converter(fk["start"].kind, m.date1904), fk["start"].kind)
+    pick = [i for i, c in enumerate(cids) if c is not None and (ids is None or c in ids)]
+    kind = fk["start"].kind
+    conv = reader.column_converter(kind, m.date1904)
+    raw = rows.column(columns["start"], idx + 1)
+    if len(set(map(type, raw)) & {bool, int, float}) <= 1:
+        # no two equal values of different types (True == 1 == 1.0): converting only the
+        # rows of the selected customers gives each the value converting all would
+        starts = _column(Grid([[raw[i]] for i in pick]), 0, 0, conv, kind)
+    else:
+        every = _column(rows, idx + 1, columns["start"], conv, kind)
+        starts = [every[i] for i in pick]
     out: dict[str, dt.date] = {}
-    for cid, s in zip(cids, starts, strict=True):
-        if cid is None or s is None or (ids is not None and cid not in ids):
+    for cid, s in zip([cids[i] for i in pick], starts, strict=True):
+        if s is None:
             continue
         d = s.date() if isinstance(s, dt.datetime) else s
         if not isinstance(d, dt.date) or (today is not None and d > today):

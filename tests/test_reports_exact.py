@@ -403,3 +403,55 @@ def test_dashboard_from_columns_without_follow_ups(tmp_path):
     recs = load_for_dashboard(path, columns=False)
     assert len(cols.followups.records) == 0
     assert _dash(build_dashboard(cols, today=TODAY)) == _dash(build_dashboard(recs, today=TODAY))
+
+
+@pytest.mark.parametrize("odd", [False, True])
+def test_last_contacts_of_selected_customers_equal_those_of_all(tmp_path, odd):
+    from helpers import followup, make_master
+
+    from crm_sheets import reader
+    from crm_sheets.report_load import _column, _header, _last_contacts, _Master
+    from crm_sheets.schema import FOLLOWUPS
+
+    starts = [
+        dt.datetime(2026, 11, 1, 9),
+        "2026-11-02 10:00",
+        "2026/11/03",
+        "11月4日 9:00",
+        dt.date(2026, 11, 5),
+        "",
+        None,
+        "不是日期",
+        dt.datetime(2027, 1, 1, 9),
+    ]
+    if odd:  # equal values of different types: converted as in one pass over the column
+        starts += [True, 1, 1.0, 46000, 46000.0, False, 0]
+    fups = [
+        followup(customer_id=f"C{i % 4}", start=s, followup_id=f"F{i:012d}")
+        for i, s in enumerate(starts * 3)
+    ]
+    path = make_master(tmp_path / "lc.xlsx", followups=fups)
+    m = _Master(path)
+    try:
+        rows = m.grid(FOLLOWUPS.name)
+        idx, columns, _ = _header(rows, FOLLOWUPS, m.sheets[FOLLOWUPS.name], m.path)
+        kind = FOLLOWUPS.by_key["start"].kind
+        cids = _column(
+            rows,
+            idx + 1,
+            columns["customer_id"],
+            reader.column_converter(FOLLOWUPS.by_key["customer_id"].kind, False),
+        )
+        every = _column(rows, idx + 1, columns["start"], reader.column_converter(kind, False), kind)
+        for ids in (None, {"C1", "C3"}, {"C2"}, set()):
+            want: dict = {}
+            for cid, s in zip(cids, every, strict=True):
+                if cid is None or s is None or (ids is not None and cid not in ids):
+                    continue
+                d = s.date() if isinstance(s, dt.datetime) else s
+                if isinstance(d, dt.date) and d <= TODAY and (cid not in want or d > want[cid]):
+                    want[cid] = d
+            got = _last_contacts(m, ids, TODAY)
+            assert list(got.items()) == list(want.items())
+    finally:
+        m.close()
