@@ -232,15 +232,12 @@ def load_for_query(path: str | Path, filters: Filters, *,
 
         checks = value_checks(filters)
         if checks:
-            keep = []
-            n = len(rows) - idx - 1
-            cols = [(col_values[key], match) for key, match in checks]
-            for i in range(n):
-                for col, match in cols:
-                    if not match(col[i]):
-                        break
-                else:
-                    keep.append(i)
+            # each distinct value checked once: the rows whose value passes every check
+            keep = list(range(len(rows) - idx - 1))
+            for key, match in checks:
+                col = col_values[key]
+                good = {v for v in dict.fromkeys(col) if match(v)}
+                keep = [i for i in keep if col[i] in good]
         if keep is None:
             sub = [rows.row(i) for i in range(len(rows))]
         else:
