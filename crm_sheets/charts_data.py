@@ -835,7 +835,8 @@ def build_dashboard(wb: Workbook, *, today: dt.date | None = None,
     ids = {c for c in custs["customer_id"] if c}
     # follow-ups count when their customer counts (not merged away, visible to the actor)
     contacts = _contacts(fcols, ids, today)
-    fups = fcols.take([i for i, c in enumerate(fcols["customer_id"]) if c in ids])
+    counted = [i for i, c in enumerate(fcols["customer_id"]) if c in ids]
+    fups = fcols if len(counted) == len(fcols) else fcols.take(counted)
     hist = stage_history(contacts, [e for e in audit_stage_events(audit_events) if e[0] in ids])
     hours = wb.settings.get("timeliness_hours", 24)
     dd = wb.settings.get("dormant_days", 180)
