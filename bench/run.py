@@ -9,7 +9,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 SCRIPTS = ["bench_core.py", "bench_dedupe.py", "bench_apply.py", "bench_reports.py", "bench_accounts.py",
-           "bench_views.py", "bench_import.py", "bench_watch.py", "bench_portal.py"]
+           "bench_views.py", "bench_import.py", "bench_watch.py", "bench_portal.py", "bench_speed.py"]
 
 
 def main() -> int:
