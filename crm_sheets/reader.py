@@ -17,7 +17,7 @@ from typing import Any
 
 import python_calamine as pc
 
-from . import coerce
+from . import coerce, fastread
 from .errors import CrmError
 from .findings import Finding, make
 from .gcpause import paused_gc
@@ -286,6 +286,46 @@ def read_table(rows: list[list[Any]], schema: SheetSchema, sheet_name: str, date
     (the duplicate scan) can start elsewhere while the rest of the sheet is converted.
     """
     idx, columns, extras, lang, dups = find_header(rows, schema)
+    data = rows[idx + 1 :]
+    width = max((len(r) for r in data), default=0)
+    if any(len(r) != width for r in data):
+        data = [r + [""] * (width - len(r)) for r in data]
+
+    def column(ci: int) -> list[Any]:
+        return [r[ci] for r in data] if ci < width else [None] * len(data)
+
+    return _table(idx, columns, extras, lang, dups, schema, sheet_name, date1904, path,
+                  required_columns, early, column)
+
+
+def read_table_fast(fs: fastread.FastSheet, schema: SheetSchema, sheet_name: str, date1904: bool,
+                    path: Path, *, early: tuple[tuple[str, ...], ColumnsHook] | None = None,
+                    ) -> tuple[Table, str, list[tuple[str, dict]]] | None:
+    """`read_table` on a sheet read by columns; None (read it with calamine) unless the
+    header is the row `read_table` would pick for certain: the first row with a value,
+    holding enough known headers that the scan stops there."""
+    if fs.header_row > HEADER_SCAN_ROWS:
+        return None
+    rows: list[list[Any]] = [[] for _ in range(fs.header_row - 1)] + [fs.header]
+    idx, columns, extras, lang, dups = find_header(rows, schema)
+    lookup = header_lookup(schema)
+    hits = len({lookup[h][0] for c in fs.header if not is_blank(c) and (h := norm_header(c)) in lookup})
+    if idx != fs.header_row - 1 or hits < max(3, len(schema.fields) // 2):
+        return None
+    return _table(idx, columns, extras, lang, dups, schema, sheet_name, date1904, path, True, early,
+                  fs.values)
+
+
+def _filled(v: Any) -> bool:
+    """An extra column's cell holds something (kept in Record.extra)."""
+    return v is not None and v != "" and not (type(v) is str and not v.strip(_WS))
+
+
+def _table(idx: int, columns: dict[str, int], extras: dict[str, int], lang: str, dups: list[str],
+           schema: SheetSchema, sheet_name: str, date1904: bool, path: Path, required_columns: bool,
+           early: tuple[tuple[str, ...], ColumnsHook] | None, column: Callable[[int], list[Any]],
+           ) -> tuple[Table, str, list[tuple[str, dict]]]:
+    """The table from a located header and a source of columns (data rows below it)."""
     notes: list[tuple[str, dict]] = []
     if idx < 0:
         raise CrmError(f"工作表 '{sheet_name}' 找不到表头 / sheet '{sheet_name}' of {path.name} has no "
@@ -300,18 +340,12 @@ def read_table(rows: list[list[Any]], schema: SheetSchema, sheet_name: str, date
         notes.append(("column.duplicate", {"header": d, "row": idx + 1}))
     table = Table(schema=schema, sheet_name=sheet_name, columns=columns, header_row=idx + 1,
                   extra_columns=dict(extras))
-    data = rows[idx + 1 :]
-    width = max((len(r) for r in data), default=0)
-    if any(len(r) != width for r in data):
-        data = [r + [""] * (width - len(r)) for r in data]
     raws: dict[int, dict[str, Any]] = {}
     problems: dict[int, dict[str, str]] = {}
     converted: dict[str, list[Any]] = {}
 
     def convert(f: Field) -> None:
-        ci = columns[f.key]
-        raw_col = [r[ci] for r in data] if ci < width else [None] * len(data)
-        converted[f.key] = _convert_column(f, raw_col, date1904, raws, problems)
+        converted[f.key] = _convert_column(f, column(columns[f.key]), date1904, raws, problems)
 
     present = [f for f in schema.fields if f.key in columns]
     wanted = early[0] if early is not None else ()
@@ -325,15 +359,17 @@ def read_table(rows: list[list[Any]], schema: SheetSchema, sheet_name: str, date
             convert(f)
     keys = [f.key for f in schema.fields if f.key in converted]  # values keep schema order
     cols = [converted.pop(k) for k in keys]
-    extra_cols = [(h, [r[ci] for r in data]) for h, ci in extras.items() if ci < width]
+    extra_cols = [(h, column(ci)) for h, ci in extras.items()]
+    extra_cols = [(h, col) for h, col in extra_cols if any(map(_filled, col))]
     records = table.records
     nkeys = len(keys)
     has_end = "end" in columns
+    first = idx + 2
     for i, vals in enumerate(zip(*cols, strict=True) if cols else ()):
         extra = {}
         for h, col in extra_cols:
             v = col[i]
-            if v is not None and v != "" and not (type(v) is str and not v.strip(_WS)):
+            if _filled(v):
                 extra[h] = v
         if vals.count(None) == nkeys and not extra and i not in raws:
             continue
@@ -342,7 +378,7 @@ def read_table(rows: list[list[Any]], schema: SheetSchema, sheet_name: str, date
         end = raw.pop("__end__", None) if raw else None
         if end is not None and (not has_end or values.get("end") is None):
             values["end"] = end
-        records.append(Record(idx + 2 + i, values, raw, problems.get(i) or {}, extra))
+        records.append(Record(first + i, values, raw, problems.get(i) or {}, extra))
     return table, lang, notes
 
 
@@ -486,20 +522,25 @@ def _load(cwb: pc.CalamineWorkbook, p: Path, data: bytes | None,
             (default_settings(), [])
         threshold = th_settings["duplicate_threshold"]
         early = (keys, lambda lang, first_row, cols: hook(lang, threshold, nd, first_row, cols))
-    # The follow-up sheet is parsed on a second thread (calamine releases the GIL while it
-    # parses), so its parse overlaps reading and converting the customer sheet.
+    # The follow-up sheet is parsed on a second thread (calamine and fastexcel release the
+    # GIL while they parse), so its parse overlaps reading and converting the customer sheet.
+    # Each data sheet is read by columns (fastread) when that gives calamine's values for
+    # certain, else with calamine as before.
     with ThreadPoolExecutor(max_workers=1) as pool:
-        pending = pool.submit(_read_own_handle, p, data, sheets["Followups"])
+        pending = pool.submit(_read_data_sheet, p, data, sheets["Followups"], date1904)
         try:
-            cust, lang, c_notes = read_table(read_sheet_rows(cwb, sheets["Customers"], p), CUSTOMERS,
-                                             sheets["Customers"], date1904, p, early=early)
+            c_src = _read_data_sheet(p, data, sheets["Customers"], date1904, cwb)
+            cust, lang, c_notes = _table_from(c_src, CUSTOMERS, sheets["Customers"], date1904, p, data,
+                                              early, cwb)
+            del c_src
         except BaseException:
             pending.cancel()
             raise
-        f_rows = pending.result()
+        f_src = pending.result()
         del pending  # the future would keep the raw rows alive after conversion
-        fol, _, f_notes = read_table(f_rows, FOLLOWUPS, sheets["Followups"], date1904, p)
-        del f_rows
+        fol, _, f_notes = _table_from(f_src, FOLLOWUPS, sheets["Followups"], date1904, p, data, None,
+                                    None)
+        del f_src
     settings, s_notes = (read_settings(settings_rows, lang) if settings_rows is not None
                          else (default_settings(), []))
     problems: list[Finding] = list(s_notes)
@@ -520,6 +561,26 @@ def _read_own_handle(p: Path, data: bytes | None, name: str) -> list[list[Any]]:
         return read_sheet_rows(cwb, name, p)
     finally:
         cwb.close()
+
+
+def _read_data_sheet(p: Path, data: bytes | None, name: str, date1904: bool,
+                     cwb: pc.CalamineWorkbook | None = None) -> fastread.FastSheet | list[list[Any]]:
+    """A data sheet by columns when fastread can, else its calamine rows."""
+    fs = fastread.read_columns(p, data, name, date1904=date1904)
+    if fs is not None:
+        return fs
+    return read_sheet_rows(cwb, name, p) if cwb is not None else _read_own_handle(p, data, name)
+
+
+def _table_from(src: fastread.FastSheet | list[list[Any]], schema: SheetSchema, name: str, date1904: bool,
+                p: Path, data: bytes | None, early: tuple[tuple[str, ...], ColumnsHook] | None,
+                cwb: pc.CalamineWorkbook | None) -> tuple[Table, str, list[tuple[str, dict]]]:
+    if isinstance(src, fastread.FastSheet):
+        done = read_table_fast(src, schema, name, date1904, p, early=early)
+        if done is not None:
+            return done
+        src = read_sheet_rows(cwb, name, p) if cwb is not None else _read_own_handle(p, data, name)
+    return read_table(src, schema, name, date1904, p, early=early)
 
 
 def read_raw(path: str | Path, sheet: str | None = None) -> dict[str, list[list[Any]]]:
