@@ -479,7 +479,9 @@ def main(argv: list[str] | None = None) -> int:
         ap.error(f"unknown steps {unknown}; known: {', '.join(STEPS)}")
     sys.path.insert(0, str(ROOT))
     load = os.getloadavg()
-    work_root = ROOT / "bench" / "out" / "speed_work"  # the state folder is keyed by path
+    # a folder of this run's own (two runs must not share one); within the run each step
+    # keeps its paths, as the state folder is keyed by the workbook's path
+    work_root = ROOT / "bench" / "out" / "speed_work" / f"run-{os.getpid()}"
     rows, bare = measure(sizes, steps, args.repeat, args.compare, work_root)
     if args.watch:
         for size in sizes:
