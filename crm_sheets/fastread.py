@@ -70,7 +70,7 @@ def to_values(arr: Any) -> list[Any]:
     import pyarrow as pa
 
     if pa.types.is_timestamp(arr.type):
-        vals = arr.to_pylist()
+        vals = arr.to_numpy(zero_copy_only=False).tolist()
         midnight = dt.time(0, 0)
         return [v.date() if v is not None and v.time() == midnight else v for v in vals]
     return arr.to_pylist()

@@ -313,7 +313,63 @@ def read_table_fast(fs: fastread.FastSheet, schema: SheetSchema, sheet_name: str
     if idx != fs.header_row - 1 or hits < max(3, len(schema.fields) // 2):
         return None
     return _table(idx, columns, extras, lang, dups, schema, sheet_name, date1904, path, True, early,
-                  fs.values)
+                  fs.values, lambda f, ci: _convert_arrow(f, fs, ci))
+
+
+# What `_text`/`_code` might change: an edge character `str.strip()` or `_WS` could remove
+# (a generous class), or a character `clean_text`/`halfwidth` maps. Other strings come out
+# as they are, so only the matching ones go through the Python converter.
+_EDGE = r"[\x00-\x20\x7f-\x{a0}\x{ad}\x{1680}\x{180e}\x{2000}-\x{200f}\x{2028}-\x{202f}\x{205f}-\x{2064}\x{3000}\x{feff}]"
+_ODD_TEXT_RE2 = r"[\x{200b}-\x{200d}\x{2060}\x{feff}\x{ad}\x{a0}\x{2007}\x{202f}]"
+_CHANGED = {
+    Kind.TEXT: f"^{_EDGE}|{_EDGE}$|{_ODD_TEXT_RE2}|^$",
+    Kind.CODE: f"^{_EDGE}|{_EDGE}$|{_ODD_TEXT_RE2}|[\\x{{3000}}\\x{{ff01}}-\\x{{ff5e}}]|^$",
+}
+
+
+def _convert_arrow(f: Field, fs: fastread.FastSheet, ci: int) -> list[Any] | None:
+    """`_convert_column` of a column read by fastread, computed on the Arrow array where
+    that gives the same values for certain (no value would go to raws/problems); None =
+    convert the Python values as usual."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pac
+
+    arr = fs.columns.get(ci)
+    if arr is None or pa.types.is_null(arr.type):
+        return [None] * fs.n_rows
+    t = arr.type
+    kind = f.kind
+    if pa.types.is_string(t) and kind in _CHANGED:
+        out = arr.to_pylist()
+        odd = pac.match_substring_regex(arr, _CHANGED[kind])
+        if odd.true_count:
+            conv = _text if kind is Kind.TEXT else _code
+            for i in pac.indices_nonzero(odd.fill_null(False)).to_pylist():
+                out[i] = conv(out[i])
+        return out
+    if pa.types.is_timestamp(t):
+        if kind is Kind.DATETIME:  # numpy makes the same datetimes much faster than pyarrow
+            return arr.to_numpy(zero_copy_only=False).tolist()
+        if kind is Kind.DATE:
+            return pac.cast(arr, pa.date32()).to_numpy(zero_copy_only=False).tolist()
+        return None
+    if pa.types.is_float64(t) and kind in (Kind.NUMBER, Kind.INT):
+        x = arr.to_numpy(zero_copy_only=False)
+        valid = ~arr.is_null().to_numpy(zero_copy_only=False)
+        v = x[valid]
+        if not np.isfinite(v).all() or (np.abs(v) >= 2.0**53).any():
+            return None
+        whole = np.floor(x) == x
+        if kind is Kind.INT and not whole[valid].all():
+            return None
+        out_arr = x.astype(object)
+        if whole.any():
+            out_arr[whole] = x[whole].astype(np.int64).astype(object)
+        if arr.null_count:
+            out_arr[~valid] = None
+        return out_arr.tolist()
+    return None
 
 
 def _filled(v: Any) -> bool:
@@ -324,7 +380,7 @@ def _filled(v: Any) -> bool:
 def _table(idx: int, columns: dict[str, int], extras: dict[str, int], lang: str, dups: list[str],
            schema: SheetSchema, sheet_name: str, date1904: bool, path: Path, required_columns: bool,
            early: tuple[tuple[str, ...], ColumnsHook] | None, column: Callable[[int], list[Any]],
-           ) -> tuple[Table, str, list[tuple[str, dict]]]:
+           typed: Callable[[Field, int], list[Any] | None] | None = None) -> tuple[Table, str, list[tuple[str, dict]]]:
     """The table from a located header and a source of columns (data rows below it)."""
     notes: list[tuple[str, dict]] = []
     if idx < 0:
@@ -345,7 +401,10 @@ def _table(idx: int, columns: dict[str, int], extras: dict[str, int], lang: str,
     converted: dict[str, list[Any]] = {}
 
     def convert(f: Field) -> None:
-        converted[f.key] = _convert_column(f, column(columns[f.key]), date1904, raws, problems)
+        col = typed(f, columns[f.key]) if typed is not None else None
+        if col is None:
+            col = _convert_column(f, column(columns[f.key]), date1904, raws, problems)
+        converted[f.key] = col
 
     present = [f for f in schema.fields if f.key in columns]
     wanted = early[0] if early is not None else ()
