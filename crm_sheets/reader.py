@@ -424,6 +424,12 @@ def _table(idx: int, columns: dict[str, int], extras: dict[str, int], lang: str,
     nkeys = len(keys)
     has_end = "end" in columns
     first = idx + 2
+    if cols and not extra_cols and not raws:  # the common case, lean: same Records
+        blank = (None,) * nkeys
+        records.extend([Record(r, dict(zip(keys, vals, strict=False)), {}, {}, {})
+                        for r, vals in zip(range(first, first + len(cols[0])), zip(*cols, strict=True), strict=True)
+                        if vals != blank])
+        return table, lang, notes
     for i, vals in enumerate(zip(*cols, strict=True) if cols else ()):
         extra = {}
         for h, col in extra_cols:
