@@ -348,6 +348,12 @@ def _convert_arrow(f: Field, fs: fastread.FastSheet, ci: int) -> list[Any] | Non
             for i in pac.indices_nonzero(odd.fill_null(False)).to_pylist():
                 out[i] = conv(out[i])
         return out
+    if pa.types.is_string(t) and kind is Kind.CHOICE:  # a handful of distinct values
+        enc = arr.dictionary_encode()
+        distinct = enc.dictionary.to_pylist()
+        mapped = np.empty(len(distinct) + 1, dtype=object)
+        mapped[:] = [*map(_choice, distinct), None]
+        return mapped[enc.indices.fill_null(len(distinct)).to_numpy(zero_copy_only=False)].tolist()
     if pa.types.is_timestamp(t):
         if kind is Kind.DATETIME:  # numpy makes the same datetimes much faster than pyarrow
             return arr.to_numpy(zero_copy_only=False).tolist()

@@ -358,6 +358,8 @@ STRANGE = [
             "timestamp",
         ),
         ("notes", [None, None], "null"),
+        ("industry", [*STRANGE, "it", "IT", " it ", "信息技术", "ｉｔ"] * 3, "string"),
+        ("stage", [None, None, "意向"], "string"),
     ],
 )
 def test_arrow_conversion_equals_python(kind_key: str, values: list[Any], pa_type: str) -> None:
