@@ -212,7 +212,9 @@ def _raw_book(path: Path, sheets: dict[str, tuple[int, int, list[list[Any]]]]) -
             for c, v in enumerate(row):
                 if v is None:
                     continue
-                if isinstance(v, (dt.date, dt.datetime)):
+                if isinstance(v, tuple):  # (formula, cached value), e.g. an error cell
+                    ws.write_formula(r0 + r, c0 + c, v[0], None, v[1])
+                elif isinstance(v, (dt.date, dt.datetime)):
                     ws.write_datetime(r0 + r, c0 + c, v, fmt)
                 elif isinstance(v, str):
                     ws.write_string(r0 + r, c0 + c, v)
@@ -249,6 +251,9 @@ def test_header_not_in_row_one_data_from_b(tmp_path: Path, monkeypatch: pytest.M
         None,
         customer(customer_id="C20240315002", name=" x "),
         None,
+        customer(
+            customer_id="C20240315003", employees=("=1/0", "#DIV/0!"), email=("=NA()", "#N/A")
+        ),
     ]
     fols = [_fol_plain(1), _fol_plain(2)]
     path = _raw_book(
@@ -261,9 +266,9 @@ def test_header_not_in_row_one_data_from_b(tmp_path: Path, monkeypatch: pytest.M
                     CUSTOMERS,
                     custs,
                     {
-                        "自定义": ["a", None, " ", None],
-                        "空列": [None] * 4,
-                        "零宽": ["\u200b", None, None, None],
+                        "自定义": ["a", None, " ", None, ("=1/0", "#DIV/0!")],
+                        "空列": [None] * 5,
+                        "零宽": ["\u200b", None, None, None, None],
                     },
                 ),
             ),
