@@ -297,7 +297,7 @@ def test_number_header_and_blank_headers(tmp_path: Path, monkeypatch: pytest.Mon
     rows[1] += [1, "no header", 3]
     rows[2] += [None, None, None]
     fol = _rows(FOLLOWUPS, [_fol_plain(1), _fol_plain(2)])
-    fol[0] += [None, "额外"]
+    fol[0] += [None, " 额外\n备注 "]
     fol[1] += ["under blank header", dt.datetime(2024, 1, 1)]
     fol[2] += [None, dt.datetime(2024, 1, 1, 8, 0)]
     path = _raw_book(tmp_path / "numhead.xlsx", {"客户": (0, 0, rows), "跟进记录": (0, 0, fol)})
