@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from dataclasses import dataclass
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -133,17 +134,17 @@ def _overdue_block(book: Any, ws: Any, fm: Formats, listing: Any) -> bool:
     kinds = {"text": "text", "int": "number", "date": "date"}
     if any(k not in kinds for k in listing.formats):
         return False
+    by_col = [list(map(itemgetter(c), rows)) for c in range(ncols)]
     # texts nothing in prohibited.redact would change are written as they are (one cheap
     # check over all of them); otherwise each goes through safe_text.display
-    texts = [v for vals in rows for v in vals if type(v) is str]
+    texts = [v for vals in by_col for v in vals if type(v) is str]
     joined = "\x00".join(texts) + "\x00"
     clean = not prohibited.maybe(joined) and "…\x00" not in joined and "...\x00" not in joined
     columns = []
-    for c, kind in enumerate(listing.formats):
-        vals = [r[c] for r in rows]
-        if kind == "int" and not all(type(v) is int for v in vals):  # bool, float, text: as cells
+    for kind, vals in zip(listing.formats, by_col, strict=True):
+        if kind == "int" and set(map(type, vals)) != {int}:  # bool, float, text: as cells
             return False
-        if kind == "text":
+        if kind == "text" and not (clean and set(map(type, vals)) == {str}):
             vals = [v if clean and type(v) is str else safe_text.display(v) for v in vals]
         columns.append((fmts[kind], kinds[kind], vals))
     return put_block(book, ws, 1, columns)

@@ -522,24 +522,37 @@ def put_block(book: XWorkbook, ws: Worksheet, first: int,
             return False
         types = set(map(type, vals))
         if kind == "text":
-            if not types <= {str, type(None)} or any(len(v) > limit for v in vals if v):
+            if not types <= {str, type(None)} or max(map(len, filter(None, vals)),
+                                                     default=0) > limit:
                 return False
         elif kind == "number":
-            if not types <= {int, float} or any(v != v or v in (math.inf, -math.inf)
-                                                for v in vals):
+            if not types <= {int, float} or (float in types and any(
+                    v != v or v in (math.inf, -math.inf) for v in vals)):
                 return False
         elif kind != "date" or types != {D}:
             return False
-    # shared strings in the order write_string would have added them: row by row
-    sst = book.str_table._get_shared_string_index
+    # shared strings in the order write_string would have added them, row by row (what
+    # SharedStringTable._get_shared_string_index does, inline)
+    strings = book.str_table
+    table = strings.string_table
     texts = [c for c, (_f, kind, _v) in enumerate(columns) if kind == "text"]
     index: dict[int, list[Any]] = {c: [] for c in texts}
     if texts:
         cols = [columns[c][2] for c in texts]
         outs = [index[c] for c in texts]
+        used = 0
         for vals in zip(*cols, strict=True):
             for v, out in zip(vals, outs, strict=True):
-                out.append(sst(v) if v else None)
+                if not v:
+                    out.append(None)
+                    continue
+                i = table.get(v)
+                if i is None:
+                    i = table[v] = strings.unique_count
+                    strings.unique_count += 1
+                out.append(i)
+                used += 1
+        strings.count += used
     block_cols: list[tuple[Any, str, list[Any]]] = []
     for c, (fmt, kind, vals) in enumerate(columns):
         if kind == "text":
