@@ -379,3 +379,29 @@ def test_incremental_scan_declines_when_a_contact_becomes_common(bench2000) -> N
     wb = copy.deepcopy(base)
     full, quick = _scan_both(wb, index)
     assert quick == full
+
+
+def test_incremental_scan_rechecks_pairs_of_a_term_crossing_its_cap(bench2000) -> None:
+    """121 names share the bigram 鑫淼 (one past CAP_GRAM: no evidence); one of them changes
+    and 鑫淼 is evidence again for the 120 left, which the incremental scan must see."""
+    import copy
+
+    from crm_sheets.dedupe.blocking import CAP_GRAM
+
+    base = load(bench2000)
+    chars = "甲乙丙丁戊己庚辛壬癸子丑寅卯辰巳午未申酉戌亥"
+    recs = base.customers.records
+    for k in range(CAP_GRAM + 1):
+        recs[k].values["name"] = f"鑫淼{chars[k % 22]}{chars[k // 22]}"
+        recs[k].values["phone"] = f"1390000{k:04d}"
+        recs[k].values["province"] = recs[k].values["city"] = None
+    index = _index_of(base, 40)  # a low threshold: many pairs count
+    wb = copy.deepcopy(base)
+    wb.customers.records[5].values["name"] = "杭州新世纪电子科技有限公司"
+    full, quick = _scan_both(wb, index, 40)
+    assert quick is not None and quick == full
+    assert sum(m.other_name.startswith("鑫淼") for m in full) > 50
+    wb = copy.deepcopy(wb)  # and back over the cap
+    wb.customers.records[5].values["name"] = "鑫淼乙甲"
+    full2, quick2 = _scan_both(wb, index, 40)
+    assert quick2 == full2

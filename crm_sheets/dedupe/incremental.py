@@ -253,6 +253,7 @@ def update(
     add_t = {k: _terms(p) for k, p in add_p.items()}
     rem_t = {i: _terms(p) for i, p in rem_p.items()}
     lists: dict[tuple[str, str], Any] = {}  # (kind, term) -> new positions, or a count
+    crossed: list[tuple[str, str, list[int]]] = []  # terms whose cap status changed
     for kind in CAPS:
         touched = {t for ts in (*add_t.values(), *rem_t.values()) for t in ts[kind]}
         d = post[kind]
@@ -265,10 +266,10 @@ def update(
             now.extend(k for k in added if t in add_t[k][kind])
             now.sort()
             cap = CAPS[kind]
-            if (len(old) > cap) != (len(now) > cap):
-                return None
             if kind == "k" and (len(old) > cap or len(now) > cap):
                 return None  # a large exact-name group is linked as a star from its first
+            if (len(old) > cap) != (len(now) > cap):
+                crossed.append((kind, t, [new_of[i] for i in old if i in new_of]))
             lists[kind, t] = now
 
     def members(kind: str, t: str) -> list[int]:
@@ -315,6 +316,66 @@ def update(
                 found.add(j)
         found.discard(a)
         cands.update((min(a, j), max(a, j)) for j in found)
+    # unchanged pairs that share a term whose cap status changed: candidates or not now?
+    terms_of: dict[int, dict[str, set[str]]] = {}
+
+    def terms(k: int) -> dict[str, set[str]]:
+        got = terms_of.get(k)
+        if got is None:
+            got = terms_of[k] = _terms(prof[k])
+        return got
+
+    status_now = {new_of[i] for i in old_status if i in new_of}
+    recheck: set[tuple[int, int]] = set()
+    added_set = set(added)
+
+    def kept(kind: str, t: str) -> list[int]:  # unchanged members (the same then and now)
+        return [k for k in members(kind, t) if k not in added_set]
+
+    def within(xs: list[int]) -> None:
+        recheck.update((a, b) for x, a in enumerate(xs) for b in xs[x + 1 :])
+
+    def across(xs: list[int], ys: list[int]) -> None:
+        recheck.update((min(a, b), max(a, b)) for a in xs for b in ys if a != b)
+
+    for kind, t, _unchanged in crossed:
+        if kind == "c":
+            within(kept("c", t))
+        elif kind in ("s", "l"):
+            across(kept("s", t), kept("l", t))
+        else:  # "t" or "g": the stem rule, and for "g" the shared-bigram count
+            across(kept("t", t), kept("g", t))
+            if kind == "g":
+                within(kept("g", t))
+        if len(recheck) > 200_000:
+            return None
+
+    def candidate_now(i: int, j: int) -> bool | None:
+        """`candidate_pairs`' rules for one pair of unchanged entries, with the sizes of
+        now; None when they cannot tell (a status-marked short name, a huge name group)."""
+        if i in status_now or j in status_now:
+            return None
+        ti, tj = terms(i), terms(j)
+        for t in ti["k"] & tj["k"]:
+            got = members("k", t)
+            if size("k", t) != len(got) or not got:
+                return None
+            if len(got) <= STAR_OVER or got[0] in (i, j):
+                return True
+        if any(size("c", t) <= CAP_STRONG for t in ti["c"] & tj["c"]):
+            return True
+        for x, y in ((ti, tj), (tj, ti)):
+            if any(
+                size("s", t) <= CAP_STRONG and size("l", t) <= CAP_STRONG for t in x["s"] & y["l"]
+            ):
+                return True
+            if any(
+                size("g", t) <= CAP_GRAM and size("t", t) <= CAP_STRONG for t in x["t"] & y["g"]
+            ):
+                return True
+        shared = sum(1 for t in ti["g"] & tj["g"] if size("g", t) <= CAP_GRAM)
+        return shared >= gram_need(len(ti["g"]), len(tj["g"]))
+
     # scores: the index's for unchanged pairs, new ones for pairs with a new entry
     labels = [label_of(r, c) for r, c in zip(new_rows, new_cids, strict=True)]
     apart = {frozenset((str(a).strip(), str(b).strip())) for a, b in not_duplicates if a and b}
@@ -326,6 +387,13 @@ def update(
         if a > b:  # cannot happen: unchanged entries keep their order (see above)
             return None
         scored[a, b] = s
+    for i, j in sorted(recheck):
+        now_c = candidate_now(i, j)
+        if now_c is None:
+            return None
+        scored.pop((i, j), None)
+        if now_c:
+            cands.add((i, j))
     for i, j in cands:
         ps = score_pair(prof[i], prof[j])
         if ps.score >= threshold and frozenset((labels[i], labels[j])) not in apart:
