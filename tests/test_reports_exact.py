@@ -70,11 +70,19 @@ def test_overdue_sheet_fast_is_the_same_file(tmp_path):
         assert _members(fast) == _members(slow)
 
 
-def _plain_rows(n):
-    """Rows of the types the listing holds, some masked, some blank, many repeated."""
+def _plain_rows(n, edge=True):
+    """Rows of the types the listing holds, some masked, some blank, many repeated (with
+    `edge`, a text with spaces around it)."""
     out = []
     for i in range(n):
-        plan = ["发送报价", "", f"核对 {RESIDENT_ID}", "回访…", "a & b <c>", " 空格 "][i % 6]
+        plan = [
+            "发送报价",
+            "",
+            f"核对 {RESIDENT_ID}",
+            "回访…",
+            "a & b <c>",
+            " 空格 " if edge else "空格",
+        ][i % 6]
         out.append(
             [
                 ["张伟", "李娜", ""][i % 3],
@@ -96,8 +104,8 @@ def test_overdue_block_is_the_same_file(tmp_path):
     ws = book.add_worksheet("x")
     assert _overdue_block(book, ws, Formats(book), _listing(_plain_rows(40)))  # taken
     book.close()
-    for n in (1, 15, 16, 17, 5000):
-        rows = _plain_rows(n)
+    for n, edge in ((1, True), (15, True), (16, False), (17, True), (5000, True), (300, False)):
+        rows = _plain_rows(n, edge)
         slow = write_dashboard_xlsx(_dashboard(rows), tmp_path / "slow.xlsx", fast=False)
         fast = write_dashboard_xlsx(_dashboard(rows), tmp_path / "fast.xlsx")
         assert _members(fast) == _members(slow), n

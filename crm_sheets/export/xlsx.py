@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import MethodType
@@ -669,6 +670,11 @@ def _write_rows_fast(self: Worksheet) -> None:  # noqa: C901 - mirrors Worksheet
         row_num += 1
 
 
+# a string of a "\ue000"-joined list starting or ending with whitespace (xlsxwriter's
+# _preserve_whitespace): such a string gets xml:space="preserve"
+_EDGE_SPACE = re.compile("(?:^|\ue000)\\s|\\s(?:\ue000|$)")
+
+
 class FastBook(XWorkbook):
     """An xlsxwriter Workbook whose shared-strings part is written by a lean loop (the
     same XML: strings that need more than escaping take xlsxwriter's own path). A long
@@ -688,6 +694,15 @@ class FastBook(XWorkbook):
                     return
                 escape = "&" in joined or "<" in joined or ">" in joined
                 write = self.fh.write
+                if strings and joined.count("\ue000") == len(strings) - 1 \
+                        and "<r>" not in joined and not _EDGE_SPACE.search(joined):
+                    # no string needs more than escaping: all of them in one piece
+                    if escape:
+                        joined = joined.replace("&", "&amp;").replace("<", "&lt;") \
+                            .replace(">", "&gt;")
+                    write("<si><t>" + joined.replace("\ue000", "</t></si><si><t>")
+                          + "</t></si>")
+                    return
                 out: list[str] = []
                 for s in strings:
                     if s[:1].isspace() or s[-1:].isspace() or (
