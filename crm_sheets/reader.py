@@ -580,26 +580,27 @@ def _load(cwb: pc.CalamineWorkbook, p: Path, data: bytes | None,
             raise CrmError(f"缺少工作表 '{needed}'（{zh}）/ {p.name} has no '{needed}' sheet "
                            f"(sheets: {', '.join(names)})")
     date1904 = _date1904(p, data)
-    # The small sheets first: the duplicate scan needs Settings and NotDuplicates.
-    lists = read_lists(read_sheet_rows(cwb, sheets[SHEET_LISTS], p)) if SHEET_LISTS in sheets else \
-        {k: list(v) for k, v in DEFAULT_LISTS.items()}
-    settings_rows = read_sheet_rows(cwb, sheets[SHEET_SETTINGS], p) if SHEET_SETTINGS in sheets else None
-    nd = (read_not_duplicates(read_sheet_rows(cwb, sheets["NotDuplicates"], p), date1904, p)
-          if "NotDuplicates" in sheets else [])
-    early = None
-    if on_customers is not None:
-        keys, hook = on_customers
-        th_settings, _ = read_settings(settings_rows, "zh") if settings_rows is not None else \
-            (default_settings(), [])
-        threshold = th_settings["duplicate_threshold"]
-        early = (keys, lambda lang, first_row, cols: hook(lang, threshold, nd, first_row, cols))
-    # The follow-up sheet is parsed on a second thread (calamine and fastexcel release the
-    # GIL while they parse), so its parse overlaps reading and converting the customer sheet.
-    # Each data sheet is read by columns (fastread) when that gives calamine's values for
-    # certain, else with calamine as before.
+    # The follow-up sheet is parsed on a second thread from the start (calamine and
+    # fastexcel release the GIL while they parse), so its parse overlaps reading the small
+    # sheets and reading and converting the customer sheet. Each data sheet is read by
+    # columns (fastread) when that gives calamine's values for certain, else with calamine.
     with ThreadPoolExecutor(max_workers=1) as pool:
         pending = pool.submit(_read_data_sheet, p, data, sheets["Followups"], date1904)
         try:
+            # The small sheets first: the duplicate scan needs Settings and NotDuplicates.
+            lists = read_lists(read_sheet_rows(cwb, sheets[SHEET_LISTS], p)) if SHEET_LISTS in sheets else \
+                {k: list(v) for k, v in DEFAULT_LISTS.items()}
+            settings_rows = read_sheet_rows(cwb, sheets[SHEET_SETTINGS], p) if SHEET_SETTINGS in sheets \
+                else None
+            nd = (read_not_duplicates(read_sheet_rows(cwb, sheets["NotDuplicates"], p), date1904, p)
+                  if "NotDuplicates" in sheets else [])
+            early = None
+            if on_customers is not None:
+                keys, hook = on_customers
+                th_settings, _ = read_settings(settings_rows, "zh") if settings_rows is not None else \
+                    (default_settings(), [])
+                threshold = th_settings["duplicate_threshold"]
+                early = (keys, lambda lang, first_row, cols: hook(lang, threshold, nd, first_row, cols))
             c_src = _read_data_sheet(p, data, sheets["Customers"], date1904, cwb)
             cust, lang, c_notes = _table_from(c_src, CUSTOMERS, sheets["Customers"], date1904, p, data,
                                               early, cwb)
