@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from functools import lru_cache
+from itertools import repeat
+from operator import attrgetter, is_, lt
+from typing import Any
 
 from email_validator import EmailNotValidError, validate_email
 
@@ -13,8 +16,9 @@ from .. import phones
 from ..choices import canonical
 from ..coerce import to_text
 from ..findings import Finding
-from ..model import Workbook
+from ..model import Table, Workbook
 from ..schema import Kind
+from .columns import columns, filled, merged, where
 from .registry import Context, rule
 
 _EMAIL_FAST = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
@@ -30,7 +34,9 @@ def _tables(wb: Workbook):
 def parse_problems(wb: Workbook, ctx: Context) -> Iterator[Finding]:
     """Values the reader could not coerce (a date that is not a date, …)."""
     for table in _tables(wb):
-        for rec in table.records:
+        recs = table.records
+        for i in where(map(attrgetter("problems"), recs)):  # records with problems
+            rec = recs[i]
             for key, code in rec.problems.items():
                 yield ctx.finding(code if code != "value.invalid" else "number.invalid", table, rec, key,
                                   header=ctx.header(table, key), value=to_text(rec.raw.get(key)))
@@ -40,7 +46,10 @@ def parse_problems(wb: Workbook, ctx: Context) -> Iterator[Finding]:
 def required(wb: Workbook, ctx: Context) -> Iterator[Finding]:
     for table in _tables(wb):
         keys = [f.key for f in table.schema.fields if f.required and not f.engine]
-        for rec in table.records:
+        cols = columns(ctx, table)
+        recs = table.records
+        for i in merged(where(map(is_, cols.col(k), repeat(None))) for k in keys):  # a blank
+            rec = recs[i]
             for key in keys:
                 if rec.values.get(key) is None and key not in rec.problems:
                     yield ctx.finding("required.missing", table, rec, key, header=ctx.header(table, key))
@@ -50,12 +59,25 @@ def required(wb: Workbook, ctx: Context) -> Iterator[Finding]:
 def non_negative(wb: Workbook, ctx: Context) -> Iterator[Finding]:
     for table in _tables(wb):
         keys = [f.key for f in table.schema.fields if f.kind in (Kind.INT, Kind.NUMBER)]
-        for rec in table.records:
+        recs = table.records
+        try:  # records with a value below 0 (a value that cannot compare: every record)
+            cols = columns(ctx, table)
+            todo = merged(_below_zero(cols.col(k)) for k in keys)
+        except Exception:  # noqa: BLE001 - the loop below meets it as it always did
+            todo = range(len(recs))
+        for i in todo:
+            rec = recs[i]
             for key in keys:
                 v = rec.values.get(key)
                 if v is not None and v < 0:
                     yield ctx.finding("number.negative", table, rec, key, header=ctx.header(table, key),
                                       value=to_text(v))
+
+
+def _below_zero(col: list[Any]) -> list[int]:
+    idx = filled(col)
+    below = where(map(lt, map(col.__getitem__, idx), repeat(0)))
+    return [idx[j] for j in below]
 
 
 @rule("phone", scope="row")
@@ -101,7 +123,16 @@ def choices(wb: Workbook, ctx: Context) -> Iterator[Finding]:
                     continue  # no owners listed yet: nothing to check against
             shown = "、".join(wb.lists.get(f.choices, [])[:12])
             listed = wb.lists.get(f.choices, [])
-            for rec in table.records:
+            recs = table.records
+            try:  # records holding a value not allowed (each distinct value tested once)
+                col = columns(ctx, table).col(f.key)
+                out = set(col).difference(allowed)
+                out.discard(None)
+                todo = where(map(out.__contains__, col)) if out else []
+            except Exception:  # noqa: BLE001 - the loop below meets it as it always did
+                todo = range(len(recs))
+            for i in todo:
+                rec = recs[i]
                 v = rec.values.get(f.key)
                 if v is None or v in allowed:
                     continue
@@ -126,9 +157,35 @@ def _id_date_ok(digits: str) -> bool:
         return False
 
 
+def _id_suspects(ctx: Context, table: Table, key: str, pattern: re.Pattern[str]) -> Iterable[int]:
+    """Records whose ID may be reported: malformed, a bad date or used twice (a superset;
+    every record when a value is not text)."""
+    recs = table.records
+    try:
+        col = columns(ctx, table).col(key)
+        texts = list(filter(None, col))
+        joined = "\n".join(texts)  # TypeError unless all texts
+        lines = re.compile(f"^{pattern.pattern}$", re.MULTILINE)
+        dates = lines.findall(joined)
+        distinct = set(texts)
+        if (len(dates) == len(texts) and joined.count("\n") == len(texts) - 1
+                and len(distinct) == len(texts)
+                and all(_id_date_ok(d) for d in {m[0] for m in dates})):
+            return []  # each value one line, every line a well-formed ID, none used twice
+        seen: set[str] = set()
+        twice = {v for v in texts if v in seen or seen.add(v)}  # type: ignore[func-returns-value]
+        wrong = {v for v in distinct if not ((m := pattern.fullmatch(v)) and _id_date_ok(m.group(1)))}
+        odd = twice | wrong
+        return where(map(odd.__contains__, col)) if odd else []
+    except Exception:  # noqa: BLE001 - the loop below meets it as it always did
+        return range(len(recs))
+
+
 def _check_ids(ctx: Context, table, key: str, pattern: re.Pattern[str], invalid: str, dup: str):
     seen: dict[str, int] = {}
-    for rec in table.records:
+    recs = table.records
+    for i in _id_suspects(ctx, table, key, pattern):
+        rec = recs[i]
         v = rec.values.get(key)
         if not v:
             continue

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from functools import partial
+from operator import is_not, ne
+from typing import Any
 
 from ..findings import Finding
 from ..model import Workbook
+from .columns import columns, where
 from .registry import Context, rule
 
 
@@ -19,8 +23,18 @@ def _fmt(v: dt.date | dt.datetime) -> str:
 @rule("followup_customer")
 def followup_customer(wb: Workbook, ctx: Context) -> Iterator[Finding]:
     table = wb.followups
+    recs = table.records
+    try:  # records naming a customer ID no customer has (each distinct ID looked up once)
+        col = columns(ctx, table).col("customer_id")
+        unknown = set(col).difference(columns(ctx, wb.customers).col("customer_id"))
+        todo: Iterable[int] = where(map(unknown.__contains__, col)) if any(unknown) else []
+    except Exception:  # noqa: BLE001 - the loop below meets it as it always did
+        todo = range(len(recs))
+    if not todo:
+        return
     known = ctx.customers_by_id
-    for rec in table.records:
+    for i in todo:
+        rec = recs[i]
         cid = rec.values.get("customer_id")
         if cid and cid not in known:
             f = ctx.finding("followup.customer_unknown", table, rec, "customer_id", value=cid)
@@ -44,8 +58,21 @@ def followup_owner(wb: Workbook, ctx: Context) -> Iterator[Finding]:
     """同一客户由专人负责跟进: a follow-up by someone else is a warning, unless they are service."""
     table = wb.followups
     service = set(wb.lists.get("service", []))
+    recs = table.records
+    try:  # records whose owner is neither service nor the first such customer's owner
+        cust = columns(ctx, wb.customers)
+        first_owner = dict(zip(reversed(cust.col("customer_id")), reversed(cust.col("owner")), strict=True))
+        cols = columns(ctx, table)
+        whos = cols.col("owner")
+        expected = map(first_owner.get, cols.col("customer_id"))
+        todo: Iterable[int] = where(map(ne, whos, map({s: s for s in service}.get, whos, expected)))
+    except Exception:  # noqa: BLE001 - the loop below meets it as it always did
+        todo = range(len(recs))
+    if not todo:
+        return
     known = ctx.customers_by_id
-    for rec in table.records:
+    for i in todo:
+        rec = recs[i]
         who, cust = rec.values.get("owner"), known.get(rec.values.get("customer_id") or "")
         if not who or cust is None or who in service:
             continue
@@ -72,10 +99,25 @@ def timeliness(wb: Workbook, ctx: Context) -> Iterator[Finding]:
                 yield ctx.finding("followup.late_entry", table, rec, "recorded_at", hours=int(hours), limit=limit)
 
 
+def _may_be_future(col: list[Any], today: dt.date) -> bool:
+    """False when no value of the column is a day after `today`: all dates (or all
+    datetimes) and the latest is not; True when one may be (the rule's loop decides)."""
+    vals = list(filter(partial(is_not, None), col))
+    if not vals:
+        return False
+    kinds = set(map(type, vals))
+    if kinds != {dt.date} and kinds != {dt.datetime}:
+        return True
+    latest = max(vals)
+    return (latest.date() if kinds == {dt.datetime} else latest) > today
+
+
 @rule("future_dates", scope="row")
 def future_dates(wb: Workbook, ctx: Context) -> Iterator[Finding]:
     """Dates that record the past (first contact, a contact's start) cannot be after today."""
     for table, keys in ((wb.customers, ("first_contact",)), (wb.followups, ("start",))):
+        if not any(_may_be_future(columns(ctx, table).col(k), ctx.today) for k in keys):
+            continue
         for rec in table.records:
             for key in keys:
                 v = rec.values.get(key)

@@ -3,18 +3,25 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from itertools import repeat
+from operator import attrgetter, ge
 from typing import Any
 
 from .. import prohibited
 from ..findings import Finding
 from ..model import Record, Table, Workbook
 from ..schema import Kind
+from .columns import Columns, columns, where
 from .registry import Context, rule
+
+_NUMBER_TYPES = {int, float, type(None)}
 
 
 def _column_suspect(values: list[Any], numeric: bool) -> bool:
     """Whether any value of a column could hold a prohibited number (one pass)."""
     if numeric:
+        if set(map(type, values)) <= _NUMBER_TYPES:  # the same test, in C
+            return any(map(ge, map(abs, filter(None, values)), repeat(1e12)))
         return any(abs(v) >= 1e12 for v in values if type(v) is float or type(v) is int)
     return texts_suspect([v for v in values if type(v) is str])
 
@@ -32,7 +39,7 @@ def texts_suspect(texts: list[str]) -> bool:
     return bool(texts) and prohibited.maybe("\x00".join(texts))
 
 
-def _suspect_records(table: Table) -> set[int]:
+def _suspect_records(table: Table, cols: Columns | None = None) -> set[int]:
     """Indexes of records with at least one suspicious cell.
 
     One regex pass over all the table's text decides the common case (nothing
@@ -46,12 +53,11 @@ def _suspect_records(table: Table) -> set[int]:
                 out.add(i)
     numeric = [k for k in table.columns if table.schema.field(k).kind in (Kind.INT, Kind.NUMBER)]
     for key in numeric:
-        col = [r.values.get(key) for r in recs]
+        col = cols.col(key) if cols is not None else [r.values.get(key) for r in recs]
         if _column_suspect(col, True):
             out.update(i for i, v in enumerate(col) if v is not None and prohibited.find(v))
-    for i, r in enumerate(recs):
-        if r.raw or r.extra:
-            out.add(i)
+    out.update(where(map(attrgetter("raw"), recs)))
+    out.update(where(map(attrgetter("extra"), recs)))
     return out
 
 
@@ -64,7 +70,7 @@ def _cells(rec: Record) -> Iterator[tuple[str, Any]]:
 @rule("prohibited", scope="row")
 def prohibited_data(wb: Workbook, ctx: Context) -> Iterator[Finding]:
     for table in (wb.customers, wb.followups):
-        for i in sorted(_suspect_records(table)):
+        for i in sorted(_suspect_records(table, columns(ctx, table))):
             rec = table.records[i]
             seen: set[tuple[str, str]] = set()
             for key, v in _cells(rec):

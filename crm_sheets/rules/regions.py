@@ -2,12 +2,43 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from typing import Any
 
-from ..divisions import load_divisions
+from ..divisions import Divisions, load_divisions
 from ..findings import Finding
 from ..model import Workbook
+from .columns import columns, where
 from .registry import Context, rule
+
+
+def _odd_places(ctx: Context, div: Divisions) -> Iterable[int]:
+    """Records whose (province, city, district) the rule may report on: each distinct
+    triple is checked once (every record when a value is not text)."""
+    table = ctx.wb.customers
+    try:
+        cols = columns(ctx, table)
+        triples = list(zip(*(cols.col(k) for k in ("province", "city", "district")), strict=True))
+        odd = {t for t in set(triples) if not _fine(div, *t)}
+        return where(map(odd.__contains__, triples)) if odd else []
+    except Exception:  # noqa: BLE001 - the loop below meets it as it always did
+        return range(len(table.records))
+
+
+def _fine(div: Divisions, p_raw: Any, c_raw: Any, d_raw: Any) -> bool:
+    """True when the rule reports nothing on these values (False when it may)."""
+    if not (p_raw or c_raw or d_raw):
+        return True
+    if not (p_raw and type(p_raw) is str and (c_raw is None or type(c_raw) is str)
+            and (d_raw is None or type(d_raw) is str)):
+        return False
+    prov = div.province(p_raw)
+    if prov is None or not c_raw:
+        return prov is not None and not d_raw
+    city = div.city(prov, c_raw)
+    if city is None:
+        return False
+    return not d_raw or div.district(prov, city, d_raw) is not None
 
 
 @rule("region", scope="row")
@@ -15,7 +46,9 @@ def region(wb: Workbook, ctx: Context) -> Iterator[Finding]:
     div = load_divisions()
     table = wb.customers
     zh = ctx.lang == "zh"
-    for rec in table.records:
+    recs = table.records
+    for i in _odd_places(ctx, div):
+        rec = recs[i]
         p_raw, c_raw, d_raw = (rec.values.get(k) for k in ("province", "city", "district"))
         if not (p_raw or c_raw or d_raw):
             continue
