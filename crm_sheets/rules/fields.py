@@ -7,7 +7,7 @@ import re
 from collections.abc import Iterable, Iterator
 from functools import lru_cache
 from itertools import repeat
-from operator import attrgetter, is_, lt
+from operator import attrgetter, lt
 from typing import Any
 
 from email_validator import EmailNotValidError, validate_email
@@ -46,10 +46,7 @@ def parse_problems(wb: Workbook, ctx: Context) -> Iterator[Finding]:
 def required(wb: Workbook, ctx: Context) -> Iterator[Finding]:
     for table in _tables(wb):
         keys = [f.key for f in table.schema.fields if f.required and not f.engine]
-        cols = columns(ctx, table)
-        recs = table.records
-        for i in merged(where(map(is_, cols.col(k), repeat(None))) for k in keys):  # a blank
-            rec = recs[i]
+        for rec in table.records:  # one pass: most of these columns no other rule reads
             for key in keys:
                 if rec.values.get(key) is None and key not in rec.problems:
                     yield ctx.finding("required.missing", table, rec, key, header=ctx.header(table, key))
