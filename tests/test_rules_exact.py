@@ -800,3 +800,16 @@ def test_unhashable_and_foreign_values(bench_wb: Workbook) -> None:
 class Decimal_like:  # noqa: N801 - a stand-in for any odd object
     def __repr__(self) -> str:
         return "odd"
+
+
+def test_day_pattern_is_the_id_date_check() -> None:
+    """The column check's day pattern accepts exactly the days `_id_date_ok` accepts."""
+    from crm_sheets.rules.fields import _DAY
+
+    day = re.compile(_DAY)
+    years = [*range(0, 401), *range(1896, 2105), *range(9990, 10000)]
+    for y in years:
+        for m in range(14):
+            for d in range(33):
+                s = f"{y:04d}{m:02d}{d:02d}"
+                assert bool(day.fullmatch(s)) == _id_date_ok(s), s

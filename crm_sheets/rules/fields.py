@@ -24,6 +24,14 @@ from .registry import Context, rule
 _EMAIL_FAST = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
 CUSTOMER_ID = re.compile(r"C(\d{8})(\d{3,})")
 FOLLOWUP_ID = re.compile(r"F(\d{8})(\d{4,})")
+# A real day as 8 ASCII digits YYYYMMDD (year 0001-9999; 29 February in leap years only):
+# a value `_id_date_ok` accepts (test_rules_exact checks every day of 1,600 years).
+_DAY = (r"(?:(?!0000)[0-9]{4}(?:(?:0[13578]|1[02])(?:0[1-9]|[12][0-9]|3[01])"
+        r"|(?:0[469]|11)(?:0[1-9]|[12][0-9]|30)|02(?:0[1-9]|1[0-9]|2[0-8]))"
+        r"|(?:[0-9]{2}(?:0[48]|[2468][048]|[13579][26])|(?:0[48]|[2468][048]|[13579][26])00)0229)")
+# Whole columns of well-formed IDs with real days, one a line: what `_check_ids` accepts.
+_COLUMN_OK = {CUSTOMER_ID: re.compile(rf"(?:C{_DAY}[0-9]{{3,}}\n)*C{_DAY}[0-9]{{3,}}"),
+              FOLLOWUP_ID: re.compile(rf"(?:F{_DAY}[0-9]{{4,}}\n)*F{_DAY}[0-9]{{4,}}")}
 
 
 def _tables(wb: Workbook):
@@ -162,12 +170,9 @@ def _id_suspects(ctx: Context, table: Table, key: str, pattern: re.Pattern[str])
         col = columns(ctx, table).col(key)
         texts = list(filter(None, col))
         joined = "\n".join(texts)  # TypeError unless all texts
-        lines = re.compile(f"^{pattern.pattern}$", re.MULTILINE)
-        dates = lines.findall(joined)
         distinct = set(texts)
-        if (len(dates) == len(texts) and joined.count("\n") == len(texts) - 1
-                and len(distinct) == len(texts)
-                and all(_id_date_ok(d) for d in {m[0] for m in dates})):
+        if (len(distinct) == len(texts) and joined.count("\n") == len(texts) - 1
+                and _COLUMN_OK[pattern].fullmatch(joined)):
             return []  # each value one line, every line a well-formed ID, none used twice
         seen: set[str] = set()
         twice = {v for v in texts if v in seen or seen.add(v)}  # type: ignore[func-returns-value]
