@@ -161,7 +161,8 @@ def _high_water(prefix_kind: str, day: str, ids: Iterable[Any], state: ApplyStat
     hw = state.seq.get(f"{prefix_kind}{day}", 0)
     last = meta.get("last_customer_id" if prefix_kind == "C" else "last_followup_id", "")
     for v in (*ids, last):
-        if isinstance(v, str):
+        # an ID of `day` holds `day` itself: the regex runs only on those (same matches)
+        if isinstance(v, str) and day in v:
             m = rx.match(v.strip())
             if m and m.group(1) == day:
                 hw = max(hw, int(m.group(2)))
@@ -263,19 +264,30 @@ def compute_changes(wb: Workbook, today: dt.date, now: dt.datetime, state: Apply
     customers = wb.customers_by_id()
     # follow-ups: customer name, recorded-at; group by customer
     by_customer: dict[str, list[Record]] = {}  # dated follow-ups, oldest first
+    masked: dict[str, Any] = {}  # a text name -> redact(name): one call per distinct name
     for fu in fu_t.records:
         cid = fu.values.get("customer_id")
         cust = customers.get(cid) if cid else None
         if cust is not None:
             name = cust.values.get("name")
             if name:
-                name = redact(name)
+                if type(name) is str:
+                    got = masked.get(name)
+                    if got is None:
+                        got = masked[name] = redact(name)
+                    name = got
+                else:
+                    name = redact(name)
                 log.set(fu_t, fu, "customer_name", name, "followup.customer_name")
         if fu.row in new_fu_rows and not fu.values.get("recorded_at"):
             log.set(fu_t, fu, "recorded_at", now, "followup.recorded_at")
     dated = [f for f in fu_t.records if type(f.values.get("start")) is dt.datetime
              and f.values.get("customer_id") in customers]
-    dated.sort(key=lambda f: (f.values["start"], f.row))
+    rows = [f.row for f in dated]
+    if all(a < b for a, b in zip(rows, rows[1:], strict=False)):  # in row order: stable
+        dated.sort(key=lambda f: f.values["start"])  # sort by start alone = (start, row)
+    else:
+        dated.sort(key=lambda f: (f.values["start"], f.row))
     for fu in dated:
         by_customer.setdefault(fu.values["customer_id"], []).append(fu)
 
@@ -308,9 +320,12 @@ def compute_changes(wb: Workbook, today: dt.date, now: dt.datetime, state: Apply
             log.set(cust_t, rec, "followup_summary", summary_text(latest, lang),
                     "customer.followup_summary")
         # stage: the latest contact that names a stage wins, when it is new in this run
-        staged = [f for f in fus if f.values.get("stage_after")]
-        if staged and staged[-1].row in new_fu_rows:
-            fu = staged[-1]
+        fu = None
+        for f in reversed(fus):  # the latest contact that names a stage
+            if f.values.get("stage_after"):
+                fu = f
+                break
+        if fu is not None and fu.row in new_fu_rows:
             old, new = rec.values.get("stage"), fu.values["stage_after"]
             if old != new:
                 if old in STAGE_ORDER and new in STAGE_ORDER and STAGE_ORDER[new] < STAGE_ORDER[old]:
