@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from itertools import compress, count, repeat
-from operator import attrgetter, is_not
+from operator import attrgetter
 from typing import Any
 
 from ..model import Record, Table
@@ -56,16 +56,3 @@ def columns(ctx: Any, table: Table) -> Columns:
 def where(flags: Iterable[Any]) -> list[int]:
     """Indexes of the truthy items."""
     return list(compress(count(), flags))
-
-
-def filled(col: list[Any]) -> list[int]:
-    """Indexes of the values that are not None."""
-    return list(compress(count(), map(is_not, col, repeat(None))))
-
-
-def merged(lists: Iterable[Iterable[int]]) -> list[int]:
-    """Sorted union of index lists."""
-    out: set[int] = set()
-    for lst in lists:
-        out.update(lst)
-    return sorted(out)
