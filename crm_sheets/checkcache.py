@@ -37,6 +37,7 @@ from .model import Table, Workbook
 FORMAT = 1
 ENV = "CRM_CHECK_CACHE"  # "0" turns the warm re-check off (a full check every time)
 DUPLICATES = "possible_duplicate"
+COLUMNS_KEY = "rules.columns"  # rules/columns.py's store in Context.extra
 # Row fingerprints cost about 2.5 µs a customer and 6 µs a follow-up (datetimes pickle
 # slowly), more than the follow-ups' row rules cost: only the customers' are kept.
 CACHED_TABLES: tuple[str, ...] = ("customers",)
@@ -285,7 +286,10 @@ def run(wb: Workbook, ctx: Any, cache: CheckCache, scan: Any = None) -> list[Fin
             for name, t in tables.items()
         }
         sub_wb = replace(wb, customers=sub["customers"], followups=sub["followups"])
-        sub_ctx = Context(wb=sub_wb, today=ctx.today)
+        # the rules' column store is shared (it is keyed by table and checks identity);
+        # nothing else of the full check's context is
+        shared = {COLUMNS_KEY: ctx.extra.setdefault(COLUMNS_KEY, {})}
+        sub_ctx = Context(wb=sub_wb, today=ctx.today, extra=shared)
         # findings on a cached sheet are kept per row; the others are the full check's as
         # they stand (their sheet's rows all ran)
         cached_sheets = {tables[n].schema.name: n for n in CACHED_TABLES}
