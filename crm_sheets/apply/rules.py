@@ -69,6 +69,13 @@ def canonical_choices(wb: Workbook, log: ChangeLog) -> None:
                 continue
             listed = wb.lists.get(f.choices, [])
             seen: dict[Any, str | None] = {}
+            # the column's distinct values first (in C): when each is already its own
+            # canonical form (the usual case) no cell changes and the rows need no visit
+            key = f.key
+            if all(v is None or v == "" or (c := canonical(f.choices, v, listed)) is None
+                   or c == v for v in dict.fromkeys([r.values.get(key)
+                                                    for r in table.records])):
+                continue
             for rec in table.records:
                 v = rec.values.get(f.key)
                 if v is None or v == "":
