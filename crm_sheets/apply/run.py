@@ -22,6 +22,7 @@ from typing import Any
 
 from ..errors import CrmError
 from ..findings import Finding
+from ..gcpause import paused_gc
 from ..home import CrmHome, home_for_workbook
 from ..i18n import t
 from ..issues_sheet import (
@@ -211,9 +212,14 @@ def run_apply(path: str | Path, *, today: dt.date, now: dt.datetime | None = Non
     # only if the customers it saw are still what the rules below leave.
     scan = start_scan(path) if path.is_file() else None
     try:
-        return _apply(path, scan, today=today, now=now, dry_run=dry_run, who=who, home=home,
-                      merge=merge, backups_dir=backups_dir, state_dir=state_dir,
-                      sha_before=sha_before, timings=timings, lap=lap)
+        # the rules and the write allocate a change, a string or a cell per edit on top
+        # of the loaded workbook's millions of containers: the cyclic collector would
+        # re-walk all of them at each burst (reference counting still frees memory)
+        with paused_gc():
+            return _apply(path, scan, today=today, now=now, dry_run=dry_run, who=who,
+                          home=home, merge=merge, backups_dir=backups_dir,
+                          state_dir=state_dir, sha_before=sha_before, timings=timings,
+                          lap=lap)
     finally:
         if scan is not None:
             scan.close()
