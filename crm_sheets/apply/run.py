@@ -18,7 +18,7 @@ except ImportError:  # Windows
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import CrmError
 from ..findings import Finding
@@ -51,6 +51,9 @@ from ..writeback.safe import file_sha256, safe_patch
 from ..writeback.xlsxpatch import CellKey, SheetDress, SheetRows
 from .rules import Change, ChangeLog, Plan, compute_changes, merge_customers, reason_text
 from .state import load_state, save_state, state_dir_for
+
+if TYPE_CHECKING:
+    from ..checkcache import CheckCache
 
 _SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}
 DRESS_VERSION = "1"  # bump when the engine's formats/print setup change: rewritten once
@@ -186,12 +189,21 @@ def _meta_rows(wb: Workbook, updates: dict[str, str]) -> list[list[Any]]:
     return [[k, v] for k, v in meta.items()]
 
 
+def _check_cache(path: Path) -> CheckCache | None:
+    """The workbook's check cache (None when CRM_CHECK_CACHE=0 or there is no file)."""
+    from .. import checkcache
+
+    if not path.is_file() or not checkcache.enabled():
+        return None
+    return checkcache.CheckCache.open(path)
+
+
 def run_apply(path: str | Path, *, today: dt.date, now: dt.datetime | None = None,
               dry_run: bool = False, who: str = "engine", home: CrmHome | None = None,
               merge: tuple[str, str] | None = None, backups_dir: Path | None = None,
               state_dir: Path | None = None) -> ApplyOutcome:
     """Bring the master up to date (and optionally merge two customers first)."""
-    from ..validation import start_scan
+    from ..validation import _late_scan, start_scan
 
     path = Path(path)
     now = now or engine_now(today)
@@ -208,9 +220,16 @@ def run_apply(path: str | Path, *, today: dt.date, now: dt.datetime | None = Non
         clock = t
 
     sha_before = file_sha256(path) if path.is_file() else None
-    # The duplicate scan starts in a second process during the read; validate uses it
-    # only if the customers it saw are still what the rules below leave.
-    scan = start_scan(path) if path.is_file() else None
+    # The check cache (checkcache.py) as `crm validate` keeps it: when the last check's
+    # duplicate scan can be reused or brought up to date from its index, no second
+    # process is started; else the duplicate scan starts in a second process during the
+    # read, and validate uses it only if the customers it saw are still what the rules
+    # below leave. The findings are the full check's either way.
+    cc = _check_cache(path)
+    scan = start_scan(path) if path.is_file() and not (cc is not None and cc.promising) \
+        else None
+    if scan is None and cc is not None:
+        cc.start_scan = lambda payload: _late_scan(path, None, None, payload)
     try:
         # the rules and the write allocate a change, a string or a cell per edit on top
         # of the loaded workbook's millions of containers: the cyclic collector would
@@ -219,7 +238,7 @@ def run_apply(path: str | Path, *, today: dt.date, now: dt.datetime | None = Non
             return _apply(path, scan, today=today, now=now, dry_run=dry_run, who=who,
                           home=home, merge=merge, backups_dir=backups_dir,
                           state_dir=state_dir, sha_before=sha_before, timings=timings,
-                          lap=lap)
+                          lap=lap, cache=cc)
     finally:
         if scan is not None:
             scan.close()
@@ -228,7 +247,7 @@ def run_apply(path: str | Path, *, today: dt.date, now: dt.datetime | None = Non
 def _apply(path: Path, scan: Any, *, today: dt.date, now: dt.datetime, dry_run: bool, who: str,
            home: CrmHome | None, merge: tuple[str, str] | None, backups_dir: Path | None,
            state_dir: Path | None, sha_before: str | None, timings: dict[str, float],
-           lap: Callable[[str], None]) -> ApplyOutcome:
+           lap: Callable[[str], None], cache: CheckCache | None = None) -> ApplyOutcome:
     from ..validation import load_scanning, validate
 
     wb = load_scanning(path, scan)
@@ -259,7 +278,7 @@ def _apply(path: Path, scan: Any, *, today: dt.date, now: dt.datetime, dry_run: 
         # entered late, so the timeliness rule only judges follow-ups seen after this.
         wb.meta["baseline_at"] = now.isoformat(sep=" ")
     staff_cells, staff_events = _staff_lists(path, wb, home)  # before validate: owner rule
-    report = validate(wb, today, duplicate_scan=scan)
+    report = validate(wb, today, duplicate_scan=scan, cache=cache)
     lap("validate")
     if scan is not None and scan.peak_rss_mib:
         timings["rss_scan_worker"] = round(scan.peak_rss_mib, 1)
