@@ -181,6 +181,9 @@ class CheckCache:
         self.scan_reused = False
         self.scan_incremental = False  # the scan was brought up to date from its index
         self.start_scan: Callable[[Any], Any] | None = None  # payload -> started worker
+        # tables whose row findings are kept; () when no later check can use them (apply:
+        # its write changes `_meta`, part of the key) — their fingerprints are not taken
+        self.tables: tuple[str, ...] = CACHED_TABLES
 
     @classmethod
     def open(cls, workbook: str | Path) -> CheckCache | None:
@@ -240,6 +243,7 @@ def run(wb: Workbook, ctx: Any, cache: CheckCache, scan: Any = None) -> list[Fin
     from .rules import RULES, Context
 
     ordered = sorted(RULES, key=lambda r: r.deferred)
+    cached_tables = cache.tables
     key = key_of(wb, ctx.today)
     saved = cache.saved
     rows_old = saved.rows if saved is not None and saved.key == key else {}
@@ -249,7 +253,7 @@ def run(wb: Workbook, ctx: Any, cache: CheckCache, scan: Any = None) -> list[Fin
     fps: dict[str, list[bytes]] = {}
     todo: dict[str, list[int]] = {}
     for name, table in tables.items():
-        if name in CACHED_TABLES:
+        if name in cached_tables:
             fps[name] = fps_t = fingerprints(table)
             known = rows_old.get(name, {})
             todo[name] = [i for i, fp in enumerate(fps_t) if fp not in known]
@@ -292,14 +296,14 @@ def run(wb: Workbook, ctx: Any, cache: CheckCache, scan: Any = None) -> list[Fin
         sub_ctx = Context(wb=sub_wb, today=ctx.today, extra=shared)
         # findings on a cached sheet are kept per row; the others are the full check's as
         # they stand (their sheet's rows all ran)
-        cached_sheets = {tables[n].schema.name: n for n in CACHED_TABLES}
+        cached_sheets = {tables[n].schema.name: n for n in cached_tables}
         at = {
             (t.schema.name, r.row): (name, k)
             for name, t in sub.items()
-            if name in CACHED_TABLES
+            if name in cached_tables
             for k, r in enumerate(t.records)
         }
-        if len(at) != sum(len(sub[n].records) for n in CACHED_TABLES):
+        if len(at) != sum(len(sub[n].records) for n in cached_tables):
             return None  # two rows of one sheet with one number: cannot attribute
         fresh: dict[tuple[str, int], list[tuple[int, Finding]]] = {}
         for pos, r in enumerate(ordered):
@@ -319,7 +323,7 @@ def run(wb: Workbook, ctx: Any, cache: CheckCache, scan: Any = None) -> list[Fin
                 fresh.setdefault(where, []).append((pos, f))
         new_rows: dict[str, dict[bytes, tuple[Template, ...]]] = {}
         for name, t in tables.items():
-            if name not in CACHED_TABLES:
+            if name not in cached_tables:
                 continue
             known = rows_old.get(name, {})
             fps_t = fps[name]
@@ -343,6 +347,9 @@ def run(wb: Workbook, ctx: Any, cache: CheckCache, scan: Any = None) -> list[Fin
                             (pos, Finding(sheet, rec.row, column, code, severity, message, cid))
                         )
             new_rows[name] = keep
+        for name in CACHED_TABLES:  # not taken this time: what the key still vouches for
+            if name not in cached_tables and name in rows_old:
+                new_rows[name] = rows_old[name]
 
         # --- cross rules on the whole workbook
         matches = None
@@ -379,7 +386,7 @@ def run(wb: Workbook, ctx: Any, cache: CheckCache, scan: Any = None) -> list[Fin
             own_scan.close()
 
     cache.warm = bool(rows_old) or reuse
-    cache.rechecked = sum(len(todo[n]) for n in CACHED_TABLES)
+    cache.rechecked = sum(len(todo[n]) for n in cached_tables)
     cache.scan_reused = reuse
     if matches is None:
         dup_contents, dup_matches = None, None
@@ -394,8 +401,8 @@ def run(wb: Workbook, ctx: Any, cache: CheckCache, scan: Any = None) -> list[Fin
     unchanged = (
         rows_old
         and reuse
-        and not any(todo[n] for n in CACHED_TABLES)
-        and all(len(new_rows[n]) == len(rows_old.get(n, {})) for n in CACHED_TABLES)
+        and not any(todo[n] for n in cached_tables)
+        and all(len(new_rows[n]) == len(rows_old.get(n, {})) for n in cached_tables)
     )
     if not unchanged:
         cache.save(Saved(key, new_rows, dup_head, dup_contents, dup_matches))
@@ -420,6 +427,9 @@ def _incremental(wb: Workbook, payload: Any, head: Any, threshold: int) -> list[
     path = _index_file(wb)
     if path is None:
         return None
+    from .dedupe.worker import wait_saved
+
+    wait_saved(incremental.names_cache_of(path))  # a worker may still be writing it
     index = incremental.load_index(path, code_digest())
     if index is None:
         return None

@@ -148,3 +148,30 @@ def test_apply_with_the_check_cache_writes_the_same_bytes(tmp_path, monkeypatch)
     assert opened[2].scan_incremental
     assert opened[3].saved is None and not opened[3].warm
     assert opened[5].scan_reused
+
+
+def test_apply_keeps_the_row_findings_a_check_left(tmp_path, monkeypatch):
+    """apply takes no row fingerprints, but one that writes nothing (here a dry run)
+    leaves the row findings of the check before it for the check after it."""
+    from crm_sheets.apply.run import run_apply
+    from crm_sheets.demo import build_demo
+    from crm_sheets.reader import load
+    from crm_sheets.validation import check_file, validate
+
+    monkeypatch.delenv("CRM_HOME", raising=False)
+    monkeypatch.delenv("CRM_NOW", raising=False)
+    monkeypatch.setenv("CRM_STATE_DIR", str(tmp_path / "state"))
+    master = build_demo(tmp_path / "demo", today=TODAY).master
+    assert run_apply(master, today=TODAY, now=NOW).written
+    check_file(master, TODAY, cache=True)  # leaves the row findings
+    cust = load(master).customers
+    # a new phone: the duplicate scan's input changes (apply brings the scan up to date
+    # and saves the cache)
+    _patch(master, {(cust.sheet_name, cust.records[5].row, cust.columns["phone"]): "13712345678"})
+    again = run_apply(master, today=TODAY, now=NOW + dt.timedelta(minutes=5), dry_run=True)
+    assert not again.written
+    cc = checkcache.CheckCache.open(master)
+    warm = validate(load(master), TODAY, cache=cc)
+    assert cc.warm and cc.rechecked == 1
+    _wb, full = check_file(master, TODAY, cache=False)
+    assert [f.to_dict() for f in warm.findings] == [f.to_dict() for f in full.findings]
