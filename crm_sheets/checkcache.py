@@ -253,11 +253,12 @@ def run(wb: Workbook, ctx: Any, cache: CheckCache, scan: Any = None) -> list[Fin
     fps: dict[str, list[bytes]] = {}
     todo: dict[str, list[int]] = {}
     for name, table in tables.items():
-        if name in cached_tables:
+        known = rows_old.get(name) if name in cached_tables else None
+        if known:
             fps[name] = fps_t = fingerprints(table)
-            known = rows_old.get(name, {})
             todo[name] = [i for i, fp in enumerate(fps_t) if fp not in known]
-        else:
+        else:  # nothing cached (a cold check): every row; fingerprints only for the save,
+            # taken later, while the duplicate scan's worker is still busy (`fill`)
             todo[name] = list(range(len(table.records)))
 
     # --- the duplicate scan: reuse, or start it now so it runs beside the other rules
@@ -321,32 +322,50 @@ def run(wb: Workbook, ctx: Any, cache: CheckCache, scan: Any = None) -> list[Fin
                 if where is None:
                     return None
                 fresh.setdefault(where, []).append((pos, f))
-        new_rows: dict[str, dict[bytes, tuple[Template, ...]]] = {}
+        # per cached row, in order: the findings templates the next check may reuse
+        tpls: dict[str, list[tuple[Template, ...]]] = {}
+        no_findings: tuple[Template, ...] = ()
         for name, t in tables.items():
             if name not in cached_tables:
                 continue
             known = rows_old.get(name, {})
-            fps_t = fps[name]
-            keep: dict[bytes, tuple[Template, ...]] = {}
+            fps_t = fps.get(name, [])
+            row_tpls: list[tuple[Template, ...]] = []
             changed = iter(range(len(sub[name].records)))
             todo_set = set(todo[name])
             sheet = t.schema.name
             for i, rec in enumerate(t.records):
-                fp = fps_t[i]
                 if i in todo_set:
-                    got = fresh.get((name, next(changed)), [])
+                    got = fresh.get((name, next(changed)))
+                    if got is None:
+                        row_tpls.append(no_findings)
+                        continue
                     out.extend(got)
-                    keep[fp] = tuple(
-                        (pos, f.column, f.code, f.severity, f.message, f.customer_id)
-                        for pos, f in got
+                    row_tpls.append(
+                        tuple(
+                            (pos, f.column, f.code, f.severity, f.message, f.customer_id)
+                            for pos, f in got
+                        )
                     )
                 else:
-                    tpl = keep[fp] = known[fp]
+                    tpl = known[fps_t[i]]
+                    row_tpls.append(tpl)
                     for pos, column, code, severity, message, cid in tpl:
                         out.append(
                             (pos, Finding(sheet, rec.row, column, code, severity, message, cid))
                         )
-            new_rows[name] = keep
+            tpls[name] = row_tpls
+        new_rows: dict[str, dict[bytes, tuple[Template, ...]]] = {}
+
+        def fill() -> None:
+            """The rows part of the next cache: fingerprint -> templates (of rows with
+            equal fingerprints the last wins, as it always did)."""
+            for name, row_tpls in tpls.items():
+                if name not in new_rows:
+                    fps_t = fps.get(name)
+                    if fps_t is None:
+                        fps_t = fps[name] = fingerprints(tables[name])
+                    new_rows[name] = dict(zip(fps_t, row_tpls, strict=True))
         for name in CACHED_TABLES:  # not taken this time: what the key still vouches for
             if name not in cached_tables and name in rows_old:
                 new_rows[name] = rows_old[name]
@@ -358,6 +377,7 @@ def run(wb: Workbook, ctx: Any, cache: CheckCache, scan: Any = None) -> list[Fin
                 continue
             try:
                 if r.name == DUPLICATES:
+                    fill()  # while the worker, if any, still scans
                     if reuse:
                         assert saved is not None and saved.dup_matches is not None
                         matches = [
@@ -367,7 +387,9 @@ def run(wb: Workbook, ctx: Any, cache: CheckCache, scan: Any = None) -> list[Fin
                     elif quick is not None:
                         matches = quick
                     else:
-                        matches = scan.matches_for(wb, threshold) if scan is not None else None
+                        matches = (
+                            scan.matches_for(wb, threshold, payload) if scan is not None else None
+                        )
                         if matches is None:
                             from .dedupe.api import duplicate_matches
 
@@ -385,6 +407,7 @@ def run(wb: Workbook, ctx: Any, cache: CheckCache, scan: Any = None) -> list[Fin
         if own_scan is not None:
             own_scan.close()
 
+    fill()
     cache.warm = bool(rows_old) or reuse
     cache.rechecked = sum(len(todo[n]) for n in cached_tables)
     cache.scan_reused = reuse

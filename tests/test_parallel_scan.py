@@ -233,3 +233,54 @@ def test_a_failing_hand_over_does_not_break_the_read(master: Path,
     wb, rep = check_file(master, TODAY, parallel=True)
     assert _dicts(rep) == _dicts(validate(load(master), TODAY))
     assert len(wb.customers.records) == len(CUSTOMERS)
+
+
+# --- the worker's saves after answering: nobody waits for them but a check that needs them ---
+
+def test_the_worker_saves_the_index_after_answering_and_clears_its_marker(master: Path) -> None:
+    from crm_sheets.dedupe import formcache, incremental, worker
+
+    _wb, rep = check_file(master, TODAY, parallel=True, cache=False)
+    cache = formcache.cache_path(master)
+    assert worker.wait_saved(cache, timeout=30)  # the saving marker goes when it is done
+    assert not worker.saving_marker(cache).exists()
+    assert cache.is_file() and incremental.index_path(cache).is_file()
+    worker._wait_detached()
+    assert _dicts(rep) == _dicts(validate(load(master), TODAY))
+
+
+def test_wait_saved_waits_only_for_a_live_recent_saver(tmp_path: Path) -> None:
+    import os
+    import time
+
+    from crm_sheets.dedupe import worker
+
+    cache = tmp_path / "names-x.bin"
+    assert worker.wait_saved(cache, timeout=0)  # no marker
+    assert worker.wait_saved(None)
+    marker = worker.saving_marker(cache)
+    assert marker.parent == tmp_path and marker.name == "names-x.bin.saving"
+    marker.write_text(str(os.getpid()), encoding="ascii")  # a live process saving
+    assert not worker.wait_saved(cache, timeout=0.05)
+    old = time.time() - worker.SAVING_STALE - 5  # left long ago by one that died
+    os.utime(marker, (old, old))
+    assert worker.wait_saved(cache, timeout=0)
+    if os.name == "posix":
+        dead = subprocess.Popen([sys.executable, "-c", "pass"])
+        dead.wait()
+        marker.write_text(str(dead.pid), encoding="ascii")  # fresh, but its writer is gone
+        assert worker.wait_saved(cache, timeout=0)
+    marker.write_text("not a pid", encoding="ascii")
+    assert worker.wait_saved(cache, timeout=0)
+
+
+def test_matches_for_with_the_callers_payload_equals_without(master: Path) -> None:
+    with DuplicateScan.start(force=True) as scan:
+        assert scan is not None
+        wb = load_scanning(master, scan, force=True)
+        now = payload_of(wb.lang, 85, wb.not_duplicates, wb.customers.records)
+        got = scan.matches_for(wb, 85, now)
+        assert got is not None and got == scan.matches_for(wb, 85)
+        wb.customers.records[2].values["name"] = "完全不同的名字有限公司"
+        changed = payload_of(wb.lang, 85, wb.not_duplicates, wb.customers.records)
+        assert scan.matches_for(wb, 85, changed) is None

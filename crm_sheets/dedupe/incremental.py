@@ -454,6 +454,12 @@ def index_path(names_cache: str | Path) -> Path:
     return p.with_name(p.name.replace("names-", "dupindex-", 1))
 
 
+def names_cache_of(index: str | Path) -> Path:
+    """The name-forms cache an index file sits beside (the inverse of `index_path`)."""
+    p = Path(index)
+    return p.with_name(p.name.replace("dupindex-", "names-", 1))
+
+
 def head_of(lang: str, threshold: int, nd: Sequence[tuple[str, str]]) -> list[Any]:
     """What the scan ran with besides the customers (a payload's first three parts)."""
     return [lang, threshold, [list(p) for p in nd]]

@@ -14,7 +14,6 @@ them since), and any failure of the worker means the caller scans in-process.
 
 from __future__ import annotations
 
-import atexit
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -26,7 +25,8 @@ from ..schema import CUSTOMERS
 SCAN_FIELDS = ("customer_id", "name", "phone", "email", "province", "city", "status")
 MIN_FILE_BYTES = 4 * 1024 * 1024  # smaller workbooks scan in well under a second in-process
 MIN_CUSTOMERS = 10_000  # below this the process start costs more than it saves
-CACHE_SAVE_WAIT = 10.0  # seconds a worker that answered may take to save its name cache
+CACHE_SAVE_WAIT = 10.0  # seconds a check waits for an earlier worker still saving its index
+SAVING_STALE = 120.0  # a marker older than this was left by a worker that died
 last_peak_mib = 0.0  # the last worker's peak memory as it reported it (benchmarks)
 _DETACHED: list[Any] = []  # workers that answered and are finishing their cache save
 
@@ -36,14 +36,59 @@ def _reap() -> None:
     _DETACHED[:] = [p for p in _DETACHED if p.poll() is None]
 
 
-@atexit.register
-def _wait_detached() -> None:
-    """At exit, give detached workers the time to finish writing their cache."""
+def _wait_detached(timeout: float = CACHE_SAVE_WAIT) -> None:
+    """Wait for this process's detached workers to finish saving (tests; the next check
+    waits through `wait_saved` instead, and only when it needs the index)."""
     for p in _DETACHED:
         try:
-            p.wait(timeout=CACHE_SAVE_WAIT)
-        except Exception:  # noqa: BLE001 - too slow: stop it (the cache write is atomic)
-            p.kill()
+            p.wait(timeout=timeout)
+        except Exception:  # noqa: BLE001 - too slow: leave it (its writes are atomic)
+            pass
+    _reap()
+
+
+# A worker that answered saves the name cache and the scan index after the check has
+# printed its findings, even after the check's process has ended (nobody waits for it at
+# exit). While it saves, a marker file beside the name cache says so: the next check that
+# wants the index (checkcache._incremental) waits for it, up to CACHE_SAVE_WAIT seconds.
+def saving_marker(cache: str | Path) -> Path:
+    p = Path(cache)
+    return p.with_name(p.name + ".saving")
+
+
+def _alive(pid: int) -> bool:
+    if os.name != "posix":
+        return True  # no cheap check: the marker's age decides
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # another user's process (permission): treat as alive
+        return True
+    return True
+
+
+def wait_saved(cache: str | Path | None, timeout: float = CACHE_SAVE_WAIT) -> bool:
+    """Wait while a worker is still saving this workbook's name cache and scan index;
+    True when none is (any more), False when it did not finish in `timeout` seconds."""
+    import time
+
+    if cache is None:
+        return True
+    _reap()
+    marker = saving_marker(cache)
+    end = time.monotonic() + timeout
+    while True:
+        try:
+            st = marker.stat()
+            pid = int(marker.read_text(encoding="ascii").strip() or "0")
+        except (OSError, ValueError):
+            return True
+        if time.time() - st.st_mtime > SAVING_STALE or (pid and not _alive(pid)):
+            return True  # left by a worker that died: its writes are atomic, nothing half-done
+        if time.monotonic() >= end:
+            return False
+        time.sleep(0.02)
 
 
 ENV = "CRM_PARALLEL"  # "0" turns the second process off; "1" forces it (tests)
@@ -183,15 +228,39 @@ def _serve() -> None:  # pragma: no cover - runs in the child process
         result: tuple[str, Any, float] = ("ok", matches, _peak_rss_mib())
     except Exception as exc:  # noqa: BLE001 - reported to the parent, which scans itself
         result = ("error", f"{type(exc).__name__}: {exc}", _peak_rss_mib())
+    marker = None
+    if cache and (to_save or kept):
+        marker = saving_marker(cache)
+        try:  # before answering: the parent's next check must see it
+            marker.write_text(str(os.getpid()), encoding="ascii")
+        except OSError:
+            marker = None
     pickle.dump(result, out, protocol=pickle.HIGHEST_PROTOCOL)
     out.flush()
     out.close()
-    if cache and to_save:  # after answering: the parent is not kept waiting for this
-        from . import formcache
+    result = matches = None  # type: ignore[assignment] # the parent's now: free them
+    if not (cache and (to_save or kept)):
+        return
+    # After answering, in the background: nobody waits for this but a next check that
+    # wants the index (wait_saved); leave the core to the check that is still running.
+    try:
+        if hasattr(os, "nice"):
+            os.nice(10)
+    except OSError:
+        pass
+    try:
+        if to_save:
+            from . import formcache
 
-        formcache.save_forms(Path(cache), formcache.forms_for(to_save))
-    if cache and kept:  # and the index the next check's incremental scan starts from
-        save_scan_index(payload, cache, kept[0])
+            formcache.save_forms(Path(cache), formcache.forms_for(to_save))
+        if kept:  # the index the next check's incremental scan starts from
+            save_scan_index(payload, cache, kept[0])
+    finally:
+        if marker is not None:
+            try:
+                marker.unlink()
+            except OSError:
+                pass
 
 
 def save_scan_index(payload: Payload, cache: str, kept: Any) -> None:
@@ -296,12 +365,15 @@ class DuplicateScan:
         return self.submit(payload_from_columns(lang, threshold, not_duplicates, first_row,
                                                 columns), force=force)
 
-    def matches_for(self, wb: Workbook, threshold: int) -> list[Any] | None:
-        """The worker's matches when they still describe `wb`'s customers, else None."""
+    def matches_for(self, wb: Workbook, threshold: int, now: Payload | None = None
+                    ) -> list[Any] | None:
+        """The worker's matches when they still describe `wb`'s customers, else None.
+        `now`: `payload_of` the workbook as it is, when the caller has it already."""
         if self._sent is None or self._failed:
             return None
         lang, th, nd, entries = self._sent
-        now = payload_of(wb.lang, threshold, wb.not_duplicates, wb.customers.records)
+        if now is None:
+            now = payload_of(wb.lang, threshold, wb.not_duplicates, wb.customers.records)
         if (lang, th, nd) != now[:3] or _fingerprint(entries) != _fingerprint(now[3]):
             return None
         if self._result is None:
@@ -348,6 +420,11 @@ class DuplicateScan:
         except Exception:  # noqa: BLE001 - nothing more to do for a stuck child
             pass
         _close_pipes(proc)
+        if self.cache and proc.returncode is not None and self._result is None:
+            try:  # stopped before it could remove its saving marker (if it wrote one)
+                saving_marker(self.cache).unlink()
+            except OSError:
+                pass
 
     def __enter__(self) -> DuplicateScan:
         return self
