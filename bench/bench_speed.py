@@ -318,6 +318,10 @@ def prepare(size: int, code_dir: Path, label: str, steps: list[str], work_root: 
             _progress(f"{label} {size}: first validate (fills the state folder)")
             run_crm(["validate", "--format", "json", str(master)], _env(code_dir, state), vdir)
             state.mkdir(exist_ok=True)  # code before issue 15 keeps no check there
+            for _ in range(3000):  # the scan worker saves its index after the check exits
+                if not any(state.rglob("*.saving")):
+                    break
+                time.sleep(0.02)
             shutil.copytree(state, snap)
         shutil.copyfile(edited, master)
 
