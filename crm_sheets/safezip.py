@@ -13,9 +13,11 @@ from __future__ import annotations
 import html
 import io
 import re
+import struct
 import zipfile
 import zlib
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 from .errors import CrmError
@@ -94,22 +96,30 @@ def check_xlsx(path: Path) -> None:
 # calamine builds one dense array from the top-left to the bottom-right cell that holds a
 # value, before any Python code sees a row: one value in XFD1048576 asks for 549 GB and
 # the process aborts (no exception to catch). So every sheet's XML is streamed first and
-# the area it can claim is bounded. A fast pass finds the last row element and the widest
-# column reference; only when that bound is large does a slow pass look at each cell (a
-# cell without a value is skipped by calamine, so it does not count). `<dimension>` is not
+# the area it can claim is bounded. A fast pass proves that every cell tag has the one
+# plain form (`<c r="B12" s="3" t="s">`) and bounds rows by the last row element and
+# columns by the widest reference; any other form of a cell tag, or a large bound, sends
+# the sheet to the exact pass, which places each cell as calamine does (measured: the last
+# `r` of a cell wins, quotes ' or ", spaces around '=', '<' and '>' inside quoted values,
+# any prefix `x:c`, letters and digits of any length) and judges. `<dimension>` is not
 # trusted either way: calamine does not allocate from it (measured), and neither do we.
 
 MAX_SHEET_CELLS = 40_000_000  # rows x columns calamine may allocate (32 bytes each)
 _CHUNK = 4 * 1024**2
-# Literal-prefixed patterns (fast). A row element written another way only makes the
-# bound looser, which sends the sheet to the exact pass: never to a wrong answer.
-_WIDE_RE = re.compile(rb'r="([A-Za-z]{2,4})\d')
-_TAG_RE = re.compile(rb'<(?:[A-Za-z_][\w.-]*:)?(row|c)(?=[\s/>])([^>]*?)(/?)>')
-_ROW_ATTR_RE = re.compile(rb'\sr="(\d{1,9})"')
-_POSITIONAL_RE = re.compile(rb'<c(?! r=")[\s/>]')
-_PREFIXED_RE = re.compile(rb':c[\s/>]')
-_REF_RE = re.compile(rb'\sr="([A-Za-z]{1,4})(\d{1,9})"')
+_RAW_PIECE = 512 * 1024  # compressed bytes inflated at a time (~4 MiB of XML)
+_MAX_TAG = 32 * 1024**2  # a tag longer than this is damage, not a workbook
 _extents_cache: dict[tuple[str, int, int, int], None] = {}
+
+# Exact pass: every tag start of a row or cell element (any prefix: quick_xml compares
+# the local name), its attributes up to the '>' outside quotes, each attribute.
+_START_RE = re.compile(rb'<(?:[^\s/<>:]*+:)?(row|c)(?=[\s/>])')
+_ATTRS_RE = re.compile(rb'(?:[^>"\']++|"[^"]*+"|\'[^\']*+\')*+>')
+_ATTR_RE = re.compile(rb'(?<![^\s"\'])([^\s="\']++)\s*+=\s*+(?:"([^"]*+)"|\'([^\']*+)\')')
+_CELL_REF_RE = re.compile(rb'([A-Za-z]+)([0-9]+)')
+_LONGEST = 20  # letters or digits read of a reference: more is absurdly far either way
+_ROW_NUM_RE = re.compile(rb'[0-9]+')
+# Fast pass: the widest plain reference of a piece whose cells are all plain.
+_WIDE_RE = re.compile(rb'<c r="([A-Z]{2,3})[0-9]')
 
 
 def _col_number(letters: bytes) -> int:
@@ -127,10 +137,155 @@ def _col_letters(n: int) -> str:
     return out
 
 
-def _chunks(z: zipfile.ZipFile, name: str) -> Iterator[bytes]:
-    """The member's XML in pieces cut before a '<', so no tag is split between two."""
+_not_plain_cache: dict[tuple[int, int], tuple[str, ...]] = {}
+
+
+def _not_plain(letters: int, digits: int) -> tuple[str, ...]:
+    """Regular expressions (RE2 and Python re alike) that find, in a piece of sheet XML,
+    anything the fast pass cannot bound: a cell tag that does not begin exactly `<c r="` +
+    1..`letters` capitals + 1..`digits` digits + `"` (or is cut off by the end of the
+    piece), a prefixed cell tag (`x:c`), or a further `r` attribute after a quoted value
+    (the reader places a cell by its last `r`). Each starts with one fixed byte, so RE2
+    skips to the candidates at memchr speed."""
+    key = (letters, digits)
+    if key in _not_plain_cache:
+        return _not_plain_cache[key]
+    z = r"\z"
+    ref = r'<c r="[A-Z]{1,' + str(letters) + "}"
+    first = "|".join([
+        r"<c(?:[\t\n\r\x0b\x0c/>]|" + z + ")",
+        r"<c (?:[^r]|" + z + ")",
+        r"<c r(?:[^=]|" + z + ")",
+        r'<c r=(?:[^"]|' + z + ")",
+        r'<c r="(?:[^A-Z]|' + z + ")",
+        r'<c r="[A-Z]{' + str(letters + 1) + "}",
+        ref + r"(?:[^A-Z0-9]|" + z + ")",
+        ref + "[0-9]{" + str(digits + 1) + "}",
+        ref + "[0-9]{1," + str(digits) + r'}(?:[^0-9"]|' + z + ")",
+    ])
+    out = _not_plain_cache[key] = (first, r":c[\t\n\r\x0b\x0c />]", r'"[\t\n\r ]*r[\t\n\r ]*=',
+                                   r"'[\t\n\r ]*r[\t\n\r ]*=")
+    return out
+
+
+_py_not_plain: dict[tuple[int, int], re.Pattern[bytes]] = {}
+
+
+def _py_finds(buf: bytes, end: int, letters: int, digits: int) -> bool:
+    """`_not_plain` with Python's re (the reference, and the path without pyarrow)."""
+    key = (letters, digits)
+    pat = _py_not_plain.get(key)
+    if pat is None:
+        text = "|".join(_not_plain(letters, digits)).replace(r"\z", r"\Z")
+        pat = _py_not_plain[key] = re.compile(text.encode())
+    return pat.search(buf, 0, end) is not None
+
+
+def _re2_finder():
+    """`_not_plain` searched by RE2 through pyarrow (a DFA, with the GIL released), or None
+    when pyarrow is missing."""
+    try:
+        import pyarrow as pa
+        import pyarrow.compute as pc
+    except ImportError:  # pragma: no cover - pyarrow is a dependency
+        return None
+
+    def finds(buf: bytes, end: int, letters: int, digits: int) -> bool:
+        offs = pa.py_buffer(struct.pack("<ii", 0, end))
+        arr = pa.Array.from_buffers(pa.binary(), 1, [None, offs, pa.py_buffer(buf)])
+        return any(pc.match_substring_regex(arr, pat)[0].as_py() for pat in _not_plain(letters, digits))
+    return finds
+
+
+_finder: list = []
+
+
+def _finds(buf: bytes, end: int, letters: int, digits: int) -> bool:
+    if not _finder:
+        _finder.append(_re2_finder() or _py_finds)
+    return _finder[0](buf, end, letters, digits)
+
+
+def _pieces(z: zipfile.ZipFile, info: zipfile.ZipInfo) -> Iterator[tuple[bytes, int]]:
+    """The member's XML as (buffer, end): buffer[:end] is a piece cut before a '<' (no tag
+    split between two, unless a quoted value holds a '<'), the pieces in order make the
+    whole member. A deflated member is inflated here straight from its raw bytes (larger
+    pieces, no copies); anything unusual, and any error or CRC mismatch, goes back to
+    zipfile's own reader so a damaged file gets zipfile's own message."""
+    raw = _raw_inflate(z, info)
+    if raw is None:
+        yield from ((b, len(b)) for b in _chunks(z, info))
+        return
     tail = b""
-    with z.open(name) as f:
+    for out in raw:
+        buf = tail + out if tail else out
+        cut = buf.rfind(b"<")
+        if cut <= 0:
+            tail = buf
+            continue
+        yield buf, cut
+        tail = buf[cut:]
+    if tail:
+        yield tail, len(tail)
+
+
+class _Fallback(Exception):
+    """The raw inflate met something only zipfile should report."""
+
+
+def _raw_inflate(z: zipfile.ZipFile, info: zipfile.ZipInfo) -> Iterator[bytes] | None:
+    if (info.compress_type != zipfile.ZIP_DEFLATED or info.flag_bits & 0x1
+            or z.fp is None or getattr(z, "_writing", False)):
+        return None
+    fp = z.fp
+    try:
+        fp.seek(info.header_offset)
+        head = fp.read(30)
+        if len(head) != 30 or head[:4] != b"PK\x03\x04":
+            return None
+        n, m = struct.unpack("<HH", head[26:30])
+        start = info.header_offset + 30 + n + m
+    except (OSError, ValueError):
+        return None
+
+    def gen() -> Iterator[bytes]:
+        d = zlib.decompressobj(-15)
+        crc = 0
+        left = info.compress_size
+        pos = start
+        total = 0
+        while left > 0:
+            fp.seek(pos)
+            data = fp.read(min(_RAW_PIECE, left))
+            if not data:
+                raise _Fallback
+            pos += len(data)
+            left -= len(data)
+            try:
+                out = d.decompress(data)
+            except zlib.error:
+                raise _Fallback from None
+            if out:
+                crc = zlib.crc32(out, crc)
+                total += len(out)
+                yield out
+        try:
+            out = d.flush()
+        except zlib.error:
+            raise _Fallback from None
+        if out:
+            crc = zlib.crc32(out, crc)
+            total += len(out)
+            yield out
+        if not d.eof or total != info.file_size or crc != info.CRC:
+            raise _Fallback
+    return gen()
+
+
+def _chunks(z: zipfile.ZipFile, info: zipfile.ZipInfo) -> Iterator[bytes]:
+    """The member's XML in pieces cut before a '<', read by zipfile."""
+    tail = b""
+    with z.open(info) as f:
         while True:
             chunk = f.read(_CHUNK)
             if not chunk:
@@ -146,57 +301,89 @@ def _chunks(z: zipfile.ZipFile, name: str) -> Iterator[bytes]:
             tail = buf[cut:]
 
 
-def _fast_bound(z: zipfile.ZipFile, name: str) -> int:
+def _fast_bound(z: zipfile.ZipFile, info: zipfile.ZipInfo) -> int:
     """An upper bound on rows x columns of the sheet, cheap enough for every read.
 
-    Rows: the last row element of each piece (rows are written in order; an out-of-order
-    file only makes the next check fire). Any cell whose row number has more digits than
-    that is a reason for the exact pass. Columns: the widest multi-letter reference."""
+    Every cell tag of every piece is the plain `<c r="B12" …>` (else: the exact pass), so
+    each cell is where its reference says. Rows: the last row element of each piece
+    (rows are written in order); a reference with more digits than that sends the sheet to
+    the exact pass. Columns: one capital letter, or else the widest reference of the piece
+    (up to three letters)."""
+    try:
+        return _fast_bound_of(_pieces(z, info))
+    except _Fallback:
+        return _fast_bound_of((b, len(b)) for b in _chunks(z, info))
+
+
+def _fast_bound_of(pieces: Iterator[tuple[bytes, int]]) -> int:
     max_row = 0
     max_col = 26
-    for buf in _chunks(z, name):
-        # A cell placed by position (no r attribute first, or a prefixed tag): only the
-        # exact pass knows where it lands. (A row placed by position moves only such
-        # cells: a cell with a reference is where its reference says.)
-        if _POSITIONAL_RE.search(buf) or _PREFIXED_RE.search(buf):
-            return MAX_SHEET_CELLS + 1
-        at = buf.rfind(b'<row r="')
+    for buf, end in pieces:
+        at = buf.rfind(b'<row r="', 0, end)
         if at >= 0:
-            end = buf.find(b'"', at + 8)
-            digits = buf[at + 8 : end]
+            stop = buf.find(b'"', at + 8, end)
+            digits = buf[at + 8 : stop] if stop > 0 else b""
             if digits.isdigit() and len(digits) < 10:
                 max_row = max(max_row, int(digits))
         width = len(str(max_row)) if max_row else 1
-        if not re.search(rb'r="[A-Za-z](?:[A-Za-z]|\d{%d})' % (width + 1), buf):
-            continue  # one pass: nothing wide, no long row number in this piece
-        if re.search(rb'r="[A-Za-z]{1,4}\d{%d}' % (width + 1), buf):
+        if not _finds(buf, end, 1, width):
+            continue
+        if _finds(buf, end, 3, width):
             return MAX_SHEET_CELLS + 1
-        wide = _WIDE_RE.findall(buf)
+        wide = _WIDE_RE.findall(buf, 0, end)
         if wide:
             max_col = max(max_col, max(map(_col_number, set(wide))))
-    return (10 ** len(str(max_row)) - 1 if max_row else 1) * max_col
+    width = len(str(max_row)) if max_row else 1
+    return (10**width - 1) * max_col
 
 
-def _exact_extent(z: zipfile.ZipFile, name: str) -> tuple[int, int, str]:
-    """(last row, last column, farthest cell) over cells that hold a value. Rows and cells
-    without an `r` attribute take the next position, as the reader places them."""
+def _exact_extent(z: zipfile.ZipFile, info: zipfile.ZipInfo) -> tuple[int, int, str]:
+    try:
+        return _exact_extent_of(_pieces(z, info))
+    except _Fallback:
+        return _exact_extent_of((b, len(b)) for b in _chunks(z, info))
+
+
+def _ref(value: bytes) -> tuple[int, int] | None:
+    m = _CELL_REF_RE.fullmatch(value)
+    if m is None:
+        return None  # calamine refuses the sheet ("Expecting alphanumeric character")
+    return int(m.group(2)[:_LONGEST]), _col_number(m.group(1)[:_LONGEST])
+
+
+def _exact_extent_of(pieces: Iterator[tuple[bytes, int]]) -> tuple[int, int, str]:
+    """(last row, last column, farthest cell) over cells that hold a value, placed as the
+    reader places them: a cell by its `r` (several: the farthest of them), else after the
+    previous cell; a row by its `r`, else after the previous row. Attributes are read as
+    XML reads them (either quote, spaces around '=', '<' or '>' inside a quoted value)."""
     max_row = max_col = best = 0
     far = ""
     cur_row = col = 0
-    for buf in _chunks(z, name):
-        for m in _TAG_RE.finditer(buf):
-            attrs = b" " + m.group(2)
+    carry = b""
+    for piece, end in pieces:
+        buf = carry + piece[:end] if carry else (piece if end == len(piece) else piece[:end])
+        carry = b""
+        for m in _START_RE.finditer(buf):
+            tag = _ATTRS_RE.match(buf, m.end())
+            if tag is None:  # the tag goes on in the next piece ('<' inside a quoted value)
+                carry = buf[m.start():]
+                if len(carry) > _MAX_TAG:
+                    raise ValueError(f"a tag longer than {_MAX_TAG // 1024**2} MiB")
+                break
+            attrs = tag.group(0)[:-1]
+            rs = [a.group(2) if a.group(2) is not None else a.group(3)
+                  for a in _ATTR_RE.finditer(attrs) if a.group(1) == b"r"]
             if m.group(1) == b"row":
-                r = _ROW_ATTR_RE.search(attrs)
-                cur_row = int(r.group(1)) if r else cur_row + 1
+                nums = [int(v[:_LONGEST]) for v in rs if _ROW_NUM_RE.fullmatch(v)]
+                cur_row = max(nums) if nums else cur_row + 1
                 col = 0
                 continue
-            ref = _REF_RE.search(attrs)
-            if ref is not None:
-                row, col = int(ref.group(2)), _col_number(ref.group(1))
+            refs = [r for r in map(_ref, rs) if r is not None]
+            if refs:
+                row, col = max(r[0] for r in refs), max(r[1] for r in refs)
             else:
                 row, col = max(cur_row, 1), col + 1
-            if m.group(3):  # <c r="…" s="1"/>: formatting only, calamine skips it
+            if attrs.rstrip().endswith(b"/"):  # <c r="…" s="1"/>: formatting only, skipped
                 continue
             if row * col > best:
                 best, far = row * col, f"{_col_letters(col)}{row}"
@@ -227,6 +414,47 @@ def _sheet_names(z: zipfile.ZipFile) -> dict[str, str]:
     return out
 
 
+_PARALLEL_MIN = 8 * 1024**2  # inflated bytes of a member worth a thread of its own
+
+
+def _check_members(z: zipfile.ZipFile, p: Path, reopen) -> None:
+    """Bound every member (the reader takes a sheet from wherever the workbook's links
+    point, under any name), the two largest on threads of their own (zlib and RE2 release
+    the GIL); the first member in the archive's order that is over the limit is refused."""
+    infos = z.infolist()
+    big = sorted((i for i in infos if i.file_size > _PARALLEL_MIN), key=lambda i: -i.file_size)
+    pending: dict[int, Future[int]] = {}
+    pool = ThreadPoolExecutor(max_workers=2) if len(big) > 1 else None
+    try:
+        if pool is not None:
+            for info in big:
+                pending[id(info)] = pool.submit(_fast_bound_own, reopen, info)
+        for info in infos:
+            fut = pending.get(id(info))
+            bound = fut.result() if fut is not None else _fast_bound(z, info)
+            if bound <= MAX_SHEET_CELLS:
+                continue
+            rows, cols, far = _exact_extent(z, info)
+            if rows * cols <= MAX_SHEET_CELLS:
+                continue
+            norm = info.filename.replace("\\", "/").lstrip("/")
+            tab = _sheet_names(z).get(norm, norm.rsplit("/", 1)[-1])
+            raise CrmError(
+                f"工作表「{tab}」在 {far} 有内容，远在表格之外（读取需要 {rows:,} 行 × {cols:,} 列），"
+                f"已拒绝：请删除该单元格的内容后保存 / sheet '{tab}' of {p.name} has a value in "
+                f"{far}, far outside the table (reading it would take {rows:,} rows x {cols:,} "
+                f"columns): refused; clear that cell and save")
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _fast_bound_own(reopen, info: zipfile.ZipInfo) -> int:
+    """`_fast_bound` on a handle of its own (a ZipFile's file is not shared across threads)."""
+    with zipfile.ZipFile(reopen()) as z:
+        return _fast_bound(z, info)
+
+
 def check_extents(path: Path, data: bytes | None = None) -> None:
     """Refuse, in one line, a workbook with a sheet whose cells span more than
     MAX_SHEET_CELLS (e.g. one value in XFD1048576 beside a small table), before calamine
@@ -249,21 +477,7 @@ def check_extents(path: Path, data: bytes | None = None) -> None:
         return
     try:
         with zipfile.ZipFile(source) as z:
-            for name in z.namelist():
-                norm = name.replace("\\", "/").lstrip("/")
-                if not (norm.startswith("xl/worksheets/") and norm.endswith(".xml")):
-                    continue
-                if _fast_bound(z, name) <= MAX_SHEET_CELLS:
-                    continue
-                rows, cols, far = _exact_extent(z, name)
-                if rows * cols <= MAX_SHEET_CELLS:
-                    continue
-                tab = _sheet_names(z).get(norm, norm.rsplit("/", 1)[-1])
-                raise CrmError(
-                    f"工作表「{tab}」在 {far} 有内容，远在表格之外（读取需要 {rows:,} 行 × {cols:,} 列），"
-                    f"已拒绝：请删除该单元格的内容后保存 / sheet '{tab}' of {p.name} has a value in "
-                    f"{far}, far outside the table (reading it would take {rows:,} rows x {cols:,} "
-                    f"columns): refused; clear that cell and save")
+            _check_members(z, p, (lambda: io.BytesIO(data)) if data is not None else (lambda: p))
     except (zipfile.BadZipFile, OSError, ValueError, zlib.error, EOFError) as exc:
         raise CrmError(f"文件已损坏 / {p.name} is damaged: {exc}") from None
     if key is not None:
