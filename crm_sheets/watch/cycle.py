@@ -199,6 +199,287 @@ class DupTracker:
 # ------------------------------------------------------------------ master saves
 
 
+# Row rules (scope "row", rules/registry.py) find what they find from a row's own content
+# (and Lists/Settings/meta/today): between two saves only the rows whose content changed
+# need them again; every other row's findings are the last save's, at its row of now.
+# The previous save's Workbook is in memory, so rows are compared with it directly (no
+# fingerprints): position by position when the sheet kept its length (C-level compares of
+# chunks), by content for the stretch between the common head and tail when rows were
+# added or removed. Two rows match only when their values, raw cells, problems and extra
+# columns are equal with the same keys in the same order and values of the same types
+# (1 == 1.0 == True, yet a rule may tell them apart).
+_CHUNK = 256
+_TABLES = ("customers", "followups")
+ENV_INCREMENTAL = "CRM_WATCH_INCREMENTAL"  # "0": every save runs every rule on every row
+
+
+def incremental_enabled() -> bool:
+    return os.environ.get(ENV_INCREMENTAL, "").strip().lower() not in ("0", "off", "no", "false")
+
+
+@dataclass
+class RowMemo:
+    """The row rules' findings of the workbook last validated (`MasterTracker.workbook`)."""
+
+    key: str  # checkcache.key_of: what besides a row a row rule reads
+    rules: tuple[str, ...]  # the rules asked for
+    rows: dict[str, list[tuple]]  # table -> per record: its findings as templates
+    matched: dict[str, list[int]] = field(default_factory=dict)  # last diff: new -> old or -1
+    sigs: dict[str, RowSig] = field(default_factory=dict, repr=False)  # of the workbook
+
+
+class _TypeCodes(dict):
+    """A byte per value type (the same for every table, so two tables' codes compare)."""
+
+    def __missing__(self, t: type) -> int:
+        code = self[t] = len(self)
+        return code
+
+
+_TYPE_CODES = _TypeCodes()
+_KEY_CHECK = 4096  # rows whose field order is checked at a time (bounds a temporary list)
+
+
+def _other(r: Record) -> tuple:
+    return (tuple(r.raw.items()), tuple(map(type, r.raw.values())),
+            tuple(r.problems.items()), tuple(map(type, r.problems.values())),
+            tuple(r.extra.items()), tuple(map(type, r.extra.values())))
+
+
+def _content_key(r: Record) -> Any:
+    """Everything two rows are compared on, hashable (an unhashable value: a key equal to
+    nothing, so the row counts as changed)."""
+    try:
+        key = (tuple(r.values.items()), tuple(map(type, r.values.values())), _other(r))
+        hash(key)
+        return key
+    except TypeError:
+        return object()
+
+
+class RowSig:
+    """What the rows of one table are compared on, gathered once for the whole table.
+
+    When every row has the same fields in the same order (as the reader makes them), the
+    table's values in one flat list (row after row, compared in C), a byte per value for
+    its type, and each row's raw cells, problems and extra columns (nearly always empty);
+    else each row's `_content_key`."""
+
+    __slots__ = ("recs", "flat", "keys", "width", "types", "others")
+
+    def __init__(self, recs: list[Record]) -> None:
+        from itertools import chain
+        from operator import attrgetter
+
+        self.recs = recs
+        vals = list(map(attrgetter("values"), recs))
+        keys: tuple | None = tuple(vals[0]) if vals else ()
+        kl = list(keys or ())
+        for i in range(0, len(vals), _KEY_CHECK):
+            part = vals[i:i + _KEY_CHECK]
+            if list(chain.from_iterable(part)) != kl * len(part):
+                keys = None
+                break
+        self.flat: list[Any] = []
+        self.types = b""
+        if keys is not None:
+            self.flat = list(chain.from_iterable(map(dict.values, vals)))
+            try:
+                self.types = bytes(map(_TYPE_CODES.__getitem__, map(type, self.flat)))
+            except ValueError:  # more than 256 types of value: compare rows whole
+                keys, self.flat = None, []
+        self.keys, self.width = keys, len(keys or ())
+        self.others = [_other(r) if r.raw or r.problems or r.extra else () for r in recs] \
+            if keys is not None else []
+
+    def same(self, i: int, old: RowSig, j: int, m: int = 1) -> bool:
+        """Rows i..i+m of this table equal rows j..j+m of `old`?"""
+        if self.keys is not None and self.keys == old.keys:
+            w = self.width
+            a, b = i * w, j * w
+            return (self.flat[a:a + m * w] == old.flat[b:b + m * w]
+                    and self.types[a:a + m * w] == old.types[b:b + m * w]
+                    and self.others[i:i + m] == old.others[j:j + m])
+        x = [_content_key(r) for r in self.recs[i:i + m]]
+        return x == [_content_key(r) for r in old.recs[j:j + m]]
+
+
+def _differing(new: RowSig, old: RowSig, n0: int, o0: int, n: int,
+               first: bool = False) -> list[int]:
+    """Offsets k < n where new row n0 + k and old row o0 + k differ (`first`: the first)."""
+    out: list[int] = []
+    for k in range(0, n, _CHUNK):
+        m = min(_CHUNK, n - k)
+        if new.same(n0 + k, old, o0 + k, m):
+            continue
+        for j in range(k, k + m):
+            if not new.same(n0 + j, old, o0 + j):
+                out.append(j)
+                if first:
+                    return out
+    return out
+
+
+def match_rows(old: RowSig | list[Record], new: RowSig | list[Record]) -> list[int]:
+    """For each row of `new`, the index of an equal row of `old` (each used once), or -1:
+    a changed or added row. Equal rows at equal positions are paired with each other."""
+    old = old if isinstance(old, RowSig) else RowSig(old)
+    new = new if isinstance(new, RowSig) else RowSig(new)
+    n_old, n_new = len(old.recs), len(new.recs)
+    if n_old == n_new:
+        todo = _differing(new, old, 0, 0, n_new)
+        out = list(range(n_new))
+        if not todo:
+            return out
+        pool_idx: list[int] | range = todo
+    else:
+        d = _differing(new, old, 0, 0, min(n_old, n_new), first=True)
+        p = d[0] if d else min(n_old, n_new)
+        limit, s = min(n_old, n_new) - p, 0
+        while s < limit:  # equal rows at the end, a chunk at a time
+            m = min(_CHUNK, limit - s)
+            d = _differing(new, old, n_new - s - m, n_old - s - m, m)
+            if d:
+                s += m - 1 - d[-1]
+                break
+            s += m
+        out = list(range(p)) + [-1] * (n_new - p - s) + list(range(n_old - s, n_old))
+        todo = list(range(p, n_new - s))
+        pool_idx = range(p, n_old - s)
+    pool: dict[Any, list[int]] = {}
+    for i in reversed(pool_idx):
+        pool.setdefault(_content_key(old.recs[i]), []).append(i)
+    for i in todo:
+        lst = pool.get(_content_key(new.recs[i]))
+        out[i] = lst.pop() if lst else -1
+    return out
+
+
+def _changed_from(before: Workbook, after: Workbook, table: str, matched: list[int]) -> int:
+    """`_changed(before, after, table)` from a match of equal rows: rows equal in all are
+    equal in values, and a multiset difference is the same without the elements both
+    sides share."""
+    old, new = getattr(before, table).records, getattr(after, table).records
+    used = set(matched)
+    rest_old = [r for i, r in enumerate(old) if i not in used]
+    rest_new = [new[i] for i, m in enumerate(matched) if m < 0]
+    counts: dict[Any, int] = {}
+    for r in rest_old:
+        k = _row_key(r)
+        counts[k] = counts.get(k, 0) + 1
+    n = 0
+    for r in rest_new:
+        k = _row_key(r)
+        if counts.get(k):
+            counts[k] -= 1
+        else:
+            n += 1
+    return max(n, sum(counts.values()))
+
+
+def rule_findings(wb: Workbook, today: dt.date, rules: list[str], before: Workbook | None,
+                  memo: RowMemo | None) -> tuple[list[Finding], RowMemo | None]:
+    """`validate(wb, today, rules=rules).findings`, running the row rules only on rows that
+    differ from `before` (whose row findings `memo` holds); with the memo for `wb`.
+
+    Falls back to `validate` (and no memo) when it cannot place a row rule's finding on a
+    row, or a row rule fails (the full check reports the failure as it always did)."""
+    from ..checkcache import _order, key_of
+    from ..gcpause import paused_gc
+    from ..rules import RULES, Context
+    from ..validation import validate
+
+    with paused_gc():
+        got = _rule_findings(wb, today, rules, before, memo, key_of, Context, RULES, _order)
+    if got is None:
+        return validate(wb, today, rules=rules).findings, None
+    return got
+
+
+def _rule_findings(wb, today, rules, before, memo, key_of, Context, RULES, order):  # noqa: ANN001, ANN202, PLR0913
+    names = set(rules)
+    ordered = [(pos, r) for pos, r in enumerate(sorted(RULES, key=lambda r: r.deferred))
+               if r.name in names]
+    key = key_of(wb, today)
+    tables = {t: getattr(wb, t) for t in _TABLES}
+    reuse = (memo is not None and before is not None and memo.key == key
+             and memo.rules == tuple(rules))
+    matched: dict[str, list[int]] = {}
+    todo: dict[str, list[int]] = {}
+    sigs = {name: RowSig(t.records) for name, t in tables.items()}
+    for name, t in tables.items():
+        if reuse:
+            assert before is not None and memo is not None
+            old = memo.sigs.get(name)
+            if old is None or old.recs is not getattr(before, name).records:
+                old = RowSig(getattr(before, name).records)
+            matched[name] = m = match_rows(old, sigs[name])
+            todo[name] = [i for i, j in enumerate(m) if j < 0]
+        else:
+            todo[name] = list(range(len(t.records)))
+    sub = {name: dataclasses.replace(t, records=[t.records[i] for i in todo[name]])
+           if len(todo[name]) != len(t.records) else t for name, t in tables.items()}
+    sub_wb = dataclasses.replace(wb, customers=sub["customers"], followups=sub["followups"])
+    from ..checkcache import COLUMNS_KEY
+
+    ctx = Context(wb=wb, today=today)
+    sub_ctx = Context(wb=sub_wb, today=today,
+                      extra={COLUMNS_KEY: ctx.extra.setdefault(COLUMNS_KEY, {})})
+    at: dict[tuple[str, int], tuple[str, int]] = {}
+    for name, t in sub.items():
+        for k, r in enumerate(t.records):
+            at[(t.schema.name, r.row)] = (name, k)
+    if len(at) != sum(len(t.records) for t in sub.values()):
+        return None  # two rows of a sheet with one number: cannot place findings
+    out: list[tuple[int, Finding]] = [(-1, f) for f in wb.problems]
+    fresh: dict[tuple[str, int], list[tuple[int, Finding]]] = {}
+    for pos, r in ordered:
+        if r.scope != "row":
+            continue
+        try:
+            found = list(r.fn(sub_wb, sub_ctx))
+        except Exception:  # noqa: BLE001 - the full check reports it
+            return None
+        for f in found:
+            where = at.get((f.sheet, f.row))  # type: ignore[arg-type]
+            if where is None:
+                return None
+            fresh.setdefault(where, []).append((pos, f))
+    rows: dict[str, list[tuple]] = {}
+    for name, t in tables.items():
+        sheet = t.schema.name
+        kept = memo.rows[name] if reuse and memo is not None else []
+        per: list[tuple] = []
+        k = 0
+        m = matched.get(name)
+        for i, rec in enumerate(t.records):
+            j = m[i] if m is not None else -1
+            if j < 0:
+                got = fresh.get((name, k), [])
+                k += 1
+                out.extend(got)
+                per.append(tuple((pos, f.column, f.code, f.severity, f.message, f.customer_id)
+                                 for pos, f in got))
+            else:
+                tpl = kept[j]
+                per.append(tpl)
+                for pos, column, code, severity, message, cid in tpl:
+                    out.append((pos, Finding(sheet, rec.row, column, code, severity, message,
+                                             cid)))
+        rows[name] = per
+    for pos, r in ordered:
+        if r.scope == "row":
+            continue
+        try:
+            out.extend((pos, f) for f in r.fn(wb, ctx))
+        except Exception as exc:  # noqa: BLE001 - as the full check: a finding
+            out.append((pos, make("rule.crashed", wb.lang, sheet="Customers", rule=r.name,
+                                  error=f"{type(exc).__name__}: {exc}")))
+    findings = [f for _pos, f in sorted(out, key=order)]
+    return findings, RowMemo(key=key, rules=tuple(rules), rows=rows, matched=matched, sigs=sigs)
+
+
+
 def _row_key(rec: Record) -> Any:
     try:
         return tuple(rec.values.items())
@@ -232,6 +513,7 @@ class MasterTracker:
     sha256: str | None = None
     dup: DupTracker = field(default_factory=DupTracker)
     snapshot_sha: str | None = None  # the engine's last write known when `workbook` was read
+    rows: RowMemo | None = None  # the row rules' findings of `workbook`
 
 
 @dataclass
@@ -255,6 +537,9 @@ class SaveReport:
     check_ownership: bool = True
     base_path: Path | None = None  # the engine's last write: the shared-mode check's base
     engine_write: str | None = None  # this file is the engine's own write (its action)
+    # rows changed since `counted_from` (the previous save), counted while validating
+    counted: tuple[int, int] | None = field(default=None, repr=False)
+    counted_from: Workbook | None = field(default=None, repr=False)
 
     @property
     def findings(self) -> list[Finding]:
@@ -302,6 +587,15 @@ def revalidate(home: CrmHome, tracker: MasterTracker, *, today: dt.date, sha256:
 
     Raises CrmError when the file cannot be read (the caller retries, then reports).
     """
+    from ..gcpause import paused_gc
+
+    with paused_gc():  # millions of new objects without cycles: no collections over them
+        return _revalidate(home, tracker, today=today, sha256=sha256, hooks=hooks, path=path,
+                           merged_by=merged_by)
+
+
+def _revalidate(home: CrmHome, tracker: MasterTracker, *, today: dt.date, sha256: str | None,
+                hooks: Hooks | None, path: Path | None, merged_by: str | None) -> SaveReport:
     from ..apply.state import engine_snapshot
     from ..reader import load
     from ..rules import RULES
@@ -313,7 +607,13 @@ def revalidate(home: CrmHome, tracker: MasterTracker, *, today: dt.date, sha256:
     sha = sha256 or file_sha256(path)
     wb = load(path)
     rules = [r.name for r in RULES if r.name != DUP_RULE]
-    report = validate(wb, today, rules=rules)
+    memo = None
+    if incremental_enabled():
+        found, memo = rule_findings(wb, today, rules, tracker.workbook, tracker.rows)
+        report = Report(findings=found, customers=len(wb.customers.records),
+                        followups=len(wb.followups.records))
+    else:
+        report = validate(wb, today, rules=rules)
     errors: list[str] = []
     try:
         dups = tracker.dup.update(wb)
@@ -336,6 +636,10 @@ def revalidate(home: CrmHome, tracker: MasterTracker, *, today: dt.date, sha256:
                      errors=errors, incremental=not tracker.dup.last_full,
                      at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"))
     out.before, out.after = tracker.workbook, wb
+    if memo is not None and tracker.workbook is not None and len(memo.matched) == len(_TABLES):
+        out.counted = (_changed_from(tracker.workbook, wb, "customers", memo.matched["customers"]),
+                       _changed_from(tracker.workbook, wb, "followups", memo.matched["followups"]))
+        out.counted_from = tracker.workbook
     out.check_ownership = merged_by is None and engine_action is None
     out.engine_write = engine_action
     if (out.check_ownership and snap is not None and tracker.workbook is not None
@@ -344,6 +648,7 @@ def revalidate(home: CrmHome, tracker: MasterTracker, *, today: dt.date, sha256:
         # write, so only the difference from that write is the saver's (issue 13.7).
         out.before, out.base_path = None, snap.path
     tracker.workbook = wb
+    tracker.rows = memo
     tracker.sha256 = sha
     tracker.snapshot_sha = snap.sha256 if snap is not None else None
     out.seconds = time.perf_counter() - t0
@@ -371,6 +676,9 @@ def count_changes(save: SaveReport) -> tuple[int, int]:
     load_base(save)
     if save.before is None or save.after is None:
         return save.changed_customers, save.changed_followups
+    if save.counted is not None and save.before is save.counted_from:
+        save.changed_customers, save.changed_followups = save.counted
+        return save.counted
     save.changed_customers = _changed(save.before, save.after, "customers")
     save.changed_followups = _changed(save.before, save.after, "followups")
     return save.changed_customers, save.changed_followups

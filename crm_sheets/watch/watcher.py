@@ -33,6 +33,7 @@ from typing import Any
 from watchdog.events import FileSystemEventHandler
 
 from ..errors import CrmError
+from ..gcpause import paused_gc
 from ..home import CrmHome
 from ..writeback.locks import lock_holder
 from . import messages
@@ -513,11 +514,12 @@ class Watcher:
 
     def _master_saved(self, item: _Pending, sha: str) -> None:
         merged_by = self.merge_shas.pop(sha, None)
-        save = revalidate(self.home, self.tracker, today=self._today(), sha256=sha,
-                          hooks=self.hooks, path=item.path, merged_by=merged_by)
-        write_findings(self.home, save)
-        self.cycles += 1
-        count_changes(save)
+        with paused_gc():  # the collector walks the new workbook after the findings are out
+            save = revalidate(self.home, self.tracker, today=self._today(), sha256=sha,
+                              hooks=self.hooks, path=item.path, merged_by=merged_by)
+            write_findings(self.home, save)
+            self.cycles += 1
+            count_changes(save)
         summ = save.report.summary()
         self._emit("findings", "error" if summ["errors"] else "ok", name=item.path.name,
                    findings=summ["findings"], errors=summ["errors"], warnings=summ["warnings"],

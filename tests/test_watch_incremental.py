@@ -1,0 +1,299 @@
+"""The watcher's incremental revalidation finds exactly what a full validation finds.
+
+Between two saves of the master the watcher runs the row rules only on rows that differ
+from the previous save (crm_sheets/watch/cycle.py `rule_findings`). Each step below edits,
+adds, deletes or reorders rows, or changes Lists/Settings, saves, and compares the
+watcher's findings (in order, field by field) with `validate()` of the whole file, and
+its count of changed rows with the full count.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import os
+import random
+import sys
+from pathlib import Path
+
+import openpyxl
+import pytest
+
+from crm_sheets.home import create_home
+from crm_sheets.model import Record
+from crm_sheets.reader import load
+from crm_sheets.rules import RULES
+from crm_sheets.validation import validate
+from crm_sheets.watch import cycle
+from crm_sheets.watch.cycle import (
+    DUP_RULE,
+    MasterTracker,
+    count_changes,
+    match_rows,
+    revalidate,
+    rule_findings,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+TODAY = dt.date(2026, 11, 26)
+NO_DUP = [r.name for r in RULES if r.name != DUP_RULE]
+
+
+@pytest.fixture(scope="module")
+def bench600(tmp_path_factory) -> Path:
+    sys.path.insert(0, str(ROOT / "bench"))
+    try:
+        from gen import make_benchmark_workbook
+    finally:
+        sys.path.remove(str(ROOT / "bench"))
+    out = tmp_path_factory.mktemp("bench") / "bench_600.xlsx"
+    return make_benchmark_workbook(out, 600, 1500)
+
+
+def _dicts(findings) -> list[dict]:  # noqa: ANN001
+    return [f.to_dict() for f in findings]
+
+
+class Sheet:
+    """Edit a master with openpyxl by header names."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.book = openpyxl.load_workbook(path)
+
+    def ws(self, name: str):  # noqa: ANN201
+        return self.book[name]
+
+    def col(self, sheet: str, header: str) -> int:
+        for c in self.ws(sheet)[1]:
+            if c.value is not None and str(c.value).lstrip("*") == header:
+                return c.column
+        raise KeyError(header)
+
+    def get(self, sheet: str, row: int, header: str):  # noqa: ANN201
+        return self.ws(sheet).cell(row, self.col(sheet, header)).value
+
+    def set(self, sheet: str, row: int, header: str, value) -> None:  # noqa: ANN001
+        self.ws(sheet).cell(row, self.col(sheet, header)).value = value
+
+    def row_values(self, sheet: str, row: int) -> list:
+        return [c.value for c in self.ws(sheet)[row]]
+
+    def put_row(self, sheet: str, row: int, values: list) -> None:
+        for k, v in enumerate(values, start=1):
+            self.ws(sheet).cell(row, k).value = v
+
+    def save(self) -> None:
+        self.book.save(self.path)
+
+
+def _reference(home, ref: MasterTracker) -> cycle.SaveReport:  # noqa: ANN001
+    """The same save through the full path (every rule on every row, rows counted whole)."""
+    old = os.environ.pop(cycle.ENV_INCREMENTAL, None)
+    os.environ[cycle.ENV_INCREMENTAL] = "0"
+    try:
+        save = revalidate(home, ref, today=TODAY)
+        count_changes(save)
+        return save
+    finally:
+        os.environ.pop(cycle.ENV_INCREMENTAL, None)
+        if old is not None:
+            os.environ[cycle.ENV_INCREMENTAL] = old
+
+
+def _check(home, tracker: MasterTracker, ref: MasterTracker) -> cycle.SaveReport:  # noqa: ANN001
+    """One save through the watcher's path, compared with the full path and `validate()`."""
+    save = revalidate(home, tracker, today=TODAY)
+    count_changes(save)
+    full = _reference(home, ref)
+    assert _dicts(save.findings) == _dicts(full.findings)
+    assert (save.changed_customers, save.changed_followups) == (
+        full.changed_customers,
+        full.changed_followups,
+    )
+    assert save.to_dict() | {"seconds": 0, "at": ""} == full.to_dict() | {"seconds": 0, "at": ""}
+    wb = load(home.master)
+    mine = [f for f in save.findings if f.code != "customer.possible_duplicate"]
+    assert _dicts(mine) == _dicts(validate(wb, TODAY, rules=NO_DUP).findings)
+    return save
+
+
+def _rechecked(tracker: MasterTracker, table: str, n: int) -> None:
+    """The last save ran the row rules on `n` rows of `table` (none reused: skipped)."""
+    if not cycle.incremental_enabled():
+        return
+    assert tracker.rows is not None
+    assert sum(1 for j in tracker.rows.matched[table] if j < 0) == n
+
+
+def test_each_save_equals_a_full_validation(bench600, tmp_path, crm_state_dir) -> None:
+    home = create_home(tmp_path / "home")
+    home.master.write_bytes(bench600.read_bytes())
+    path = home.master
+    tracker, ref = MasterTracker(), MasterTracker()
+    _check(home, tracker, ref)  # the first save: every row
+    _check(home, tracker, ref)  # unchanged
+    _rechecked(tracker, "customers", 0)
+
+    s = Sheet(path)  # edited cells: a name, an invalid phone, a stage, follow-up dates/IDs
+    s.set("客户", 10, "客户名称", "杭州新世纪电子科技有限公司")
+    s.set("客户", 20, "联系方式", "123")
+    s.set("客户", 30, "商机阶段", "流失")
+    s.set("客户", 40, "员工人数", -5)
+    s.set("跟进记录", 12, "沟通开始", dt.datetime(2027, 1, 1, 9, 0))
+    s.set("跟进记录", 40, "客户编号", "C19990101001")
+    s.save()
+    _check(home, tracker, ref)
+    _rechecked(tracker, "customers", 4)
+
+    s = Sheet(path)  # new rows: a copy of row 5 and a blank-ID one; a new follow-up
+    last = s.ws("客户").max_row
+    s.put_row("客户", last + 1, s.row_values("客户", 5))
+    new = s.row_values("客户", 6)
+    new[0] = None
+    s.put_row("客户", last + 2, new)
+    s.put_row("跟进记录", s.ws("跟进记录").max_row + 1, s.row_values("跟进记录", 3))
+    s.save()
+    _check(home, tracker, ref)
+
+    s = Sheet(path)  # deleted rows: every row below moves up
+    s.ws("客户").delete_rows(7, 2)
+    s.ws("跟进记录").delete_rows(3, 1)
+    s.save()
+    _check(home, tracker, ref)
+    _rechecked(tracker, "customers", 0)
+
+    s = Sheet(path)  # a row inserted at the top and an edit further down
+    ws = s.ws("客户")
+    ws.insert_rows(2, 1)
+    s.put_row("客户", 2, s.row_values("客户", 300))
+    s.set("客户", 400, "邮箱", "not-an-email")
+    s.save()
+    _check(home, tracker, ref)
+
+    s = Sheet(path)  # moved rows: two customers swap places, two follow-ups too
+    a, b = s.row_values("客户", 50), s.row_values("客户", 51)
+    s.put_row("客户", 50, b)
+    s.put_row("客户", 51, a)
+    a, b = s.row_values("跟进记录", 60), s.row_values("跟进记录", 90)
+    s.put_row("跟进记录", 60, b)
+    s.put_row("跟进记录", 90, a)
+    s.save()
+    _check(home, tracker, ref)
+
+    s = Sheet(path)  # a number becomes the same number as text, and a number as 1.0
+    s.set("客户", 60, "员工人数", str(s.get("客户", 60, "员工人数")))
+    s.set("客户", 61, "员工人数", float(s.get("客户", 61, "员工人数") or 0))
+    s.save()
+    _check(home, tracker, ref)
+
+    s = Sheet(path)  # Settings changed: every row again
+    s.set("设置", 5, "值", 70)
+    s.save()
+    _check(home, tracker, ref)
+
+    s = Sheet(path)  # Lists changed
+    s.ws("列表").cell(2, 1).value = "高端制造"
+    s.save()
+    _check(home, tracker, ref)
+
+    s = Sheet(path)  # a row removed and another added at the end: lengths equal
+    s.ws("客户").delete_rows(100, 1)
+    s.put_row("客户", s.ws("客户").max_row + 1, s.row_values("客户", 200))
+    s.save()
+    _check(home, tracker, ref)
+
+
+def test_a_new_day_checks_every_row_again(bench600, tmp_path, crm_state_dir) -> None:
+    home = create_home(tmp_path / "home")
+    home.master.write_bytes(bench600.read_bytes())
+    tracker = MasterTracker()
+    revalidate(home, tracker, today=TODAY)
+    later = TODAY + dt.timedelta(days=400)
+    save = revalidate(home, tracker, today=later)
+    wb = load(home.master)
+    mine = [f for f in save.findings if f.code != "customer.possible_duplicate"]
+    assert _dicts(mine) == _dicts(validate(wb, later, rules=NO_DUP).findings)
+    assert tracker.rows is not None and not tracker.rows.matched  # nothing reused
+
+
+def test_off_switch_uses_the_full_validation(
+    bench600, tmp_path, crm_state_dir, monkeypatch
+) -> None:
+    monkeypatch.setenv(cycle.ENV_INCREMENTAL, "0")
+    home = create_home(tmp_path / "home")
+    home.master.write_bytes(bench600.read_bytes())
+    tracker = MasterTracker()
+    revalidate(home, tracker, today=TODAY)
+    assert tracker.rows is None
+
+
+def _renumber(wb) -> None:  # noqa: ANN001
+    for t in (wb.customers, wb.followups):
+        for row, r in enumerate(t.records, start=t.header_row + 1):
+            r.row = row
+
+
+def test_random_edits_in_memory(bench600) -> None:
+    """Many sequences of edits on the loaded workbook: the incremental findings equal the
+    full validation's after each, including values equal across types (1, 1.0, True)."""
+    base = load(bench600)
+    rnd = random.Random(15)
+    prev = base
+    found, memo = rule_findings(prev, TODAY, NO_DUP, None, None)
+    assert memo is not None
+    for step in range(60):
+        wb = copy.deepcopy(prev)
+        for _ in range(rnd.randint(1, 5)):
+            t = rnd.choice([wb.customers, wb.followups])
+            recs = t.records
+            k = rnd.randrange(len(recs))
+            kind = rnd.choice(["edit", "type", "new", "delete", "move", "swap", "blank"])
+            if kind == "edit":
+                key = rnd.choice(list(recs[k].values))
+                recs[k].values[key] = recs[rnd.randrange(len(recs))].values.get(key)
+            elif kind == "type":
+                key = "employees" if t is wb.customers else "content"
+                v = recs[k].values.get(key)
+                recs[k].values[key] = rnd.choice(
+                    [1, 1.0, True, -1, -1.0, v if v is None else str(v)]
+                )
+            elif kind == "new":
+                recs.insert(k, copy.deepcopy(recs[rnd.randrange(len(recs))]))
+            elif kind == "delete":
+                del recs[k]
+            elif kind == "move":
+                recs.insert(rnd.randrange(len(recs)), recs.pop(k))
+            elif kind == "swap":
+                j = rnd.randrange(len(recs))
+                recs[k], recs[j] = recs[j], recs[k]
+            else:
+                recs[k].values = {key: None for key in recs[k].values}
+        _renumber(wb)
+        found, memo2 = rule_findings(wb, TODAY, NO_DUP, prev, memo)
+        assert _dicts(found) == _dicts(validate(wb, TODAY, rules=NO_DUP).findings), step
+        assert memo2 is not None
+        prev, memo = wb, memo2
+
+
+def test_match_rows_pairs_equal_rows_only() -> None:
+    def recs(vals: list) -> list[Record]:
+        return [Record(i + 2, {"a": v}) for i, v in enumerate(vals)]
+
+    old = recs([1, 2, 3, 4, 5] * 200)
+    new = recs([1, 2, 3, 4, 5] * 200)
+    assert match_rows(old, new) == list(range(1000))
+    new[500].values["a"] = 1.0  # equal to 1, another type
+    new[501].values["a"] = True
+    m = match_rows(old, new)
+    assert m[500] == -1 and m[501] == -1 and m[502] == 502
+    new = recs([9] + [1, 2, 3, 4, 5] * 200)  # inserted at the top
+    m = match_rows(old, new)
+    assert m[0] == -1 and m[1:] == list(range(1000))
+    new = recs([1, 2, 3, 4, 5] * 200)[1:]  # removed at the top
+    assert match_rows(old, new) == list(range(1, 1000))
+    new = recs([2, 1] + [3, 4, 5] + [1, 2, 3, 4, 5] * 199)  # swapped
+    assert sorted(match_rows(old, new)) == list(range(1000))
+    old = [Record(2, {"a": 1, "b": 2})]  # same values, keys in another order
+    new = [Record(2, {"b": 2, "a": 1})]
+    assert match_rows(old, new) == [-1]
