@@ -271,28 +271,30 @@ def _apply(path: Path, scan: Any, *, today: dt.date, now: dt.datetime, dry_run: 
             raise CrmError(str(exc)) from None
     plan: Plan = compute_changes(wb, today, now, state, log)
     lap("rules")
-    prefetch = None
-    if plan.changes and not dry_run and sha_before is not None:
-        # inflate the sheets the write will patch while validation runs (a spare core)
-        from ..writeback.prefetch import SheetPrefetch
-
-        touched = {wb.customers.sheet_name if ch.sheet == wb.customers.schema.name
-                   else wb.followups.sheet_name for ch in plan.changes}
-        prefetch = SheetPrefetch(path, sha_before, sorted(touched))
     if "baseline_at" not in wb.meta:
         # The first apply stamps recorded-at on every existing follow-up; those were not
         # entered late, so the timeliness rule only judges follow-ups seen after this.
         wb.meta["baseline_at"] = now.isoformat(sep=" ")
     staff_cells, staff_events = _staff_lists(path, wb, home)  # before validate: owner rule
+    skipped: list[str] = []
+    added: dict[tuple[str, str], int] = {}
+    cells = _cells(wb, plan.changes, skipped, added)
+    cells.update(staff_cells)
+    prefetch = None
+    if plan.changes and not dry_run and sha_before is not None:
+        # inflate the sheets the write will patch, and patch and deflate them with these
+        # cells, while validation runs (a spare core); the write takes them unless it
+        # puts new formats on them
+        from ..writeback.prefetch import SheetPrefetch
+
+        touched = {wb.customers.sheet_name if ch.sheet == wb.customers.schema.name
+                   else wb.followups.sheet_name for ch in plan.changes}
+        prefetch = SheetPrefetch(path, sha_before, sorted(touched), cells=cells)
     report = validate(wb, today, duplicate_scan=scan, cache=cache)
     lap("validate")
     if scan is not None and scan.peak_rss_mib:
         timings["rss_scan_worker"] = round(scan.peak_rss_mib, 1)
     findings = _dedupe([*report.findings, *plan.findings])
-    skipped: list[str] = []
-    added: dict[tuple[str, str], int] = {}
-    cells = _cells(wb, plan.changes, skipped, added)
-    cells.update(staff_cells)
     issues_name = _actual_sheet(wb, SHEET_ISSUES)
     meta_name = _actual_sheet(wb, SHEET_META)
     issue_table = master_issue_table(wb, findings)

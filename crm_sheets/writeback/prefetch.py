@@ -1,10 +1,13 @@
-"""Inflate the sheets a write will patch ahead of time, on a core that would idle.
+"""Inflate (and patch) the sheets a write will patch ahead of time, on a core that would idle.
 
 Apply knows which sheets it will patch long before it writes (validation comes in
-between); inflating their XML is seconds of zlib work that runs without the GIL. The
-prefetch reads the whole file once and uses it only if its SHA-256 is the one the caller
-read the workbook with: `safe_patch` has already checked that the file on disk still has
-that hash, so the prefetched parts are exactly what the patcher would read.
+between); inflating their XML is seconds of zlib work that runs without the GIL. Given
+the cells to set, the prefetch also patches those sheets and deflates them
+(`xlsxpatch.patch_ahead`): the write takes them when it sets exactly those cells and puts
+no formats on those sheets, else patches them itself from the inflated XML. The prefetch
+reads the whole file once and uses it only if its SHA-256 is the one the caller read the
+workbook with: `safe_patch` has already checked that the file on disk still has that
+hash, so the prefetched parts are exactly what the patcher would read.
 """
 
 from __future__ import annotations
@@ -12,19 +15,25 @@ from __future__ import annotations
 import hashlib
 import io
 import threading
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 from zipfile import ZipFile
 
-from .xlsxpatch import _read_part, _resolve_keys, read_package
+from .xlsxpatch import CellKey, PatchAhead, _read_part, _resolve_keys, patch_ahead, read_package
 
 
 class SheetPrefetch:
     """Inflated sheet parts of one file state, read on a background thread."""
 
-    def __init__(self, path: Path, sha256: str, sheets: list[str]) -> None:
+    def __init__(self, path: Path, sha256: str, sheets: list[str],
+                 cells: Mapping[CellKey, Any] | None = None) -> None:
         self.sha256 = sha256
         self._path, self._sheets = Path(path), list(sheets)
+        self._cells = cells
         self._parts: dict[str, bytes] = {}
+        self._ahead: PatchAhead | None = None
         self._thread = threading.Thread(target=self._run, name="crm-prefetch", daemon=True)
         self._thread.start()
 
@@ -41,11 +50,27 @@ class SheetPrefetch:
                     part = pkg.sheets.get(tab)
                     if part is not None:
                         self._parts[part] = _read_part(zf, part)
+                if self._cells:
+                    try:
+                        # the deflates finish before the pool closes: take() waits
+                        with ThreadPoolExecutor(max_workers=2) as pool:
+                            self._ahead = patch_ahead(zf, pkg, self._cells, self._parts, pool)
+                    except Exception:  # noqa: BLE001 - the write patches them itself
+                        self._ahead = None
         except Exception:  # noqa: BLE001 - only an optimisation: the patcher reads itself
             self._parts = {}
+            self._ahead = None
 
     def take(self, sha256: str | None) -> dict[str, bytes]:
         """The parts (part name -> XML) if they belong to `sha256`, else {}; once."""
+        return self.take_all(sha256)[0]
+
+    def take_all(self, sha256: str | None) -> tuple[dict[str, bytes], PatchAhead | None]:
+        """(`take`'s parts, the sheets patched ahead or None) if they belong to `sha256`;
+        once."""
         self._thread.join()
         parts, self._parts = self._parts, {}
-        return parts if sha256 is not None and sha256 == self.sha256 else {}
+        ahead, self._ahead = self._ahead, None
+        if sha256 is None or sha256 != self.sha256:
+            return {}, None
+        return parts, ahead

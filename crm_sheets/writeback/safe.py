@@ -184,13 +184,13 @@ def _safe_patch(path: Path, cells: Mapping[CellKey, Any] | None = None,
             drop_backup()
             raise Refused(changed)
     holder: dict[str, PatchResult] = {}
-    inflated = prefetch.take(expected_sha256) if prefetch is not None else {}
+    inflated, ahead = prefetch.take_all(expected_sha256) if prefetch is not None else ({}, None)
 
     written: dict[str, str] = {}
 
     def write(tmp: Path) -> None:
         holder["patch"] = patch_workbook(path, tmp, cells, replace, inflated=inflated,
-                                         dress=dress, print_titles=print_titles)
+                                         dress=dress, print_titles=print_titles, ahead=ahead)
         written["sha"] = file_sha256(tmp)
 
     atomic_write(path, write, mode=mode, before_replace=last_check)

@@ -1095,11 +1095,89 @@ def _drop_calc_chain(zf: ZipFile, pkg: Package, chain: str) -> dict[str, bytes]:
     return out
 
 
+def _group_cells(cells: Mapping[CellKey, Any]) -> dict[str, dict[int, dict[int, Any]]]:
+    by_sheet: dict[str, dict[int, dict[int, Any]]] = {}
+    for (sheet, row, col), value in cells.items():
+        if row < 1 or col < 0:
+            raise PatchError(f"bad cell position {sheet}!{row},{col}")
+        by_sheet.setdefault(sheet, {}).setdefault(row, {})[col] = value
+    return by_sheet
+
+
+def _same_cells(a: dict[str, dict[int, dict[int, Any]]],
+                b: dict[str, dict[int, dict[int, Any]]]) -> bool:
+    """The same cells in the same order, each value of the same type (1 == 1.0 == True,
+    but each is written differently)."""
+    if list(a) != list(b):
+        return False
+    for sheet, rows_a in a.items():
+        rows_b = b[sheet]
+        if list(rows_a) != list(rows_b):
+            return False
+        for r, ca in rows_a.items():
+            cb = rows_b[r]
+            if list(ca) != list(cb):
+                return False
+            for c, va in ca.items():
+                vb = cb[c]
+                if va is not vb and (type(va) is not type(vb) or va != vb):
+                    return False
+    return True
+
+
+@dataclass
+class PatchAhead:
+    """The cell-patched sheets of one file state, deflated before the write (apply does
+    this while it validates: `SheetPrefetch`). `patch_workbook` takes them only for
+    the same cells, in the same order, and no formats (`dress`) on those sheets."""
+
+    by_sheet: dict[str, dict[int, dict[int, Any]]]  # resolved tab -> row -> col -> value
+    level: int
+    styles: Styles  # after patching these sheets (new date styles)
+    parts: dict[str, Future[Deflated]]
+    dropped: bool
+    written: int
+
+
+def patch_ahead(zf: ZipFile, pkg: Package, cells: Mapping[CellKey, Any],
+                xml_of: Mapping[str, bytes], pool: ThreadPoolExecutor, level: int = 2
+                ) -> PatchAhead | None:
+    """Patch the sheets `cells` touch, as `patch_workbook` patches them first, and deflate
+    them on `pool`; `xml_of`: parts already inflated. None when the cells name a sheet
+    the file does not have (the write will say so)."""
+    by_sheet = _group_cells(cells)
+    tab = _resolve_keys(pkg, by_sheet)
+    if tab:
+        merged: dict[str, dict[int, dict[int, Any]]] = {}
+        for sheet, rows in by_sheet.items():
+            for r, row_cells in rows.items():
+                merged.setdefault(tab.get(sheet, sheet), {}).setdefault(r, {}).update(row_cells)
+        by_sheet = merged
+    if any(s not in pkg.sheets for s in by_sheet):
+        return None
+    styles = Styles(_read_part(zf, pkg.styles_part) if pkg.styles_part else None)
+    parts: dict[str, Future[Deflated]] = {}
+    dropped = False
+    written = 0
+    for sheet in by_sheet:
+        part = pkg.sheets[sheet]
+        xml = xml_of[part] if part in xml_of else _read_part(zf, part)
+        chunks, drop, n = patch_sheet_xml(xml, by_sheet[sheet], None, styles, pkg.date1904,
+                                          part, None)
+        del xml
+        parts[part] = pool.submit(deflate, chunks, level)
+        del chunks
+        dropped = dropped or drop
+        written += n
+    return PatchAhead(by_sheet, level, styles, parts, dropped, written)
+
+
 def patch_workbook(src: Path, dest: Path, cells: Mapping[CellKey, Any] | None = None,
                    replace: Mapping[str, SheetRows] | None = None, *,
                    level: int = 2, inflated: dict[str, bytes] | None = None,
                    dress: Mapping[str, SheetDress] | None = None,
-                   print_titles: Mapping[str, str] | None = None) -> PatchResult:
+                   print_titles: Mapping[str, str] | None = None,
+                   ahead: PatchAhead | None = None) -> PatchResult:
     """Write `dest`: a copy of `src` with `cells` set and `replace`d engine sheets.
 
     Every zip member that need not change is copied byte for byte (compressed data and
@@ -1110,17 +1188,15 @@ def patch_workbook(src: Path, dest: Path, cells: Mapping[CellKey, Any] | None = 
     `dest` must differ from `src`; the safe write path
     (`writeback.safe_write`) wraps this with locks, backup, atomic replace and audit.
     `inflated`: sheet parts already read from this very file (`SheetPrefetch`), taken
-    instead of reading them again.
+    instead of reading them again; `ahead`: its cell-patched sheets (`patch_ahead`),
+    taken when they were patched with exactly these cells and get no `dress` here (the
+    same bytes as patching them now), else ignored.
     """
     inflated = inflated if inflated is not None else {}
     cells = cells or {}
     replace = replace or {}
     dress = dress or {}
-    by_sheet: dict[str, dict[int, dict[int, Any]]] = {}
-    for (sheet, row, col), value in cells.items():
-        if row < 1 or col < 0:
-            raise PatchError(f"bad cell position {sheet}!{row},{col}")
-        by_sheet.setdefault(sheet, {}).setdefault(row, {})[col] = value
+    by_sheet = _group_cells(cells)
     if set(by_sheet) & set(replace):
         raise PatchError("a sheet cannot be both patched and replaced in one write")
     try:
@@ -1144,11 +1220,20 @@ def patch_workbook(src: Path, dest: Path, cells: Mapping[CellKey, Any] | None = 
         missing = [s for s in (*by_sheet, *replace, *dress) if s not in pkg.sheets]
         if missing:
             raise PatchError(f"sheet {missing[0]!r} is not in {Path(src).name}")
-        styles = Styles(_read_part(zf, pkg.styles_part) if pkg.styles_part else None)
         new_parts: dict[str, Future[Deflated]] = {}
         dropped = False
         written = 0
         sheets = [*by_sheet, *replace, *(s for s in dress if s not in by_sheet and s not in replace)]
+        if ahead is not None and ahead.level == level and not set(by_sheet) & set(dress) \
+                and _same_cells(ahead.by_sheet, by_sheet):
+            # the cell-patched sheets come first: the styles they added are the ones
+            # the sheets after them see, as if patched here
+            styles = ahead.styles
+            new_parts.update(ahead.parts)
+            dropped, written = ahead.dropped, ahead.written
+            sheets = sheets[len(by_sheet):]
+        else:
+            styles = Styles(_read_part(zf, pkg.styles_part) if pkg.styles_part else None)
         # Two threads inflate the sheets ahead and deflate the patched ones (zlib runs
         # without the GIL); patching itself stays in order on this thread, since a new
         # date style it adds is shared by the sheets after it.
