@@ -15,6 +15,10 @@ Values: text is str, numbers float, booleans bool, a date-time at midnight a `da
 any other a `datetime` (as calamine gives them); an empty cell is None where calamine
 gives '' (every converter in `reader` treats both alike).
 Set CRM_FASTREAD=0 to always answer None (the calamine path).
+
+`read_columns(..., columns=pick)` reads only the columns whose header text `pick` accepts
+(the header row is still whole): a column not read is neither converted nor type-checked,
+so a column mixing types elsewhere does not send the sheet to calamine.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ import logging
 import os
 import re
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,6 +43,7 @@ _END_ROW_RE = re.compile(rb"</(?:[A-Za-z_][\w.-]*:)?row>")
 _END_CELL_RE = re.compile(rb"</(?:[A-Za-z_][\w.-]*:)?c>")
 _VALUE_RE = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?v>[^<]")
 _DUP_RE = re.compile(r"^(.*)_(\d+)$")
+_GENERATED_RE = re.compile(r"^__UNNAMED__\d+$")  # fastexcel's name for a blank header cell
 
 
 def enabled() -> bool:
@@ -51,17 +57,22 @@ class FastSheet:
     `header_row`: the Excel row (1-based) of the header; `header`: that row's cells from
     column A (a list like calamine's row: '' where blank); `columns`: absolute column
     index -> Arrow array of the data rows below the header (row i is Excel row
-    header_row + 1 + i); `n_rows`: their number."""
+    header_row + 1 + i); `n_rows`: their number; `selected`: None when every column was
+    read, else the indexes of the columns read (`read_columns(columns=...)`)."""
 
     header_row: int
     header: list[Any]
     columns: dict[int, Any] = field(default_factory=dict)
     n_rows: int = 0
+    selected: frozenset[int] | None = None
 
     def values(self, ci: int) -> list[Any]:
-        """Column `ci`'s data as Python values equal to calamine's (None for empty)."""
+        """Column `ci`'s data as Python values equal to calamine's (None for empty);
+        KeyError for a column the selection left out (its cells are unknown)."""
         arr = self.columns.get(ci)
         if arr is None:
+            if self.selected is not None and ci not in self.selected:
+                raise KeyError(ci)
             return [None] * self.n_rows
         return to_values(arr)
 
@@ -198,9 +209,11 @@ def read_columns(
     *,
     reader: Any | None = None,
     date1904: bool = False,
+    columns: Callable[[str], bool] | None = None,
 ) -> FastSheet | None:
     """The sheet `tab` read by columns, or None: read it with calamine instead.
 
+    `columns`: read only the columns whose header text it accepts (None: all).
     The caller has run the safety checks (`safezip.check_xlsx`/`check_extents`) first."""
     if date1904 or not enabled():
         return None
@@ -214,8 +227,8 @@ def read_columns(
     row_no, cells = head
     if not all(cells.values()):
         return None
-    import pyarrow as pa
-
+    if columns is not None:
+        return _read_some(rd, tab, row_no, cells, columns)
     try:
         sheet = rd.load_sheet(tab, header_row=0, dtype_coercion="strict", schema_sample_rows=None)
         info = sheet.available_columns()
@@ -240,6 +253,19 @@ def read_columns(
         header[c.absolute_index] = c.name
     if set(header) != set(cells):  # every text cell of the row is a column's name
         return None
+    arrays = _arrays(info, table)
+    if arrays is None:
+        return None
+    return FastSheet(
+        header_row=row_no, header=_header_row(header, arrays), columns=arrays, n_rows=table.num_rows
+    )
+
+
+def _arrays(info: list[Any], table: Any) -> dict[int, Any] | None:
+    """Absolute column index -> Arrow array; None if a column's type is not one calamine's
+    values map to for certain."""
+    import pyarrow as pa
+
     columns: dict[int, Any] = {}
     for c, col in zip(info, table.columns, strict=True):
         arr = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
@@ -254,8 +280,64 @@ def read_columns(
         ):
             return None
         columns[c.absolute_index] = arr
+    return columns
+
+
+def _header_row(header: dict[int, str], columns: dict[int, Any]) -> list[Any]:
     width = max([*header, *columns], default=-1) + 1
-    row = [""] * width
+    row: list[Any] = [""] * width
     for ci, text in header.items():
         row[ci] = text
-    return FastSheet(header_row=row_no, header=row, columns=columns, n_rows=table.num_rows)
+    return row
+
+
+def _read_some(
+    rd: Any, tab: str, row_no: int, cells: dict[int, bool], pick: Callable[[str], bool]
+) -> FastSheet | None:
+    """`read_columns` of the columns `pick` accepts. fastexcel's callable sees every
+    column's name (not how it was named), so a name is taken as the header cell's text only
+    when that is certain: a blank cell's generated name, a text that looks generated, or a
+    name that may be a renamed duplicate ('X_1' beside 'X') answer None."""
+    names: dict[int, str] = {}
+
+    def use(c: Any) -> bool:
+        names[c.absolute_index] = c.name
+        return bool(pick(c.name))
+
+    try:
+        sheet = rd.load_sheet(
+            tab, header_row=0, dtype_coercion="strict", schema_sample_rows=None, use_columns=use
+        )
+        chosen = sheet.selected_columns
+        height = sheet.height
+        table = sheet.to_arrow() if chosen else None
+    except Exception:  # a chosen column mixing types (strict), a damaged sheet...
+        return None
+    if table is None or table.num_columns != len(chosen) or table.num_rows != height:
+        return None
+    if any(not str(c.column_name_from).lower().endswith("looked_up") for c in chosen):
+        return None
+    header: dict[int, str] = {}
+    taken = set(names.values())
+    for ci, name in names.items():
+        generated = bool(_GENERATED_RE.match(name))
+        if ci not in cells:
+            if not generated:
+                return None
+            continue
+        m = _DUP_RE.match(name)
+        if generated or (m and m.group(1) in taken):
+            return None
+        header[ci] = name
+    if set(header) != set(cells):
+        return None
+    arrays = _arrays(chosen, table)
+    if arrays is None:
+        return None
+    return FastSheet(
+        header_row=row_no,
+        header=_header_row(header, arrays),
+        columns=arrays,
+        n_rows=table.num_rows,
+        selected=frozenset(arrays),
+    )
