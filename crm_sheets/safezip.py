@@ -10,8 +10,11 @@ standard library goes through defusedxml.
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import html
 import io
+import os
 import re
 import struct
 import zipfile
@@ -233,19 +236,28 @@ class _Fallback(Exception):
     """The raw inflate met something only zipfile should report."""
 
 
+def _data_start(z: zipfile.ZipFile, info: zipfile.ZipInfo) -> int | None:
+    """Where the member's compressed bytes begin, or None when its local header is odd."""
+    if z.fp is None:
+        return None
+    try:
+        z.fp.seek(info.header_offset)
+        head = z.fp.read(30)
+        if len(head) != 30 or head[:4] != b"PK\x03\x04":
+            return None
+        n, m = struct.unpack("<HH", head[26:30])
+        return info.header_offset + 30 + n + m
+    except (OSError, ValueError):
+        return None
+
+
 def _raw_inflate(z: zipfile.ZipFile, info: zipfile.ZipInfo) -> Iterator[bytes] | None:
     if (info.compress_type != zipfile.ZIP_DEFLATED or info.flag_bits & 0x1
             or z.fp is None or getattr(z, "_writing", False)):
         return None
     fp = z.fp
-    try:
-        fp.seek(info.header_offset)
-        head = fp.read(30)
-        if len(head) != 30 or head[:4] != b"PK\x03\x04":
-            return None
-        n, m = struct.unpack("<HH", head[26:30])
-        start = info.header_offset + 30 + n + m
-    except (OSError, ValueError):
+    start = _data_start(z, info)
+    if start is None:
         return None
 
     def gen() -> Iterator[bytes]:
@@ -261,14 +273,18 @@ def _raw_inflate(z: zipfile.ZipFile, info: zipfile.ZipInfo) -> Iterator[bytes] |
                 raise _Fallback
             pos += len(data)
             left -= len(data)
-            try:
-                out = d.decompress(data)
-            except zlib.error:
-                raise _Fallback from None
-            if out:
-                crc = zlib.crc32(out, crc)
-                total += len(out)
-                yield out
+            while data:  # at most _CHUNK out at a time, whatever the input claims
+                try:
+                    out = d.decompress(data, _CHUNK)
+                except zlib.error:
+                    raise _Fallback from None
+                data = d.unconsumed_tail
+                if out:
+                    crc = zlib.crc32(out, crc)
+                    total += len(out)
+                    if total > info.file_size:
+                        raise _Fallback  # more than declared: zipfile's reader decides
+                    yield out
         try:
             out = d.flush()
         except zlib.error:
@@ -420,33 +436,106 @@ _PARALLEL_MIN = 8 * 1024**2  # inflated bytes of a member worth a thread of its 
 def _check_members(z: zipfile.ZipFile, p: Path, reopen) -> None:
     """Bound every member (the reader takes a sheet from wherever the workbook's links
     point, under any name), the two largest on threads of their own (zlib and RE2 release
-    the GIL); the first member in the archive's order that is over the limit is refused."""
+    the GIL); the first member in the archive's order that is over the limit is refused.
+    A large member whose compressed bytes were bounded before (`_known`) is not scanned."""
     infos = z.infolist()
-    big = sorted((i for i in infos if i.file_size > _PARALLEL_MIN), key=lambda i: -i.file_size)
+    known = _Known.load() if any(i.file_size > _KNOWN_MIN for i in infos) else None
+    keys = {id(i): known.key(z, i) for i in infos if i.file_size > _KNOWN_MIN} if known else {}
+    todo = [i for i in infos if keys.get(id(i)) is None or keys[id(i)] not in known.seen]
+    big = sorted((i for i in todo if i.file_size > _PARALLEL_MIN), key=lambda i: -i.file_size)
     pending: dict[int, Future[int]] = {}
     pool = ThreadPoolExecutor(max_workers=2) if len(big) > 1 else None
     try:
         if pool is not None:
             for info in big:
                 pending[id(info)] = pool.submit(_fast_bound_own, reopen, info)
-        for info in infos:
+        for info in todo:
             fut = pending.get(id(info))
             bound = fut.result() if fut is not None else _fast_bound(z, info)
-            if bound <= MAX_SHEET_CELLS:
-                continue
-            rows, cols, far = _exact_extent(z, info)
-            if rows * cols <= MAX_SHEET_CELLS:
-                continue
-            norm = info.filename.replace("\\", "/").lstrip("/")
-            tab = _sheet_names(z).get(norm, norm.rsplit("/", 1)[-1])
-            raise CrmError(
-                f"工作表「{tab}」在 {far} 有内容，远在表格之外（读取需要 {rows:,} 行 × {cols:,} 列），"
-                f"已拒绝：请删除该单元格的内容后保存 / sheet '{tab}' of {p.name} has a value in "
-                f"{far}, far outside the table (reading it would take {rows:,} rows x {cols:,} "
-                f"columns): refused; clear that cell and save")
+            if bound > MAX_SHEET_CELLS:
+                rows, cols, far = _exact_extent(z, info)
+                if rows * cols > MAX_SHEET_CELLS:
+                    norm = info.filename.replace("\\", "/").lstrip("/")
+                    tab = _sheet_names(z).get(norm, norm.rsplit("/", 1)[-1])
+                    raise CrmError(
+                        f"工作表「{tab}」在 {far} 有内容，远在表格之外（读取需要 {rows:,} 行 × {cols:,} 列），"
+                        f"已拒绝：请删除该单元格的内容后保存 / sheet '{tab}' of {p.name} has a value in "
+                        f"{far}, far outside the table (reading it would take {rows:,} rows x {cols:,} "
+                        f"columns): refused; clear that cell and save")
+            if keys.get(id(info)) is not None:
+                known.add(keys[id(info)])
     finally:
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
+    if known is not None:
+        known.save()
+
+
+_KNOWN_MIN = 4 * 1024**2  # inflated bytes of a member worth remembering
+_KNOWN_KEEP = 256
+_KNOWN_TAG = b"extents-2:%d:" % MAX_SHEET_CELLS  # a change to the guard forgets all
+
+
+class _Known:
+    """Members already bounded, by a BLAKE2 digest of their compressed bytes (the same
+    bytes inflate to the same XML), kept in the private state folder: a master read again
+    unchanged (a dashboard after a check) or with only some sheets changed skips the
+    scan of the unchanged ones. Unreadable or damaged: nothing is known."""
+
+    def __init__(self, path: Path, seen: list[str]) -> None:
+        self.path, self.seen, self.added = path, dict.fromkeys(seen), False
+
+    @classmethod
+    def load(cls) -> _Known | None:
+        try:
+            from .home import ensure_private_dir, state_root
+
+            root = state_root()
+            if not root.is_dir():  # never made here: the home code makes it, private
+                return None
+            path = ensure_private_dir(root / "cache") / "extents-known"
+            seen = path.read_text("ascii").split() if path.exists() else []
+        except (CrmError, OSError, ValueError):
+            return None
+        return cls(path, [k for k in seen if len(k) == 64])
+
+    def key(self, z: zipfile.ZipFile, info: zipfile.ZipInfo) -> str | None:
+        start = _data_start(z, info)
+        if start is None or z.fp is None:
+            return None
+        h = hashlib.blake2b(_KNOWN_TAG, digest_size=32)
+        h.update(struct.pack("<QQIH", info.file_size, info.compress_size, info.CRC, info.compress_type))
+        try:
+            z.fp.seek(start)
+            left = info.compress_size
+            while left > 0:
+                data = z.fp.read(min(left, 1024**2))
+                if not data:
+                    return None
+                h.update(data)
+                left -= len(data)
+        except (OSError, ValueError):
+            return None
+        return h.hexdigest()
+
+    def add(self, key: str) -> None:
+        if key not in self.seen:
+            self.seen[key] = None
+            self.added = True
+
+    def save(self) -> None:
+        if not self.added:
+            return
+        keep = list(self.seen)[-_KNOWN_KEEP:]
+        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w", encoding="ascii") as f:
+                f.write("\n".join(keep) + "\n")
+            os.replace(tmp, self.path)
+        except OSError:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
 
 
 def _fast_bound_own(reopen, info: zipfile.ZipInfo) -> int:

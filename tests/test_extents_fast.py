@@ -422,3 +422,60 @@ def test_bytes_helper_roundtrip():
             b'<sheetData><row r="1"><c r="A1"><v>1</v></c></row></sheetData>',
         )
     safezip.check_extents(Path("mem.xlsx"), buf.getvalue())
+
+
+# ---- members bounded before are not scanned again ------------------------------------------
+
+
+def _count_scans(monkeypatch) -> list[str]:
+    scanned: list[str] = []
+    real = safezip._fast_bound
+
+    def counting(z, info):
+        scanned.append(info.filename)
+        return real(z, info)
+
+    monkeypatch.setattr(safezip, "_fast_bound", counting)
+    monkeypatch.setattr(safezip, "_PARALLEL_MIN", 1 << 40)  # all on this thread, counted
+    monkeypatch.setattr(safezip, "_KNOWN_MIN", 0)
+    return scanned
+
+
+def test_an_unchanged_member_is_not_scanned_again(master, tmp_path, monkeypatch, crm_state_dir):
+    crm_state_dir.mkdir(parents=True, exist_ok=True)
+    scanned = _count_scans(monkeypatch)
+    path = tmp_path / "m.xlsx"
+    path.write_bytes(master.read_bytes())
+    safezip._extents_cache.clear()
+    safezip.check_extents(path)
+    first = list(scanned)
+    assert "xl/worksheets/sheet1.xml" in first
+    scanned.clear()
+    safezip._extents_cache.clear()
+    safezip.check_extents(path)
+    assert scanned == []  # every member known
+    # one sheet changed: only that member is scanned, and a far value in it is refused
+    changed = _with_sheet_data(
+        master, tmp_path / "c.xlsx", b'<row r="9"><c r="B9"><v>1</v></c></row>'
+    )
+    safezip.check_extents(changed)
+    assert scanned == ["xl/worksheets/sheet1.xml"]
+    far = _with_sheet_data(master, tmp_path / "f.xlsx", HOSTILE["single quotes"])
+    _refused(far)
+    _refused(far)  # never remembered
+
+
+def test_a_damaged_or_missing_memory_means_a_full_scan(
+    master, tmp_path, monkeypatch, crm_state_dir
+):
+    scanned = _count_scans(monkeypatch)
+    safezip._extents_cache.clear()
+    safezip.check_extents(master)  # no state folder yet: nothing kept, nothing made
+    assert not crm_state_dir.exists() and scanned
+    crm_state_dir.mkdir(parents=True)
+    (crm_state_dir / "cache").mkdir(mode=0o700)
+    (crm_state_dir / "cache" / "extents-known").write_bytes(b"\xff\x00 not a digest\n" * 3)
+    scanned.clear()
+    safezip._extents_cache.clear()
+    safezip.check_extents(master)
+    assert "xl/worksheets/sheet1.xml" in scanned
