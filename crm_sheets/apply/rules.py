@@ -18,7 +18,7 @@ from typing import Any
 from ..coerce import as_date
 from ..findings import Finding, make
 from ..model import Record, Table, Workbook
-from ..prohibited import redact
+from ..prohibited import maybe, redact
 from ..schema import (
     POOL_OWNER,
     STAGE_ORDER,
@@ -198,10 +198,19 @@ def assign_ids(wb: Workbook, today: dt.date, state: ApplyState, log: ChangeLog) 
 # ---------------------------------------------------------------------------- derived
 
 
+def redact_text(text: str) -> str:
+    """`redact(text)` for a str, answered at once when the text cannot hold a prohibited
+    number: shorter than 13 characters or no 13-digit run (`maybe`, what `find` tests
+    first) and no cut-off tail ('…'/'...', what `find_truncated` needs)."""
+    if (len(text) < 13 or not maybe(text)) and not (text.endswith("…") or text.endswith("...")):
+        return text
+    return redact(text)
+
+
 def shorten(text: str, limit: int = SUMMARY_CHARS) -> str:
     """One line of at most `limit` characters; prohibited numbers are masked *before* the
     cut, so an ID straddling it cannot survive as 17 of its 18 digits."""
-    text = redact(" ".join(str(text).split()))
+    text = redact_text(" ".join(str(text).split()))
     return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
@@ -215,14 +224,14 @@ def _date_text(v: Any) -> str:
 
 def next_followup_text(fu: Record) -> str | None:
     parts = [_date_text(fu.values.get("next_date")), str(fu.values.get("next_action") or "").strip()]
-    text = redact(" ".join(p for p in parts if p))
+    text = redact_text(" ".join(p for p in parts if p))
     return text or None
 
 
 def next_action_text(fu: Record) -> str | None:
     """下次跟进 holds the plan's action (prohibited numbers masked: the engine writes it);
     its date has a column of its own (sortable)."""
-    text = redact(str(fu.values.get("next_action") or "").strip())
+    text = redact_text(str(fu.values.get("next_action") or "").strip())
     return text or None
 
 
