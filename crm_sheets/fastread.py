@@ -315,8 +315,6 @@ def _read_some(
         return None
     if table is None or table.num_columns != len(chosen) or table.num_rows != height:
         return None
-    if any(not str(c.column_name_from).lower().endswith("looked_up") for c in chosen):
-        return None
     header: dict[int, str] = {}
     taken = set(names.values())
     for ci, name in names.items():

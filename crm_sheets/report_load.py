@@ -150,13 +150,18 @@ class ColumnGrid(Grid):
     headers that `reader.find_header` stops there -- so `head` gives the rows down to the
     header (those above it empty) and the header is found where calamine's rows have it.
     `column` comes from the Arrow columns (None for an empty cell, where calamine has '':
-    every converter treats both alike); `rows`/`row` -- asked only of rows blank in every
-    column read -- are calamine's, read on first use."""
+    every converter treats both alike). `row` -- asked only of rows blank in every column
+    read -- reads the other columns by columns too (`others`) on first use, or when they
+    cannot be, calamine's rows (`rows`)."""
 
-    def __init__(self, fs: fastread.FastSheet, calamine: Callable[[], list[list[Any]]]) -> None:
+    def __init__(self, fs: fastread.FastSheet, calamine: Callable[[], list[list[Any]]],
+                 others: Callable[[], fastread.FastSheet | None] | None = None) -> None:
         self.fs = fs
         self._calamine = calamine
         self._rows: list[list[Any]] | None = None
+        self._read_others = others
+        self._others: fastread.FastSheet | None = None
+        self._all: dict[int, Any] | None = None
 
     @classmethod
     def read(cls, m: _Master, name: str, schema: SheetSchema,
@@ -173,13 +178,44 @@ class ColumnGrid(Grid):
         fs = fastread.read_columns(m.path, None, name, date1904=m.date1904, columns=pick)
         if fs is None or not _certain_header(fs, schema):
             return None
-        return cls(fs, lambda: reader.read_sheet_rows(m.cwb, name, m.path))
+        others = None
+        if pick is not None:
+            taken = pick
+
+            def others() -> fastread.FastSheet | None:
+                return fastread.read_columns(m.path, None, name, date1904=m.date1904,
+                                             columns=lambda text: not taken(text))
+
+        return cls(fs, lambda: reader.read_sheet_rows(m.cwb, name, m.path), others)
 
     @property
     def rows(self) -> list[list[Any]]:  # type: ignore[override]
+        """calamine's rows of the sheet (read on first use)."""
         if self._rows is None:
             self._rows = self._calamine()
         return self._rows
+
+    def _whole(self) -> dict[int, Any] | None:
+        """Every column of the sheet read by columns: this read's, and the columns it left
+        out read once more (when that can be: the same header and rows); None = use
+        calamine."""
+        if self._all is not None:
+            return self._all
+        fs = self.fs
+        if fs.selected is None:
+            self._all = fs.columns
+            return self._all
+        if self._read_others is not None:
+            self._others = self._read_others()
+            self._read_others = None
+            o = self._others
+            if o is not None and not (o.header == fs.header and o.header_row == fs.header_row
+                                      and o.n_rows == fs.n_rows
+                                      and o.selected is not None and not (o.selected & fs.selected)):
+                self._others = None
+            if self._others is not None:
+                self._all = {**fs.columns, **self._others.columns}
+        return self._all
 
     def __len__(self) -> int:
         return self.fs.header_row + self.fs.n_rows
@@ -191,6 +227,16 @@ class ColumnGrid(Grid):
         return [[] for _ in range(min(n, above))] + ([self.fs.header] if n > above else [])
 
     def row(self, i: int) -> list[Any]:
+        if self._rows is None and (cols := self._whole()) is not None:
+            fs = self.fs
+            j = i - fs.header_row
+            if j < 0:
+                return [] if i < fs.header_row - 1 else list(fs.header)
+            if j >= fs.n_rows:
+                return []
+            width = max(len(fs.header), max(cols, default=-1) + 1)
+            return [_arrow_values(cols[ci].slice(j, 1))[0] if ci in cols else None
+                    for ci in range(width)]
         rows = self.rows
         return rows[i] if i < len(rows) else []  # a row calamine has not: no value in it
 

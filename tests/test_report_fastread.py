@@ -508,3 +508,32 @@ print("pandas" in sys.modules)
         check=True,
     )
     assert out.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize("mixed", [False, True])
+def test_rows_blank_in_the_columns_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mixed: bool
+) -> None:
+    """A row with no value in the columns a dashboard reads is looked at whole: from the
+    other columns read by columns, or -- when those cannot be (a column mixing types) --
+    from calamine's rows; either way the cells calamine gives (None for '')."""
+    sheets = _layout_sheets()
+    if mixed:  # a text among the numbers of a column the dashboard does not read
+        crow = sheets["客户"][2]
+        crow[1][crow[0].index(CUSTOMERS.field("employees").zh)] = "十"
+    path = _book(tmp_path / "rows.xlsx", sheets)
+    monkeypatch.setenv("CRM_FASTREAD", "1")
+    m = _Master(path)
+    try:
+        fast = m.grid(CUSTOMERS.name, DASHBOARD_CUSTOMER_KEYS)
+        assert isinstance(fast, ColumnGrid) and fast.fs.selected
+        slow = Grid(m.rows(CUSTOMERS.name))
+        for i in range(len(slow)):
+            want = [None if v == "" else v for v in slow.row(i)]
+            got = [None if v == "" else v for v in fast.row(i)]  # (calamine's, if read)
+            got += [None] * (len(want) - len(got))  # (rows above the header: [])
+            assert _r(got) == _r(want), i
+        assert (fast._rows is not None) is mixed  # calamine read only when it had to be
+    finally:
+        m.close()
+    _both(path, monkeypatch, (True, True, not mixed, True))
