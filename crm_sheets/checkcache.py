@@ -273,9 +273,13 @@ def run(wb: Workbook, ctx: Any, cache: CheckCache, scan: Any = None) -> list[Fin
         and saved.dup_head == dup_head
         and saved.dup_contents == contents
     )
+    if not reuse and saved is not None and saved.dup_contents is not None:
+        # the last scan's input (the sheet's matching fields) is of no more use: free it
+        # before the index is read (memory)
+        cache.saved = saved = replace(saved, dup_contents=None, dup_matches=None)
     quick = None  # the scan brought up to date from the last full scan's index
     if not reuse and scan is None:
-        quick = _incremental(wb, payload, dup_head, threshold)
+        quick = _incremental(wb, payload, dup_head, threshold, contents)
     cache.scan_incremental = quick is not None
     own_scan = None
     if not reuse and quick is None and scan is None and cache.start_scan is not None:
@@ -443,7 +447,9 @@ def _index_file(wb: Workbook) -> Path | None:
         return None
 
 
-def _incremental(wb: Workbook, payload: Any, head: Any, threshold: int) -> list[Any] | None:
+def _incremental(
+    wb: Workbook, payload: Any, head: Any, threshold: int, contents: list[Any] | None = None
+) -> list[Any] | None:
     """The duplicate matches from the last full scan's index, or None (scan in full)."""
     from .dedupe import incremental
 
@@ -461,7 +467,7 @@ def _incremental(wb: Workbook, payload: Any, head: Any, threshold: int) -> list[
         return incremental.update(
             index,
             head,
-            [tuple(e[1:7]) for e in entries],
+            [tuple(e[1:7]) for e in entries] if contents is None else contents,
             [e[0] for e in entries],
             [e[7] for e in entries],
             payload[2],

@@ -405,3 +405,42 @@ def test_incremental_scan_rechecks_pairs_of_a_term_crossing_its_cap(bench2000) -
     wb.customers.records[5].values["name"] = "鑫淼乙甲"
     full2, quick2 = _scan_both(wb, index, 40)
     assert quick2 == full2
+
+
+def test_index_keeps_one_member_postings_as_ints_with_the_same_answers(bench2000) -> None:
+    """FORMAT 2 keeps a posting list of one customer as -1 - its position (memory): the
+    incremental scan answers as it did from plain lists (FORMAT 1's postings)."""
+    import copy
+
+    from crm_sheets.dedupe import incremental
+
+    base = load(bench2000)
+    index = _index_of(base)
+    post = index[3]
+    singles = [v for d in post.values() for v in d.values() if isinstance(v, int) and v < 0]
+    assert len(singles) > 1000  # names and contacts are mostly one customer's
+    plain = {
+        kind: {t: [-1 - v] if isinstance(v, int) and v < 0 else v for t, v in d.items()}
+        for kind, d in post.items()
+    }
+    old_style = (*index[:3], plain, *index[4:])
+    wb = copy.deepcopy(base)
+    cr = wb.customers.records
+    cr[5].values["name"] = cr[40].values["name"]  # a duplicate made
+    cr[7].values["phone"] = cr[90].values["phone"]  # a shared phone
+    cr[9].values["name"] = "完全不同的名字有限公司"
+    full, quick = _scan_both(wb, index)
+    _full, quick_plain = _scan_both(wb, old_style)
+    assert quick is not None and quick == quick_plain == full
+    assert incremental.FORMAT == 2 and index[0] == 2
+
+
+def test_an_index_of_the_old_format_is_ignored(bench2000, tmp_path) -> None:
+    from crm_sheets.dedupe import incremental
+
+    index = _index_of(load(bench2000))
+    path = tmp_path / "dupindex-x.bin"
+    incremental.save_index(path, (1, *index[1:]), "d")
+    assert incremental.load_index(path, "d") is None
+    incremental.save_index(path, index, "d")
+    assert incremental.load_index(path, "d") == index

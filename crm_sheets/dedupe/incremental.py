@@ -40,7 +40,7 @@ from .blocking import (
 from .cluster import cluster_edges
 from .score import Profile, in_order, is_status_short, reason, same_city, score_pair
 
-FORMAT = 1
+FORMAT = 2  # 2: a posting list of one customer is kept as -1 - its position
 MAX_CHANGED = 2000  # more changed customers than this: the full scan is as quick
 # posting-list kinds and the size above which a term says nothing (`candidate_pairs`)
 CAPS = {
@@ -64,7 +64,7 @@ def _named(c: Content) -> bool:
     return bool(("" if c[0] is None else str(c[0])).strip())
 
 
-def _strip(p: Profile, phones: dict[str, int], emails: dict[str, int]) -> Profile:
+def _strip(p: Profile, phones: Any, emails: Any) -> Profile:
     """`without_common_contacts` for one profile, given the sheet's counts."""
     cp, ce = phones.get(p.phone, 0) > CONTACT_CAP, emails.get(p.email, 0) > CONTACT_CAP
     if not (cp or ce):
@@ -82,6 +82,32 @@ def _terms(p: Profile) -> dict[str, set[str]]:
         "t": {st} if st else set(),
         "g": gram_terms(p),
     }
+
+
+def _posting(got: Any) -> list[int] | int:
+    """An index posting as `update` uses it: its positions, or a count past its cap."""
+    if isinstance(got, int) and got < 0:
+        return [-1 - got]
+    return got
+
+
+class _Counts:
+    """The contact counts now: the index's, with the changes' on top (no copy of the
+    sheet-wide dict)."""
+
+    __slots__ = ("base", "delta")
+
+    def __init__(self, base: dict[str, int]) -> None:
+        self.base = base
+        self.delta: dict[str, int] = {}
+
+    def get(self, key: str, default: int = 0) -> int:
+        got = self.delta.get(key)
+        return self.base.get(key, default) if got is None else got
+
+    def __getitem__(self, key: str) -> int:
+        got = self.delta.get(key)
+        return self.base[key] if got is None else got
 
 
 def _status(p: Profile) -> bool:
@@ -113,6 +139,8 @@ def build_index(
         for t, lst in d.items():
             if len(lst) > cap + MAX_CHANGED:
                 d[t] = len(lst)
+            elif len(lst) == 1:  # most terms (names, contacts): one int, not a list (memory)
+                d[t] = -1 - lst[0]
     n_grams = [len(gram_terms(p)) for p in profiles]
     status = [i for i, p in enumerate(profiles) if _status(p)]
     return (
@@ -161,7 +189,7 @@ def load_index(path: Path, digest: str) -> tuple[Any, ...] | None:
 class _Lazy:
     """Profiles of the sheet now, made when first asked for (most are never needed)."""
 
-    def __init__(self, contents: list[Content], phones: dict[str, int], emails: dict[str, int]):
+    def __init__(self, contents: list[Content], phones: Any, emails: Any) -> None:
         self.contents, self.phones, self.emails = contents, phones, emails
         self.done: dict[int, Profile] = {}
 
@@ -201,13 +229,26 @@ def update(
     new_cids = [cids[k] for k in keep]
     # pair unchanged entries in order (a longest common subsequence would find more after
     # a move, but a move of a customer is rare: the moved rows count as changed)
-    queue: dict[Content, list[int]] = {}
+    queue: dict[Content, Any] = {}  # content -> its old position, or positions (a list)
     for i, c in enumerate(old_named):
-        queue.setdefault(c, []).append(i)
+        q = queue.get(c)
+        if q is None:
+            queue[c] = i  # most contents are one customer's: an int, not a list (memory)
+        elif isinstance(q, int):
+            queue[c] = [q, i]
+        else:
+            q.append(i)
     old_of: list[int] = [-1] * len(new)
     last = -1
     for k, c in enumerate(new):
         q = queue.get(c)
+        if q is None:
+            continue
+        if isinstance(q, int):  # taken now, or passed over for good: used up either way
+            del queue[c]
+            if q > last:
+                old_of[k] = last = q
+            continue
         while q and q[0] <= last:
             q.pop(0)
         if q:
@@ -220,17 +261,17 @@ def update(
     # the contacts' counts now; a contact crossing the cap changes other rows' profiles
     raw_add = [profile_of(_values(new[k])) for k in added]
     raw_rem = [profile_of(_values(old_named[i])) for i in removed]
-    phones, emails = dict(raw_phones), dict(raw_emails)
+    phones, emails = _Counts(raw_phones), _Counts(raw_emails)
     touched_p: set[str] = set()
     touched_e: set[str] = set()
     for sign, ps in ((1, raw_add), (-1, raw_rem)):
         for p in ps:
             assert p is not None
             if p.phone:
-                phones[p.phone] = phones.get(p.phone, 0) + sign
+                phones.delta[p.phone] = phones.get(p.phone, 0) + sign
                 touched_p.add(p.phone)
             if p.email:
-                emails[p.email] = emails.get(p.email, 0) + sign
+                emails.delta[p.email] = emails.get(p.email, 0) + sign
                 touched_e.add(p.email)
     for t in touched_p:
         if (raw_phones.get(t, 0) > CONTACT_CAP) != (phones[t] > CONTACT_CAP):
@@ -258,7 +299,7 @@ def update(
         touched = {t for ts in (*add_t.values(), *rem_t.values()) for t in ts[kind]}
         d = post[kind]
         for t in touched:
-            old = d.get(t, [])
+            old = _posting(d.get(t, []))
             if isinstance(old, int):
                 lists[kind, t] = old  # far past its cap whatever changed (MAX_CHANGED)
                 continue
@@ -275,7 +316,7 @@ def update(
     def members(kind: str, t: str) -> list[int]:
         got = lists.get((kind, t))
         if got is None:  # untouched by the changes: the index's, renumbered
-            old = post[kind].get(t, [])
+            old = _posting(post[kind].get(t, []))
             if isinstance(old, int):
                 return []
             got = lists[kind, t] = sorted(new_of[i] for i in old if i in new_of)

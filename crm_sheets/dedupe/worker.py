@@ -232,7 +232,9 @@ def _serve() -> None:  # pragma: no cover - runs in the child process
     if cache and (to_save or kept):
         marker = saving_marker(cache)
         try:  # before answering: the parent's next check must see it
-            marker.write_text(str(os.getpid()), encoding="ascii")
+            fd = os.open(marker, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w", encoding="ascii") as fh:
+                fh.write(str(os.getpid()))
         except OSError:
             marker = None
     pickle.dump(result, out, protocol=pickle.HIGHEST_PROTOCOL)
