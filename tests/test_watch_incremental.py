@@ -87,6 +87,75 @@ class Sheet:
         self.book.save(self.path)
 
 
+def _old_sig(values) -> tuple:  # noqa: ANN001
+    return tuple(
+        str(values.get(k) or "").strip() for k in ("customer_id", "name", "phone", "email")
+    )
+
+
+class OldDupTracker(cycle.DupTracker):
+    """`DupTracker.update` as it was before the watcher went incremental (b804654)."""
+
+    def update(self, wb) -> list:  # noqa: ANN001
+        """The duplicate findings of `wb`, incrementally when possible."""
+        recs = wb.customers.records
+        if (
+            self.index is None
+            or self.config != self._config(wb)
+            or self.stale > max(500, len(self.current) // 4)
+        ):
+            return self._baseline(wb)
+        pool = {s: list(v) for s, v in self.by_sig.items()}
+        current: dict[int, object] = {}
+        changed: list[object] = []
+        for r in recs:
+            lst = pool.get(_old_sig(r.values))
+            if lst:
+                current[id(lst.pop())] = r
+            else:
+                changed.append(r)
+        if len(changed) > max(500, len(recs) // 4):
+            return self._baseline(wb)
+        self.stale += sum(len(v) for v in pool.values())
+        for r in changed:
+            self.index.add(r)
+            current[id(r)] = r
+        by_sig: dict[tuple, list[object]] = {}
+        indexed = {id(r): r for r in self.index.records}
+        for key in current:
+            ix = indexed.get(key)
+            if ix is not None:
+                by_sig.setdefault(_old_sig(ix.values), []).append(ix)
+        # changed rows that were not indexed (no name) still need a stable identity
+        self.by_sig = by_sig
+        self.current = current
+        best: dict[int, object] = {}
+        recheck: set[int] = {id(r) for r in changed}
+        for key, b in self.best.items():
+            if key in current and key not in recheck:
+                if b.earlier is None or id(b.earlier) in current:
+                    best[key] = b
+                else:
+                    recheck.add(key)
+        for r in changed:  # a changed row may now be the earlier duplicate of an unchanged one
+            for m in self.index.check(dict(r.values)):
+                cur = current.get(id(m.record))
+                if cur is not None and m.record is not r and cur.row > r.row:
+                    recheck.add(id(m.record))
+        for key in recheck:
+            cur = current.get(key)
+            ix = indexed.get(key)
+            if cur is None or ix is None:
+                continue
+            found = self._best_earlier(ix, cur, current)
+            if found is not None:
+                best[key] = found
+        self.best = best
+        self.last_full = False
+        self.last_changed = len(changed)
+        return self._findings()
+
+
 def _reference(home, ref: MasterTracker) -> cycle.SaveReport:  # noqa: ANN001
     """The same save through the full path (every rule on every row, rows counted whole)."""
     old = os.environ.pop(cycle.ENV_INCREMENTAL, None)
@@ -130,7 +199,7 @@ def test_each_save_equals_a_full_validation(bench600, tmp_path, crm_state_dir) -
     home = create_home(tmp_path / "home")
     home.master.write_bytes(bench600.read_bytes())
     path = home.master
-    tracker, ref = MasterTracker(), MasterTracker()
+    tracker, ref = MasterTracker(), MasterTracker(dup=OldDupTracker())
     _check(home, tracker, ref)  # the first save: every row
     _check(home, tracker, ref)  # unchanged
     _rechecked(tracker, "customers", 0)
@@ -297,3 +366,43 @@ def test_match_rows_pairs_equal_rows_only() -> None:
     old = [Record(2, {"a": 1, "b": 2})]  # same values, keys in another order
     new = [Record(2, {"b": 2, "a": 1})]
     assert match_rows(old, new) == [-1]
+
+
+def test_dup_tracker_equals_its_previous_code_after_random_edits(bench600) -> None:
+    base = load(bench600)
+    names = [r.values["name"] for r in base.customers.records]
+    rnd = random.Random(7)
+    new, old = cycle.DupTracker(), OldDupTracker()
+    assert _dicts(new.update(base)) == _dicts(old.update(base))
+    prev = base
+    for step in range(40):
+        wb = copy.deepcopy(prev)
+        cr = wb.customers.records
+        for _ in range(rnd.randint(1, 6)):
+            kind = rnd.choice(["copy", "phone", "new", "delete", "blank", "move", "same"])
+            k = rnd.randrange(len(cr))
+            if kind == "copy":  # a duplicate introduced
+                cr[k].values["name"] = rnd.choice(names)
+            elif kind == "phone":
+                cr[k].values["phone"] = cr[rnd.randrange(len(cr))].values["phone"]
+            elif kind == "new":
+                vals = dict(cr[rnd.randrange(len(cr))].values)
+                vals["customer_id"] = None if rnd.random() < 0.5 else vals["customer_id"]
+                cr.insert(k, Record(0, vals))
+            elif kind == "delete":
+                del cr[k]
+            elif kind == "blank":
+                cr[k].values["name"] = None if rnd.random() < 0.5 else "  "
+            elif kind == "move":
+                cr.insert(rnd.randrange(len(cr)), cr.pop(k))
+            else:  # an exact copy of another row, ID and all
+                cr.insert(k, copy.deepcopy(cr[rnd.randrange(len(cr))]))
+        _renumber(wb)
+        got, want = new.update(wb), old.update(wb)
+        assert _dicts(got) == _dicts(want), step
+        assert (new.last_full, new.last_changed, new.stale) == (
+            old.last_full,
+            old.last_changed,
+            old.stale,
+        )
+        prev = wb

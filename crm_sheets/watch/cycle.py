@@ -41,7 +41,9 @@ DUP_RULE = "possible_duplicate"
 
 
 def _dup_sig(values: Mapping[str, Any]) -> tuple:
-    return tuple(str(values.get(k) or "").strip() for k in ("customer_id", "name", "phone", "email"))
+    g = values.get
+    return (str(g("customer_id") or "").strip(), str(g("name") or "").strip(),
+            str(g("phone") or "").strip(), str(g("email") or "").strip())
 
 
 @dataclass
@@ -115,10 +117,14 @@ class DupTracker:
         pool = {s: list(v) for s, v in self.by_sig.items()}
         current: dict[int, Record] = {}
         changed: list[Record] = []
+        kept: list[tuple[tuple, Record]] = []  # (signature, record of the last workbook)
         for r in recs:
-            lst = pool.get(_dup_sig(r.values))
+            sig = _dup_sig(r.values)
+            lst = pool.get(sig)
             if lst:
-                current[id(lst.pop())] = r
+                ix = lst.pop()
+                current[id(ix)] = r
+                kept.append((sig, ix))
             else:
                 changed.append(r)
         if len(changed) > max(500, len(recs) // 4):
@@ -127,12 +133,15 @@ class DupTracker:
         for r in changed:
             self.index.add(r)
             current[id(r)] = r
-        by_sig: dict[tuple, list[Record]] = {}
         indexed = {id(r): r for r in self.index.records}
-        for key in current:
-            ix = indexed.get(key)
-            if ix is not None:
-                by_sig.setdefault(_dup_sig(ix.values), []).append(ix)
+        # the indexed records of `current`, in its order (a kept one's signature is its key)
+        by_sig: dict[tuple, list[Record]] = {}
+        for sig, ix in kept:
+            if id(ix) in indexed:
+                by_sig.setdefault(sig, []).append(ix)
+        for r in changed:
+            if id(r) in indexed:
+                by_sig.setdefault(_dup_sig(r.values), []).append(r)
         # changed rows that were not indexed (no name) still need a stable identity
         self.by_sig = by_sig
         self.current = current
