@@ -45,18 +45,20 @@ class SheetPrefetch:
             with ZipFile(io.BytesIO(data)) as zf:
                 del data
                 pkg = read_package(zf)
-                for sheet in self._sheets:
-                    tab = _resolve_keys(pkg, [sheet]).get(sheet, sheet)  # 'Customers' → 客户
-                    part = pkg.sheets.get(tab)
-                    if part is not None:
-                        self._parts[part] = _read_part(zf, part)
                 if self._cells:
                     try:
-                        # the deflates finish before the pool closes: take() waits
+                        # it inflates each sheet into _parts as it goes (the next one
+                        # while the last one deflates); the deflates finish before the
+                        # pool closes: take() waits
                         with ThreadPoolExecutor(max_workers=2) as pool:
                             self._ahead = patch_ahead(zf, pkg, self._cells, self._parts, pool)
                     except Exception:  # noqa: BLE001 - the write patches them itself
                         self._ahead = None
+                for sheet in self._sheets:
+                    tab = _resolve_keys(pkg, [sheet]).get(sheet, sheet)  # 'Customers' → 客户
+                    part = pkg.sheets.get(tab)
+                    if part is not None and part not in self._parts:
+                        self._parts[part] = _read_part(zf, part)
         except Exception:  # noqa: BLE001 - only an optimisation: the patcher reads itself
             self._parts = {}
             self._ahead = None

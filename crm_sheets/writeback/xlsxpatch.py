@@ -1140,11 +1140,12 @@ class PatchAhead:
 
 
 def patch_ahead(zf: ZipFile, pkg: Package, cells: Mapping[CellKey, Any],
-                xml_of: Mapping[str, bytes], pool: ThreadPoolExecutor, level: int = 2
+                xml_of: dict[str, bytes], pool: ThreadPoolExecutor, level: int = 2
                 ) -> PatchAhead | None:
     """Patch the sheets `cells` touch, as `patch_workbook` patches them first, and deflate
-    them on `pool`; `xml_of`: parts already inflated. None when the cells name a sheet
-    the file does not have (the write will say so)."""
+    them on `pool`; `xml_of`: parts already inflated, and where the ones inflated here
+    are put. None when the cells name a sheet the file does not have (the write will
+    say so)."""
     by_sheet = _group_cells(cells)
     tab = _resolve_keys(pkg, by_sheet)
     if tab:
@@ -1161,7 +1162,9 @@ def patch_ahead(zf: ZipFile, pkg: Package, cells: Mapping[CellKey, Any],
     written = 0
     for sheet in by_sheet:
         part = pkg.sheets[sheet]
-        xml = xml_of[part] if part in xml_of else _read_part(zf, part)
+        xml = xml_of.get(part)
+        if xml is None:
+            xml = xml_of[part] = _read_part(zf, part)
         chunks, drop, n = patch_sheet_xml(xml, by_sheet[sheet], None, styles, pkg.date1904,
                                           part, None)
         del xml
