@@ -326,12 +326,15 @@ def _fast_bound(z: zipfile.ZipFile, info: zipfile.ZipInfo) -> int:
     the exact pass. Columns: one capital letter, or else the widest reference of the piece
     (up to three letters)."""
     try:
-        return _fast_bound_of(_pieces(z, info))
+        return _fast_bound_of(_pieces(z, info), info.file_size <= _SMALL)
     except _Fallback:
-        return _fast_bound_of((b, len(b)) for b in _chunks(z, info))
+        return _fast_bound_of(((b, len(b)) for b in _chunks(z, info)), info.file_size <= _SMALL)
 
 
-def _fast_bound_of(pieces: Iterator[tuple[bytes, int]]) -> int:
+_SMALL = 2 * 1024**2  # a member this small is searched by Python's re (no pyarrow import)
+
+
+def _fast_bound_of(pieces: Iterator[tuple[bytes, int]], small: bool = False) -> int:
     max_row = 0
     max_col = 26
     for buf, end in pieces:
@@ -342,9 +345,10 @@ def _fast_bound_of(pieces: Iterator[tuple[bytes, int]]) -> int:
             if digits.isdigit() and len(digits) < 10:
                 max_row = max(max_row, int(digits))
         width = len(str(max_row)) if max_row else 1
-        if not _finds(buf, end, 1, width):
+        finds = _py_finds if small else _finds
+        if not finds(buf, end, 1, width):
             continue
-        if _finds(buf, end, 3, width):
+        if finds(buf, end, 3, width):
             return MAX_SHEET_CELLS + 1
         wide = _WIDE_RE.findall(buf, 0, end)
         if wide:
