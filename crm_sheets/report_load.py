@@ -209,8 +209,14 @@ class ColumnGrid(Grid):
             self._others = self._read_others()
             self._read_others = None
             o = self._others
-            if o is not None and not (o.header == fs.header and o.header_row == fs.header_row
-                                      and o.n_rows == fs.n_rows
+            def text(h: list[Any]) -> list[Any]:  # (each read's width ends at its columns)
+                n = len(h)
+                while n and h[n - 1] == "":
+                    n -= 1
+                return h[:n]
+
+            if o is not None and not (text(o.header) == text(fs.header)
+                                      and o.header_row == fs.header_row and o.n_rows == fs.n_rows
                                       and o.selected is not None and not (o.selected & fs.selected)):
                 self._others = None
             if self._others is not None:

@@ -287,6 +287,7 @@ def _layout_sheets() -> dict[str, tuple[int, int, list[list[Any]]]]:
     crow[0].insert(3, None)  # a blank header cell with values under it
     for i, r in enumerate(crow[1:]):
         r.insert(3, f"无表头{i}" if i % 2 else None)
+        r.append("尾列" if i % 3 == 0 else None)  # a column past the last header cell
     fols = [
         followup(followup_id="F202611200001", customer_id="C20240315001"),
         followup(followup_id="F202611200002", customer_id="C20240315004", content="   "),
@@ -468,7 +469,9 @@ def test_partial_read_holds_the_columns_of_a_whole_read(tmp_path: Path) -> None:
     names = {"客户编号", "*客户编号", "所属行业", "自定义"}
     part = fastread.read_columns(path, None, "客户", columns=lambda t: t in names)
     assert part is not None and part.selected
-    assert part.header == whole.header and part.header_row == whole.header_row
+    n = len(part.header)  # (a header row ends at its last text or column read)
+    assert part.header == whole.header[:n] and not any(whole.header[n:])
+    assert part.header_row == whole.header_row
     assert part.n_rows == whole.n_rows
     assert set(part.columns) == part.selected
     assert {whole.header[ci] for ci in part.selected} <= names
