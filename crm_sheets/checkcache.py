@@ -204,7 +204,7 @@ class CheckCache:
     def save(self, saved: Saved) -> None:
         if self.path is None:
             return
-        from .writeback.atomic import atomic_write
+        import tempfile
 
         blob = marshal.dumps(
             (
@@ -218,14 +218,21 @@ class CheckCache:
             )
         )
 
-        def write(tmp: Path) -> None:
-            with open(tmp, "wb") as fh:
-                fh.write(blob)
-
+        # Replaced atomically, created 0600 (mkstemp), without fsync: a cache the machine
+        # lost power over is unreadable at worst, and an unreadable cache is ignored.
         try:
-            atomic_write(self.path, write, mode=0o600)
+            fd, tmp = tempfile.mkstemp(prefix=".check-", suffix=".tmp", dir=self.path.parent)
         except OSError:  # only a cache: the next check is a full one
-            pass
+            return
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(blob)
+            os.replace(tmp, self.path)
+        except OSError:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
 
 
 def _crashed(wb: Workbook, name: str, exc: Exception) -> Finding:
@@ -364,6 +371,7 @@ def run(wb: Workbook, ctx: Any, cache: CheckCache, scan: Any = None) -> list[Fin
         def fill() -> None:
             """The rows part of the next cache: fingerprint -> templates (of rows with
             equal fingerprints the last wins, as it always did)."""
+            code_digest()  # the save's (cached), taken here too while the worker scans
             for name, row_tpls in tpls.items():
                 if name not in new_rows:
                     fps_t = fps.get(name)
