@@ -406,3 +406,33 @@ def test_dup_tracker_equals_its_previous_code_after_random_edits(bench600) -> No
             old.stale,
         )
         prev = wb
+
+
+@pytest.mark.parametrize("trouble", ["crash", "sheet_level"])
+def test_a_row_rule_it_cannot_follow_falls_back_to_validate(bench600, trouble) -> None:
+    """A row rule that fails, or finds something it does not place on a row: the findings
+    are validate()'s (the failure reported as it always was) and nothing is kept."""
+    import dataclasses
+
+    from crm_sheets.findings import make
+    from crm_sheets.rules import registry
+
+    wb = load(bench600)
+    at = next(k for k, r in enumerate(registry.RULES) if r.name == "phone")
+    real = registry.RULES[at]
+
+    def odd(workbook, ctx):  # noqa: ANN001, ANN202
+        if trouble == "crash":
+            raise RuntimeError("boom")
+        yield from real.fn(workbook, ctx)
+        yield make("rule.crashed", workbook.lang, sheet="Customers", rule="x", error="y")
+
+    registry.RULES[at] = dataclasses.replace(real, fn=odd)
+    try:
+        found, memo = rule_findings(wb, TODAY, NO_DUP, None, None)
+        assert memo is None
+        assert _dicts(found) == _dicts(validate(wb, TODAY, rules=NO_DUP).findings)
+    finally:
+        registry.RULES[at] = real
+    if trouble == "crash":
+        assert any(f.code == "rule.crashed" for f in found)

@@ -456,25 +456,23 @@ def _rule_findings(wb, today, rules, before, memo, key_of, Context, RULES, order
             fresh.setdefault(where, []).append((pos, f))
     rows: dict[str, list[tuple]] = {}
     for name, t in tables.items():
-        sheet = t.schema.name
-        kept = memo.rows[name] if reuse and memo is not None else []
-        per: list[tuple] = []
-        k = 0
+        sheet, recs = t.schema.name, t.records
         m = matched.get(name)
-        for i, rec in enumerate(t.records):
-            j = m[i] if m is not None else -1
-            if j < 0:
-                got = fresh.get((name, k), [])
-                k += 1
-                out.extend(got)
-                per.append(tuple((pos, f.column, f.code, f.severity, f.message, f.customer_id)
-                                 for pos, f in got))
-            else:
-                tpl = kept[j]
-                per.append(tpl)
-                for pos, column, code, severity, message, cid in tpl:
-                    out.append((pos, Finding(sheet, rec.row, column, code, severity, message,
-                                             cid)))
+        if m is None:
+            per: list[tuple] = [()] * len(recs)
+        else:
+            kept = memo.rows[name]  # type: ignore[union-attr]
+            per = [kept[j] if j >= 0 else () for j in m]
+            # the rows whose last findings come back (at their row of now)
+            for i in [i for i, tpl in enumerate(per) if tpl]:
+                row = recs[i].row
+                out.extend((pos, Finding(sheet, row, column, code, severity, message, cid))
+                           for pos, column, code, severity, message, cid in per[i])
+        for k, i in enumerate(todo[name]):  # the rows the row rules ran on
+            got = fresh.get((name, k), [])
+            out.extend(got)
+            per[i] = tuple((pos, f.column, f.code, f.severity, f.message, f.customer_id)
+                           for pos, f in got)
         rows[name] = per
     for pos, r in ordered:
         if r.scope == "row":
