@@ -262,6 +262,8 @@ def test_wait_saved_waits_only_for_a_live_recent_saver(tmp_path: Path) -> None:
     assert marker.parent == tmp_path and marker.name == "names-x.bin.saving"
     marker.write_text(str(os.getpid()), encoding="ascii")  # a live process saving
     assert not worker.wait_saved(cache, timeout=0.05)
+    assert not marker.exists()  # waited for once: the next check does not wait again
+    marker.write_text(str(os.getpid()), encoding="ascii")
     old = time.time() - worker.SAVING_STALE - 5  # left long ago by one that died
     os.utime(marker, (old, old))
     assert worker.wait_saved(cache, timeout=0)

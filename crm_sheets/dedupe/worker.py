@@ -86,7 +86,11 @@ def wait_saved(cache: str | Path | None, timeout: float = CACHE_SAVE_WAIT) -> bo
             return True
         if time.time() - st.st_mtime > SAVING_STALE or (pid and not _alive(pid)):
             return True  # left by a worker that died: its writes are atomic, nothing half-done
-        if time.monotonic() >= end:
+        if time.monotonic() >= end:  # too slow, or dead where that cannot be told
+            try:  # (Windows): later checks need not wait for it again
+                marker.unlink()
+            except OSError:
+                pass
             return False
         time.sleep(0.02)
 
