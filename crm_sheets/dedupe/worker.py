@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 from ..model import Record, Table, Workbook
@@ -189,9 +190,15 @@ def scan_payload(payload: Payload, cache: str | None = None, keep: list[Any] | N
     names = {str(e[1]).strip() for e in entries}
     stale = bool(names - known.keys()) or len(known) > 2 * len(names)
     table = Table(schema=CUSTOMERS, sheet_name="Customers", columns={}, header_row=1)
-    for row, name, phone, email, province, city, _label, cid in entries:
-        table.records.append(Record(row, {"customer_id": cid, "name": name, "phone": phone,
-                                          "email": email, "province": province, "city": city}))
+    # the scan reads only values: the other parts share one read-only empty mapping
+    # (three empty dicts a customer are ~19 MB at 100,000; a write would raise, and the
+    # parent then scans in-process)
+    none: Any = MappingProxyType({})
+    table.records.extend(
+        Record(row, {"customer_id": cid, "name": name, "phone": phone, "email": email,
+                     "province": province, "city": city}, none, none, none)
+        for row, name, phone, email, province, city, _label, cid in entries
+    )
     empty = Table(schema=CUSTOMERS, sheet_name="Followups", columns={}, header_row=1)
     wb = Workbook(path=None, lang=lang, customers=table, followups=empty, lists={},
                   settings={"duplicate_threshold": threshold}, not_duplicates=list(nd))
