@@ -3,8 +3,9 @@
 Between two saves of the master the watcher runs the row rules only on rows that differ
 from the previous save (crm_sheets/watch/cycle.py `rule_findings`). Each step below edits,
 adds, deletes or reorders rows, or changes Lists/Settings, saves, and compares the
-watcher's findings (in order, field by field) with `validate()` of the whole file, and
-its count of changed rows with the full count.
+watcher's findings (in order, field by field) with `validate()` of the whole file --
+every rule, the possible-duplicate warnings included (the watcher's `DupTracker` answers
+from the last full scan's index) -- and its count of changed rows with the full count.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from pathlib import Path
 import openpyxl
 import pytest
 
+from crm_sheets.dedupe import duplicate_findings
+from crm_sheets.dedupe.api import duplicate_matches
 from crm_sheets.home import create_home
 from crm_sheets.model import Record
 from crm_sheets.reader import load
@@ -37,6 +40,7 @@ from crm_sheets.watch.cycle import (
 ROOT = Path(__file__).resolve().parents[1]
 TODAY = dt.date(2026, 11, 26)
 NO_DUP = [r.name for r in RULES if r.name != DUP_RULE]
+DUP_CODE = "customer.possible_duplicate"
 
 
 @pytest.fixture(scope="module")
@@ -87,75 +91,6 @@ class Sheet:
         self.book.save(self.path)
 
 
-def _old_sig(values) -> tuple:  # noqa: ANN001
-    return tuple(
-        str(values.get(k) or "").strip() for k in ("customer_id", "name", "phone", "email")
-    )
-
-
-class OldDupTracker(cycle.DupTracker):
-    """`DupTracker.update` as it was before the watcher went incremental (b804654)."""
-
-    def update(self, wb) -> list:  # noqa: ANN001
-        """The duplicate findings of `wb`, incrementally when possible."""
-        recs = wb.customers.records
-        if (
-            self.index is None
-            or self.config != self._config(wb)
-            or self.stale > max(500, len(self.current) // 4)
-        ):
-            return self._baseline(wb)
-        pool = {s: list(v) for s, v in self.by_sig.items()}
-        current: dict[int, object] = {}
-        changed: list[object] = []
-        for r in recs:
-            lst = pool.get(_old_sig(r.values))
-            if lst:
-                current[id(lst.pop())] = r
-            else:
-                changed.append(r)
-        if len(changed) > max(500, len(recs) // 4):
-            return self._baseline(wb)
-        self.stale += sum(len(v) for v in pool.values())
-        for r in changed:
-            self.index.add(r)
-            current[id(r)] = r
-        by_sig: dict[tuple, list[object]] = {}
-        indexed = {id(r): r for r in self.index.records}
-        for key in current:
-            ix = indexed.get(key)
-            if ix is not None:
-                by_sig.setdefault(_old_sig(ix.values), []).append(ix)
-        # changed rows that were not indexed (no name) still need a stable identity
-        self.by_sig = by_sig
-        self.current = current
-        best: dict[int, object] = {}
-        recheck: set[int] = {id(r) for r in changed}
-        for key, b in self.best.items():
-            if key in current and key not in recheck:
-                if b.earlier is None or id(b.earlier) in current:
-                    best[key] = b
-                else:
-                    recheck.add(key)
-        for r in changed:  # a changed row may now be the earlier duplicate of an unchanged one
-            for m in self.index.check(dict(r.values)):
-                cur = current.get(id(m.record))
-                if cur is not None and m.record is not r and cur.row > r.row:
-                    recheck.add(id(m.record))
-        for key in recheck:
-            cur = current.get(key)
-            ix = indexed.get(key)
-            if cur is None or ix is None:
-                continue
-            found = self._best_earlier(ix, cur, current)
-            if found is not None:
-                best[key] = found
-        self.best = best
-        self.last_full = False
-        self.last_changed = len(changed)
-        return self._findings()
-
-
 def _reference(home, ref: MasterTracker) -> cycle.SaveReport:  # noqa: ANN001
     """The same save through the full path (every rule on every row, rows counted whole)."""
     old = os.environ.pop(cycle.ENV_INCREMENTAL, None)
@@ -182,8 +117,9 @@ def _check(home, tracker: MasterTracker, ref: MasterTracker) -> cycle.SaveReport
     )
     assert save.to_dict() | {"seconds": 0, "at": ""} == full.to_dict() | {"seconds": 0, "at": ""}
     wb = load(home.master)
-    mine = [f for f in save.findings if f.code != "customer.possible_duplicate"]
-    assert _dicts(mine) == _dicts(validate(wb, TODAY, rules=NO_DUP).findings)
+    assert _dicts(save.findings) == _dicts(validate(wb, TODAY).findings)
+    dups = [f for f in save.findings if f.code == DUP_CODE]
+    assert _dicts(dups) == _dicts(duplicate_findings(wb))
     return save
 
 
@@ -199,10 +135,12 @@ def test_each_save_equals_a_full_validation(bench600, tmp_path, crm_state_dir) -
     home = create_home(tmp_path / "home")
     home.master.write_bytes(bench600.read_bytes())
     path = home.master
-    tracker, ref = MasterTracker(), MasterTracker(dup=OldDupTracker())
+    tracker, ref = MasterTracker(), MasterTracker()
     _check(home, tracker, ref)  # the first save: every row
+    assert tracker.dup.last_full
     _check(home, tracker, ref)  # unchanged
     _rechecked(tracker, "customers", 0)
+    assert not tracker.dup.last_full and tracker.dup.last_changed == 0
 
     s = Sheet(path)  # edited cells: a name, an invalid phone, a stage, follow-up dates/IDs
     s.set("客户", 10, "客户名称", "杭州新世纪电子科技有限公司")
@@ -223,7 +161,33 @@ def test_each_save_equals_a_full_validation(bench600, tmp_path, crm_state_dir) -
     s.put_row("客户", last + 2, new)
     s.put_row("跟进记录", s.ws("跟进记录").max_row + 1, s.row_values("跟进记录", 3))
     s.save()
-    _check(home, tracker, ref)
+    save = _check(home, tracker, ref)
+    assert not tracker.dup.last_full
+    # the exact copy (same customer ID) at the end is reported, as validate() reports it
+    assert any(f.code == DUP_CODE and f.row == last + 1 for f in save.findings)
+
+    s = Sheet(path)  # exact copies, ID and all, at the end and in the middle
+    last = s.ws("客户").max_row
+    s.put_row("客户", last + 1, s.row_values("客户", 9))
+    s.ws("客户").insert_rows(250, 1)
+    s.put_row("客户", 250, s.row_values("客户", 120))
+    s.save()
+    save = _check(home, tracker, ref)
+    assert not tracker.dup.last_full
+    assert any(f.code == DUP_CODE and f.row == last + 2 for f in save.findings)
+
+    s = Sheet(path)  # a copy under another ID, and a copy with the same ID renamed a little
+    last = s.ws("客户").max_row
+    new = s.row_values("客户", 11)
+    new[0] = "C20991231999"
+    s.put_row("客户", last + 1, new)
+    new = s.row_values("客户", 12)
+    new[1] = f"{new[1]}有限公司"
+    s.put_row("客户", last + 2, new)
+    s.save()
+    save = _check(home, tracker, ref)
+    assert not tracker.dup.last_full
+    assert any(f.code == DUP_CODE and f.row == last + 1 for f in save.findings)
 
     s = Sheet(path)  # deleted rows: every row below moves up
     s.ws("客户").delete_rows(7, 2)
@@ -256,10 +220,41 @@ def test_each_save_equals_a_full_validation(bench600, tmp_path, crm_state_dir) -
     s.save()
     _check(home, tracker, ref)
 
-    s = Sheet(path)  # Settings changed: every row again
+    s = Sheet(path)  # NotDuplicates: a reported pair marked as not duplicates
+    pairs = [
+        (s.get("客户", m.row, "客户编号"), s.get("客户", m.other_row, "客户编号"))
+        for m in duplicate_matches(load(path))
+    ]
+    a, b = next((a, b) for a, b in pairs if a and b and a != b)
+    s.put_row("非重复", 2, [a, b, "不同公司"])
+    s.save()
+    _check(home, tracker, ref)
+    assert tracker.dup.last_full  # the scan's settings changed: scanned in full
+    _check(home, tracker, ref)
+    assert not tracker.dup.last_full
+
+    s = Sheet(path)  # ... and unmarked again
+    s.put_row("非重复", 2, [None, None, None])
+    s.save()
+    _check(home, tracker, ref)
+
+    s = Sheet(path)  # Settings changed (the duplicate threshold): every row again
     s.set("设置", 5, "值", 70)
     s.save()
     _check(home, tracker, ref)
+    assert tracker.dup.last_full
+
+    s = Sheet(path)  # a copy at the lower threshold
+    s.put_row("客户", s.ws("客户").max_row + 1, s.row_values("客户", 33))
+    s.save()
+    _check(home, tracker, ref)
+    assert not tracker.dup.last_full
+
+    s = Sheet(path)  # the threshold up
+    s.set("设置", 5, "值", 95)
+    s.save()
+    _check(home, tracker, ref)
+    assert tracker.dup.last_full
 
     s = Sheet(path)  # Lists changed
     s.ws("列表").cell(2, 1).value = "高端制造"
@@ -368,26 +363,35 @@ def test_match_rows_pairs_equal_rows_only() -> None:
     assert match_rows(old, new) == [-1]
 
 
-def test_dup_tracker_equals_its_previous_code_after_random_edits(bench600) -> None:
+def test_dup_tracker_equals_validate_after_random_edits(bench600) -> None:
+    """Random rounds of customer edits (copies with and without the ID, contacts, blank
+    names, moves, NotDuplicates and threshold changes): after each, the tracker's findings
+    are validate()'s possible-duplicate warnings, in order, field by field."""
     base = load(bench600)
     names = [r.values["name"] for r in base.customers.records]
     rnd = random.Random(7)
-    new, old = cycle.DupTracker(), OldDupTracker()
-    assert _dicts(new.update(base)) == _dicts(old.update(base))
+    new = cycle.DupTracker()
+
+    def want(wb) -> list[dict]:  # noqa: ANN001
+        return _dicts(validate(wb, TODAY, rules=[DUP_RULE]).findings)
+
+    assert _dicts(new.update(base)) == want(base)
     prev = base
-    for step in range(40):
+    kinds = ["copy", "phone", "new", "delete", "blank", "move", "same", "same_end", "nd", "th"]
+    paths = set()
+    for step in range(60):
         wb = copy.deepcopy(prev)
         cr = wb.customers.records
         for _ in range(rnd.randint(1, 6)):
-            kind = rnd.choice(["copy", "phone", "new", "delete", "blank", "move", "same"])
+            kind = rnd.choice(kinds)
             k = rnd.randrange(len(cr))
             if kind == "copy":  # a duplicate introduced
                 cr[k].values["name"] = rnd.choice(names)
             elif kind == "phone":
                 cr[k].values["phone"] = cr[rnd.randrange(len(cr))].values["phone"]
-            elif kind == "new":
+            elif kind == "new":  # a copy without an ID or under another one
                 vals = dict(cr[rnd.randrange(len(cr))].values)
-                vals["customer_id"] = None if rnd.random() < 0.5 else vals["customer_id"]
+                vals["customer_id"] = None if rnd.random() < 0.5 else f"C2099{step:04d}{k:04d}"
                 cr.insert(k, Record(0, vals))
             elif kind == "delete":
                 del cr[k]
@@ -395,17 +399,28 @@ def test_dup_tracker_equals_its_previous_code_after_random_edits(bench600) -> No
                 cr[k].values["name"] = None if rnd.random() < 0.5 else "  "
             elif kind == "move":
                 cr.insert(rnd.randrange(len(cr)), cr.pop(k))
-            else:  # an exact copy of another row, ID and all
+            elif kind == "same":  # an exact copy of another row, ID and all
                 cr.insert(k, copy.deepcopy(cr[rnd.randrange(len(cr))]))
-        _renumber(wb)
-        got, want = new.update(wb), old.update(wb)
-        assert _dicts(got) == _dicts(want), step
-        assert (new.last_full, new.last_changed, new.stale) == (
-            old.last_full,
-            old.last_changed,
-            old.stale,
-        )
+            elif kind == "same_end":  # ... appended at the end
+                cr.append(copy.deepcopy(cr[k]))
+            elif kind == "nd" and rnd.random() < 0.3:  # NotDuplicates edited
+                if wb.not_duplicates and rnd.random() < 0.4:
+                    wb.not_duplicates.pop(rnd.randrange(len(wb.not_duplicates)))
+                else:
+                    ms = duplicate_matches(wb)
+                    by_row = {r.row: r for r in cr}
+                    if ms:
+                        m = rnd.choice(ms)
+                        a, b = by_row[m.row].values, by_row[m.other_row].values
+                        wb.not_duplicates.append((a["customer_id"], b["customer_id"]))
+            elif kind == "th" and rnd.random() < 0.3:  # the threshold in Settings
+                wb.settings["duplicate_threshold"] = rnd.choice([60, 75, 85, 90])
+            _renumber(wb)
+        got = new.update(wb)
+        assert _dicts(got) == want(wb), step
+        paths.add(new.last_full)
         prev = wb
+    assert paths == {True, False}  # both the index and the full scan answered
 
 
 @pytest.mark.parametrize("trouble", ["crash", "sheet_level"])

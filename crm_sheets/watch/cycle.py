@@ -4,8 +4,9 @@ Library functions that return data; the watcher loop (and tests) call them, the 
 prints what they return.
 
 - `revalidate`: load the saved master, run every rule except the duplicate scan,
-  check duplicates incrementally (`DupTracker`: only changed rows are matched against
-  a kept `DuplicateIndex`), add shared-mode ownership findings, attribute the save.
+  check duplicates incrementally (`DupTracker`: validate()'s findings, only the pairs of
+  changed customers scored again from the last full scan's index), add shared-mode
+  ownership findings, attribute the save.
 - `write_findings`: `reports/latest-findings.json` (atomic).
 - `apply_master`: `run_apply` as the engine through the safe write-back; a lock file
   or a concurrent save is a refusal reported as data, never an exception.
@@ -20,7 +21,6 @@ import datetime as dt
 import json
 import os
 import time
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,169 +40,76 @@ DUP_RULE = "possible_duplicate"
 # ------------------------------------------------------------------ duplicates
 
 
-def _dup_sig(values: Mapping[str, Any]) -> tuple:
-    g = values.get
-    return (str(g("customer_id") or "").strip(), str(g("name") or "").strip(),
-            str(g("phone") or "").strip(), str(g("email") or "").strip())
-
-
-@dataclass
-class _Best:
-    earlier: Record | None  # an indexed record (None: not found again by the index)
-    finding: Finding
-    score: int | None  # None: from the baseline scan (score only in the message)
-
-
 class DupTracker:
-    """Duplicate findings kept up to date by checking only the rows that changed.
+    """The duplicate findings of each save, exactly `validate()`'s (rules/duplicates.py).
 
-    The first workbook gets the full scan (`duplicate_findings`) and a `DuplicateIndex`.
-    Later workbooks are matched to the indexed rows by content; rows whose name, phone,
-    email or ID changed (or are new) are added to the index and checked, and so are rows
-    whose "earlier duplicate" disappeared or which a changed row now precedes. Replaced
-    index entries are ignored (not live) and the index is rebuilt when too many piled up.
+    The first workbook, and any whose scan settings changed (threshold, language,
+    NotDuplicates), gets the full scan (`duplicate_matches`), which leaves an index in
+    memory (dedupe/incremental.py, the one `crm validate`'s warm check keeps on disk).
+    Later saves are answered from that index: only the pairs a changed, new or removed
+    customer is in are scored again, clusters and best earlier matches are made as the
+    full scan makes them. When the index cannot tell exactly (too many changes since the
+    full scan, a contact or term crossing its cap, ...) the full scan runs again.
     """
 
     def __init__(self) -> None:
-        self.index: Any = None
-        self.config: tuple | None = None
-        self.by_sig: dict[tuple, list[Record]] = {}
-        self.current: dict[int, Record] = {}  # id(indexed record) -> record in the latest workbook
-        self.best: dict[int, _Best] = {}  # id(indexed later record) -> its best earlier match
-        self.stale = 0
+        self.index: Any = None  # incremental.build_index of the last full scan
         self.lang = "zh"
         self.last_full = False
         self.last_changed = 0
+        self._contents: tuple[set, int] = (set(), 0)  # the last save's scanned contents, count
 
-    def _config(self, wb: Workbook) -> tuple:
+    def _payload(self, wb: Workbook) -> tuple[Any, list[Any], int]:
         from ..dedupe.api import resolve_threshold
+        from ..dedupe.incremental import head_of
+        from ..dedupe.worker import payload_of
 
-        return (resolve_threshold(wb, None), wb.lang,
-                frozenset(frozenset(p) for p in wb.not_duplicates))
+        threshold = resolve_threshold(wb, None)
+        payload = payload_of(wb.lang, threshold, wb.not_duplicates, wb.customers.records)
+        return payload, head_of(*payload[:3]), threshold
 
-    def _baseline(self, wb: Workbook) -> list[Finding]:
-        from ..dedupe import DuplicateIndex, duplicate_findings
+    def _full(self, wb: Workbook, payload: Any, head: Any, threshold: int) -> list[Any]:
+        from ..dedupe.api import duplicate_matches
+        from ..dedupe.incremental import index_after_scan
 
-        self.index = DuplicateIndex.from_workbook(wb)
-        self.config = self._config(wb)
-        self.lang = wb.lang
-        self.stale = 0
-        recs = wb.customers.records
-        self.by_sig = {}
-        self.current = {}
-        for r in recs:
-            self.by_sig.setdefault(_dup_sig(r.values), []).append(r)
-            self.current[id(r)] = r
-        by_row = {r.row: r for r in recs}
-        self.best = {}
-        findings = duplicate_findings(wb)
-        for f in findings:
-            later = by_row.get(f.row or -1)
-            if later is None:
-                continue
-            found = self._best_earlier(later, later, self.current)
-            if found is not None:
-                found = _Best(earlier=found.earlier, finding=f, score=found.score)
-            self.best[id(later)] = found or _Best(earlier=None, finding=f, score=None)
+        kept: list[Any] = []
+        matches = duplicate_matches(wb, threshold, keep=kept)
+        self.index = None
+        try:
+            self.index = index_after_scan(head, payload[3], kept[0])
+        except Exception:  # noqa: BLE001 - only a shortcut for the next save
+            self.index = None
         self.last_full = True
-        self.last_changed = len(recs)
-        return findings
+        self.last_changed = len(wb.customers.records)
+        return matches
 
     def update(self, wb: Workbook) -> list[Finding]:
-        """The duplicate findings of `wb`, incrementally when possible."""
-        recs = wb.customers.records
-        if self.index is None or self.config != self._config(wb) \
-                or self.stale > max(500, len(self.current) // 4):
-            return self._baseline(wb)
-        pool = {s: list(v) for s, v in self.by_sig.items()}
-        current: dict[int, Record] = {}
-        changed: list[Record] = []
-        kept: list[tuple[tuple, Record]] = []  # (signature, record of the last workbook)
-        for r in recs:
-            sig = _dup_sig(r.values)
-            lst = pool.get(sig)
-            if lst:
-                ix = lst.pop()
-                current[id(ix)] = r
-                kept.append((sig, ix))
-            else:
-                changed.append(r)
-        if len(changed) > max(500, len(recs) // 4):
-            return self._baseline(wb)
-        self.stale += sum(len(v) for v in pool.values())
-        for r in changed:
-            self.index.add(r)
-            current[id(r)] = r
-        indexed = {id(r): r for r in self.index.records}
-        # the indexed records of `current`, in its order (a kept one's signature is its key)
-        by_sig: dict[tuple, list[Record]] = {}
-        for sig, ix in kept:
-            if id(ix) in indexed:
-                by_sig.setdefault(sig, []).append(ix)
-        for r in changed:
-            if id(r) in indexed:
-                by_sig.setdefault(_dup_sig(r.values), []).append(r)
-        # changed rows that were not indexed (no name) still need a stable identity
-        self.by_sig = by_sig
-        self.current = current
-        best: dict[int, _Best] = {}
-        recheck: set[int] = {id(r) for r in changed}
-        for key, b in self.best.items():
-            if key in current and key not in recheck:
-                if b.earlier is None or id(b.earlier) in current:
-                    best[key] = b
-                else:
-                    recheck.add(key)
-        for r in changed:  # a changed row may now be the earlier duplicate of an unchanged one
-            for m in self.index.check(dict(r.values)):
-                cur = current.get(id(m.record))
-                if cur is not None and m.record is not r and cur.row > r.row:
-                    recheck.add(id(m.record))
-        for key in recheck:
-            cur = current.get(key)
-            ix = indexed.get(key)
-            if cur is None or ix is None:
-                continue
-            found = self._best_earlier(ix, cur, current)
-            if found is not None:
-                best[key] = found
-        self.best = best
-        self.last_full = False
-        self.last_changed = len(changed)
-        return self._findings()
+        """The duplicate findings of `wb` (those of `validate()`), incrementally when possible."""
+        from ..dedupe import incremental
+        from ..dedupe.api import findings_from_matches
 
-    def _best_earlier(self, ix: Record, cur: Record, current: dict[int, Record]) -> _Best | None:
-        from ..dedupe import record_label
-
-        top = None
-        for m in self.index.check(dict(cur.values)):
-            other = current.get(id(m.record))
-            if other is None or m.record is ix or other.row >= cur.row:
-                continue
-            if top is None or (m.score, -other.row) > (top[0].score, -top[1].row):
-                top = (m, other)
-        if top is None:
-            return None
-        m, other = top
-        f = make("customer.possible_duplicate", self.lang, sheet="Customers", row=cur.row,
-                 column="name", customer_id=str(cur.values.get("customer_id") or "").strip() or None,
-                 other_id=record_label(other), other_name=m.other_name, reason=m.reason,
-                 score=m.score)
-        return _Best(earlier=m.record, finding=f, score=m.score)
-
-    def _findings(self) -> list[Finding]:
-        out = []
-        for key, b in self.best.items():
-            cur = self.current.get(key)
-            if cur is None:
-                continue
-            cid = str(cur.values.get("customer_id") or "").strip() or None
-            f = b.finding
-            if f.row != cur.row or f.customer_id != cid:
-                f = dataclasses.replace(f, row=cur.row, customer_id=cid)
-            out.append(f)
-        out.sort(key=lambda f: f.row or 0)
-        return out
+        self.lang = wb.lang
+        payload, head, threshold = self._payload(wb)
+        entries = payload[3]
+        contents = [tuple(e[1:7]) for e in entries]
+        matches = None
+        if self.index is not None:
+            try:
+                matches = incremental.update(self.index, head, contents,
+                                             [e[0] for e in entries], [e[7] for e in entries],
+                                             payload[2], threshold, wb.lang)
+            except Exception:  # noqa: BLE001 - an optimisation: the full scan answers instead
+                matches = None
+        now = set(contents)
+        if matches is None:
+            matches = self._full(wb, payload, head, threshold)
+        else:  # customers changed or added: contents new, or more copies of one than before
+            self.last_full = False
+            before, n_before = self._contents
+            self.last_changed = len(now - before) + max(
+                0, (len(contents) - len(now)) - (n_before - len(before)))
+        self._contents = (now, len(contents))
+        return findings_from_matches(wb, matches)
 
 
 # ------------------------------------------------------------------ master saves
