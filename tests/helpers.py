@@ -67,3 +67,46 @@ def libreoffice_convert(src: Path, fmt: str, outdir: Path) -> Path:
     out = outdir / (src.stem + "." + fmt.split(":")[0])
     assert out.exists() and out.stat().st_size > 0, f"LibreOffice could not open {src.name}"
     return out
+
+
+class Sheet:
+    """Edit a master with openpyxl by header names (a team's edit between two checks)."""
+
+    def __init__(self, path: Path) -> None:
+        import openpyxl
+
+        self.path = path
+        self.book = openpyxl.load_workbook(path)
+
+    def ws(self, name: str):  # noqa: ANN201
+        return self.book[name]
+
+    def col(self, sheet: str, header: str) -> int:
+        for c in self.ws(sheet)[1]:
+            if c.value is not None and str(c.value).lstrip("*") == header:
+                return c.column
+        raise KeyError(header)
+
+    def get(self, sheet: str, row: int, header: str):  # noqa: ANN201
+        return self.ws(sheet).cell(row, self.col(sheet, header)).value
+
+    def set(self, sheet: str, row: int, header: str, value) -> None:  # noqa: ANN001
+        self.ws(sheet).cell(row, self.col(sheet, header)).value = value
+
+    def row_values(self, sheet: str, row: int) -> list:
+        return [c.value for c in self.ws(sheet)[row]]
+
+    def put_row(self, sheet: str, row: int, values: list) -> None:
+        ws = self.ws(sheet)
+        for k, v in enumerate(values, start=1):
+            ws.cell(row, k).value = v
+
+    def save(self) -> None:
+        self.book.save(self.path)
+
+
+def benchmark_workbook(path: Path, customers: int, followups: int) -> Path:
+    """bench/gen.py's generated master (in the repository), at a test's size."""
+    from bench.gen import make_benchmark_workbook
+
+    return make_benchmark_workbook(path, customers, followups)

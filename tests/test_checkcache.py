@@ -10,19 +10,16 @@ from __future__ import annotations
 import datetime as dt
 import os
 import stat
-import sys
 from pathlib import Path
 
-import openpyxl
 import pytest
-from helpers import TODAY
+from helpers import TODAY, Sheet, benchmark_workbook
 
 from crm_sheets import checkcache, load
 from crm_sheets.checkcache import CheckCache
 from crm_sheets.rules import RULES
 from crm_sheets.validation import check_file, validate
 
-ROOT = Path(__file__).resolve().parents[1]
 BENCH_TODAY = dt.date(2026, 11, 26)
 
 
@@ -41,49 +38,11 @@ def _both(path: Path, today: dt.date) -> CheckCache:
     return cc
 
 
-class Sheet:
-    """Edit a master with openpyxl by header names."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.book = openpyxl.load_workbook(path)
-
-    def ws(self, name: str):  # noqa: ANN201
-        return self.book[name]
-
-    def col(self, sheet: str, header: str) -> int:
-        for c in self.ws(sheet)[1]:
-            if c.value is not None and str(c.value).lstrip("*") == header:
-                return c.column
-        raise KeyError(header)
-
-    def get(self, sheet: str, row: int, header: str):  # noqa: ANN201
-        return self.ws(sheet).cell(row, self.col(sheet, header)).value
-
-    def set(self, sheet: str, row: int, header: str, value) -> None:  # noqa: ANN001
-        self.ws(sheet).cell(row, self.col(sheet, header)).value = value
-
-    def row_values(self, sheet: str, row: int) -> list:
-        return [c.value for c in self.ws(sheet)[row]]
-
-    def put_row(self, sheet: str, row: int, values: list) -> None:
-        ws = self.ws(sheet)
-        for k, v in enumerate(values, start=1):
-            ws.cell(row, k).value = v
-
-    def save(self) -> None:
-        self.book.save(self.path)
 
 
 @pytest.fixture(scope="module")
 def bench2000(tmp_path_factory) -> Path:
-    sys.path.insert(0, str(ROOT / "bench"))
-    try:
-        from gen import make_benchmark_workbook
-    finally:
-        sys.path.remove(str(ROOT / "bench"))
-    out = tmp_path_factory.mktemp("bench") / "bench_2000.xlsx"
-    return make_benchmark_workbook(out, 2000, 5000)
+    return benchmark_workbook(tmp_path_factory.mktemp("bench") / "bench_2000.xlsx", 2000, 5000)
 
 
 def test_every_rule_declares_its_scope() -> None:

@@ -199,11 +199,12 @@ def test_mixed_type_column_falls_back(tmp_path: Path, monkeypatch: pytest.Monkey
     _both(path, monkeypatch, fast={"客户": False, "跟进记录": False})
 
 
-def _raw_book(path: Path, sheets: dict[str, tuple[int, int, list[list[Any]]]]) -> Path:
-    """Sheets from literal rows placed at (row, column) offsets; None cells stay empty."""
+def _raw_book(path: Path, sheets: dict[str, tuple[int, int, list[list[Any]]]], **options: Any) -> Path:
+    """Sheets from literal rows placed at (row, column) offsets; None cells stay empty.
+    `options` are more xlsxwriter Workbook options (e.g. date_1904)."""
     wb = xlsxwriter.Workbook(
         str(path),
-        {"strings_to_numbers": False, "strings_to_formulas": False, "strings_to_urls": False},
+        {"strings_to_numbers": False, "strings_to_formulas": False, "strings_to_urls": False, **options},
     )
     fmt = wb.add_format({"num_format": "yyyy-mm-dd hh:mm"})
     for name, (r0, c0, rows) in sheets.items():

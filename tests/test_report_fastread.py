@@ -22,9 +22,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import xlsxwriter
 from helpers import customer, followup, make_master
-from test_fastread import ODD_TEXT, STRANGE, _odd_customers, _rows
+from test_fastread import ODD_TEXT, STRANGE, _odd_customers, _raw_book, _rows
 from test_reports_exact import FILTERS, TODAY, _dash, _enc, record_cases
 
 from crm_sheets import reader
@@ -234,33 +233,7 @@ def test_mixed_type_columns(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
 def _book(path: Path, sheets: dict[str, tuple[int, int, list[list[Any]]]], **options: Any) -> Path:
     """Sheets from literal rows at (row, column) offsets (None cells stay empty), with a
     Lists tab of two owners (no Settings tab: the reports use the defaults)."""
-    sheets = {**sheets, "列表": (0, 0, [["负责人"], ["张伟"], ["李娜"]])}
-    wb = xlsxwriter.Workbook(
-        str(path),
-        {
-            "strings_to_numbers": False,
-            "strings_to_formulas": False,
-            "strings_to_urls": False,
-            **options,
-        },
-    )
-    fmt = wb.add_format({"num_format": "yyyy-mm-dd hh:mm"})
-    for name, (r0, c0, rows) in sheets.items():
-        ws = wb.add_worksheet(name)
-        for r, row in enumerate(rows):
-            for c, v in enumerate(row):
-                if v is None:
-                    continue
-                if isinstance(v, tuple):  # (formula, cached value), e.g. an error cell
-                    ws.write_formula(r0 + r, c0 + c, v[0], None, v[1])
-                elif isinstance(v, (dt.date, dt.datetime)):
-                    ws.write_datetime(r0 + r, c0 + c, v, fmt)
-                elif isinstance(v, str):
-                    ws.write_string(r0 + r, c0 + c, v)
-                else:
-                    ws.write(r0 + r, c0 + c, v)
-    wb.close()
-    return path
+    return _raw_book(path, {**sheets, "列表": (0, 0, [["负责人"], ["张伟"], ["李娜"]])}, **options)
 
 
 def _layout_sheets() -> dict[str, tuple[int, int, list[list[Any]]]]:

@@ -14,11 +14,10 @@ import copy
 import datetime as dt
 import os
 import random
-import sys
 from pathlib import Path
 
-import openpyxl
 import pytest
+from helpers import Sheet, benchmark_workbook
 
 from crm_sheets.dedupe import duplicate_findings
 from crm_sheets.dedupe.api import duplicate_matches
@@ -37,7 +36,6 @@ from crm_sheets.watch.cycle import (
     rule_findings,
 )
 
-ROOT = Path(__file__).resolve().parents[1]
 TODAY = dt.date(2026, 11, 26)
 NO_DUP = [r.name for r in RULES if r.name != DUP_RULE]
 DUP_CODE = "customer.possible_duplicate"
@@ -45,50 +43,13 @@ DUP_CODE = "customer.possible_duplicate"
 
 @pytest.fixture(scope="module")
 def bench600(tmp_path_factory) -> Path:
-    sys.path.insert(0, str(ROOT / "bench"))
-    try:
-        from gen import make_benchmark_workbook
-    finally:
-        sys.path.remove(str(ROOT / "bench"))
-    out = tmp_path_factory.mktemp("bench") / "bench_600.xlsx"
-    return make_benchmark_workbook(out, 600, 1500)
+    return benchmark_workbook(tmp_path_factory.mktemp("bench") / "bench_600.xlsx", 600, 1500)
 
 
 def _dicts(findings) -> list[dict]:  # noqa: ANN001
     return [f.to_dict() for f in findings]
 
 
-class Sheet:
-    """Edit a master with openpyxl by header names."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.book = openpyxl.load_workbook(path)
-
-    def ws(self, name: str):  # noqa: ANN201
-        return self.book[name]
-
-    def col(self, sheet: str, header: str) -> int:
-        for c in self.ws(sheet)[1]:
-            if c.value is not None and str(c.value).lstrip("*") == header:
-                return c.column
-        raise KeyError(header)
-
-    def get(self, sheet: str, row: int, header: str):  # noqa: ANN201
-        return self.ws(sheet).cell(row, self.col(sheet, header)).value
-
-    def set(self, sheet: str, row: int, header: str, value) -> None:  # noqa: ANN001
-        self.ws(sheet).cell(row, self.col(sheet, header)).value = value
-
-    def row_values(self, sheet: str, row: int) -> list:
-        return [c.value for c in self.ws(sheet)[row]]
-
-    def put_row(self, sheet: str, row: int, values: list) -> None:
-        for k, v in enumerate(values, start=1):
-            self.ws(sheet).cell(row, k).value = v
-
-    def save(self) -> None:
-        self.book.save(self.path)
 
 
 def _reference(home, ref: MasterTracker) -> cycle.SaveReport:  # noqa: ANN001

@@ -279,18 +279,7 @@ def _changed_from(before: Workbook, after: Workbook, table: str, matched: list[i
     used = set(matched)
     rest_old = [r for i, r in enumerate(old) if i not in used]
     rest_new = [new[i] for i, m in enumerate(matched) if m < 0]
-    counts: dict[Any, int] = {}
-    for r in rest_old:
-        k = _row_key(r)
-        counts[k] = counts.get(k, 0) + 1
-    n = 0
-    for r in rest_new:
-        k = _row_key(r)
-        if counts.get(k):
-            counts[k] -= 1
-        else:
-            n += 1
-    return max(n, sum(counts.values()))
+    return _multiset_changes(rest_old, rest_new)
 
 
 def rule_findings(wb: Workbook, today: dt.date, rules: list[str], before: Workbook | None,
@@ -405,8 +394,14 @@ def _changed(before: Workbook | None, after: Workbook, table: str) -> int:
     new = getattr(after, table).records
     if before is None:
         return len(new)
+    return _multiset_changes(getattr(before, table).records, new)
+
+
+def _multiset_changes(old: list[Record], new: list[Record]) -> int:
+    """Rows of `new` with no equal row left in `old`, or rows of `old` with none in
+    `new` if more: rows added/changed, or removed."""
     counts: dict[Any, int] = {}
-    for r in getattr(before, table).records:
+    for r in old:
         k = _row_key(r)
         counts[k] = counts.get(k, 0) + 1
     n = 0
@@ -416,7 +411,7 @@ def _changed(before: Workbook | None, after: Workbook, table: str) -> int:
             counts[k] -= 1
         else:
             n += 1
-    return max(n, sum(counts.values()))  # rows added/changed, or removed if more
+    return max(n, sum(counts.values()))
 
 
 @dataclass

@@ -1139,6 +1139,16 @@ class PatchAhead:
     written: int
 
 
+def _by_tab(by_sheet: dict[str, dict[int, dict[int, Any]]], tab: Mapping[str, str]
+            ) -> dict[str, dict[int, dict[int, Any]]]:
+    """Cells grouped by stable sheet key, regrouped by the tab each key names (two keys of
+    one tab merge)."""
+    merged: dict[str, dict[int, dict[int, Any]]] = {}
+    for sheet, rows in by_sheet.items():
+        for r, row_cells in rows.items():
+            merged.setdefault(tab.get(sheet, sheet), {}).setdefault(r, {}).update(row_cells)
+    return merged
+
 def patch_ahead(zf: ZipFile, pkg: Package, cells: Mapping[CellKey, Any],
                 xml_of: dict[str, bytes], pool: ThreadPoolExecutor, level: int = 2
                 ) -> PatchAhead | None:
@@ -1149,11 +1159,7 @@ def patch_ahead(zf: ZipFile, pkg: Package, cells: Mapping[CellKey, Any],
     by_sheet = _group_cells(cells)
     tab = _resolve_keys(pkg, by_sheet)
     if tab:
-        merged: dict[str, dict[int, dict[int, Any]]] = {}
-        for sheet, rows in by_sheet.items():
-            for r, row_cells in rows.items():
-                merged.setdefault(tab.get(sheet, sheet), {}).setdefault(r, {}).update(row_cells)
-        by_sheet = merged
+        by_sheet = _by_tab(by_sheet, tab)
     if any(s not in pkg.sheets for s in by_sheet):
         return None
     styles = Styles(_read_part(zf, pkg.styles_part) if pkg.styles_part else None)
@@ -1210,11 +1216,7 @@ def patch_workbook(src: Path, dest: Path, cells: Mapping[CellKey, Any] | None = 
         pkg = read_package(zf)
         tab = _resolve_keys(pkg, (*by_sheet, *replace, *dress, *(print_titles or {})))
         if tab:
-            merged: dict[str, dict[int, dict[int, Any]]] = {}
-            for sheet, rows in by_sheet.items():
-                for r, row_cells in rows.items():
-                    merged.setdefault(tab.get(sheet, sheet), {}).setdefault(r, {}).update(row_cells)
-            by_sheet = merged
+            by_sheet = _by_tab(by_sheet, tab)
             replace = {tab.get(k, k): v for k, v in replace.items()}
             dress = {tab.get(k, k): v for k, v in dress.items()}
             print_titles = {tab.get(k, k): v for k, v in (print_titles or {}).items()}
