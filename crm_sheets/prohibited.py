@@ -33,9 +33,8 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from stdnum import luhn
-from stdnum.cn import ric, uscc
-from stdnum.exceptions import ValidationError
+# python-stdnum is imported by the checks that use it, on first use: it loads ssl and pydoc
+# (~15 ms), and most checks never get that far (issue 15).
 
 # --------------------------------------------------------------------- normalising
 
@@ -115,8 +114,12 @@ def _card_prefix_ok(d: str) -> bool:  # kept for callers of the old name
 
 def is_bank_card(digits: str) -> bool:
     """13–19 digits in an issuer range for that length, passing Luhn (not a 信用代码)."""
-    if not (13 <= len(digits) <= 19 and digits.isdigit() and card_range_ok(digits)
-            and luhn.is_valid(digits)):
+    if not (13 <= len(digits) <= 19 and digits.isdigit() and card_range_ok(digits)):
+        return False
+    from stdnum import luhn
+    from stdnum.cn import uscc
+
+    if not luhn.is_valid(digits):
         return False
     return not (len(digits) == 18 and uscc.is_valid(digits))
 
@@ -126,6 +129,8 @@ def is_bank_card(digits: str) -> bool:
 
 def _ric_valid(text: str) -> bool:
     """python-stdnum's cn.ric check (its region table raises KeyError on a few codes)."""
+    from stdnum.cn import ric
+
     try:
         return ric.is_valid(text)
     except (KeyError, ValueError, IndexError):
@@ -148,6 +153,9 @@ def is_old_resident_id(d: str) -> bool:
 
 def _place_and_date_ok(first14: str) -> bool:
     """Region code valid in the birth year, and a real birth date (first 14 digits)."""
+    from stdnum.cn import ric
+    from stdnum.exceptions import ValidationError
+
     probe = first14 + "0000"
     try:
         born = ric.get_birth_date(probe)

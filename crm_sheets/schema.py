@@ -6,9 +6,13 @@ derives from the tables here, so a column is added or renamed in exactly one pla
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import StrEnum
 
-from pydantic import BaseModel, ConfigDict
+# Plain frozen dataclasses, not pydantic models: every command imports this module, and
+# pydantic alone cost ~50 ms of start-up (issue 15). The tables below are literals; the
+# conversions in __post_init__ are the ones pydantic made (width 16 -> 16.0, lists ->
+# tuples), so values, equality, hashability and repr are the same as before.
 
 
 class Kind(StrEnum):
@@ -23,10 +27,9 @@ class Kind(StrEnum):
     CHOICE = "choice"  # value from a Lists column
 
 
-class Field(BaseModel):
+@dataclass(frozen=True, kw_only=True)
+class Field:
     """One column of a sheet."""
-
-    model_config = ConfigDict(frozen=True)
 
     key: str
     zh: str
@@ -41,18 +44,25 @@ class Field(BaseModel):
     aliases: tuple[str, ...] = ()  # extra header spellings accepted by the reader
     dropdown: str | None = None  # Lists column the template's dropdown shows, when not `choices`
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "kind", Kind(self.kind))
+        object.__setattr__(self, "width", float(self.width))
+        object.__setattr__(self, "aliases", tuple(self.aliases))
+
     def header(self, lang: str) -> str:
         return self.zh if lang == "zh" else self.en
 
 
-class SheetSchema(BaseModel):
+@dataclass(frozen=True, kw_only=True)
+class SheetSchema:
     """A data sheet: its canonical name, Chinese alias and ordered fields."""
-
-    model_config = ConfigDict(frozen=True)
 
     name: str
     zh: str
     fields: tuple[Field, ...]
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "fields", tuple(self.fields))
 
     def field(self, key: str) -> Field:
         return self.by_key[key]
@@ -212,10 +222,9 @@ VALUE_ALIASES: dict[str, str] = {
 }
 
 
-class SettingSpec(BaseModel):
+@dataclass(frozen=True, kw_only=True)
+class SettingSpec:
     """A rule parameter a team may tune in the Settings sheet."""
-
-    model_config = ConfigDict(frozen=True)
 
     key: str
     zh: str

@@ -8,7 +8,28 @@
 
 from __future__ import annotations
 
-from .rules import Change, Plan, compute_changes, merge_customers
-from .run import ApplyOutcome, run_apply
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .rules import Change, Plan, compute_changes, merge_customers
+    from .run import ApplyOutcome, run_apply
+
+# Imported on first use (issue 15): `apply.state` is read by every check (checkcache)
+# and must not load the apply rules and the write path with it.
+_LAZY = {
+    **dict.fromkeys(("Change", "Plan", "compute_changes", "merge_customers"), ".rules"),
+    **dict.fromkeys(("ApplyOutcome", "run_apply"), ".run"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from importlib import import_module
+
+    value = getattr(import_module(_LAZY[name], __name__), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = ["ApplyOutcome", "Change", "Plan", "compute_changes", "merge_customers", "run_apply"]

@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from ..errors import CrmError
-from ..findings import Report
-from ..home import create_home
 from ..i18n import t
-from ..messages import text
-from ..template import build_template
-from ..validation import check_file
 from .app import cli, echo_json, format_option, parse_today, today_option
+
+if TYPE_CHECKING:
+    from ..findings import Report
+
+# Each command imports what it needs when it runs (issue 15: `crm validate` does not load
+# the template writer, xlsxwriter or the account modules).
 
 REPO_WORKBOOKS = Path(__file__).resolve().parents[2] / "workbooks"
 
@@ -29,6 +31,8 @@ def read_password_file(path: str) -> str:
 
 
 def print_report(report: Report, lang: str, fmt: str) -> None:
+    from ..messages import text
+
     if fmt == "json":
         echo_json(report.to_dict())
         return
@@ -50,6 +54,8 @@ def init_cmd(home: Path | None, lang: str, admin_name: str | None, admin_passwor
     """Create a CRM home: master workbook from the template, folders, private state, first admin."""
     from ..accounts import create_first_admin
     from ..accounts.passwords import check_policy
+    from ..home import create_home
+    from ..template import build_template
 
     root = home or REPO_WORKBOOKS
     admin = _ask_admin(admin_name, admin_password_file, lang)
@@ -88,6 +94,8 @@ def _ask_admin(name: str | None, password_file: str | None, lang: str) -> tuple[
 @today_option
 def validate_cmd(workbook: Path, fmt: str, today: str | None) -> None:
     """Check a workbook and list every problem with its row (exit 1 on errors)."""
+    from ..validation import check_file
+
     wb, report = check_file(workbook, today=parse_today(today))
     print_report(report, wb.lang, fmt)
     if report.errors:

@@ -7,17 +7,40 @@ one new or changed row against a whole sheet (watcher, import). See docs/dedupe.
 
 from __future__ import annotations
 
-from .api import (
-    Cluster,
-    DedupeResult,
-    DuplicateIndex,
-    Match,
-    Pair,
-    duplicate_findings,
-    find_duplicates,
-    record_label,
-)
-from .normalize import name_forms, normalize_email, normalize_name, normalize_phone
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .api import (
+        Cluster,
+        DedupeResult,
+        DuplicateIndex,
+        Match,
+        Pair,
+        duplicate_findings,
+        find_duplicates,
+        record_label,
+    )
+    from .normalize import name_forms, normalize_email, normalize_name, normalize_phone
+
+# Imported on first use (issue 15): `dedupe.worker` and `dedupe.formcache` are imported
+# by checks that scan in another process, without the scan's own modules.
+_LAZY = {
+    **dict.fromkeys(("Cluster", "DedupeResult", "DuplicateIndex", "Match", "Pair",
+                     "duplicate_findings", "find_duplicates", "record_label"), ".api"),
+    **dict.fromkeys(("name_forms", "normalize_email", "normalize_name", "normalize_phone"),
+                    ".normalize"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from importlib import import_module
+
+    value = getattr(import_module(_LAZY[name], __name__), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = ["Cluster", "DedupeResult", "DuplicateIndex", "Match", "Pair", "duplicate_findings",
            "find_duplicates", "name_forms", "normalize_email", "normalize_name",

@@ -1,0 +1,152 @@
+"""No hidden fixed costs (issue 15): a command imports only the libraries it uses.
+
+Each case runs the real CLI in a fresh interpreter and looks at `sys.modules` when it
+ends, so a heavy import that creeps back at module level (the template writer in
+`crm validate`, pydantic for the field tables, the duplicate scan in `crm query`) fails
+here instead of silently costing every run its start-up time.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from helpers import TODAY, customer, followup, make_master
+
+ROOT = Path(__file__).resolve().parents[1]
+
+_PROBE = """
+import json, sys
+sys.argv = ["crm", *sys.argv[1:]]
+from crm_sheets.cli import main
+try:
+    main()
+except SystemExit:
+    pass
+print(json.dumps(sorted(sys.modules)))
+"""
+
+# Not needed by any of the commands below (the Issues sheet, dropdown synonyms of the
+# template, pydantic models, apply's rules and write path, python-stdnum and
+# email_validator past their fast pre-checks).
+NEVER = (
+    "xlsxwriter",
+    "pydantic",
+    "stdnum",
+    "email_validator",
+    "crm_sheets.template",
+    "crm_sheets.issues_sheet",
+    "crm_sheets.apply.rules",
+    "crm_sheets.apply.run",
+    "crm_sheets.writeback.xlsxpatch",
+    "crm_sheets.writeback.safe",
+    "crm_sheets.accounts",
+    "crm_sheets.watch",
+    "crm_sheets.importer",
+)
+# A report reads columns: no rules, no duplicate scan, no pandas.
+REPORTS_NEVER = (
+    *NEVER,
+    "pandas",
+    "crm_sheets.validation",
+    "crm_sheets.rules",
+    "crm_sheets.checkcache",
+    "crm_sheets.dedupe",
+    "rapidfuzz",
+    "opencc",
+    "phonenumbers",
+)
+
+
+def imported(args: list[str], cwd: Path) -> set[str]:
+    env = {
+        **os.environ,
+        "CRM_STATE_DIR": str(cwd / "state"),
+        "CRM_TODAY": TODAY.isoformat(),
+        "PYTHONPATH": str(ROOT),
+    }
+    env.pop("CRM_HOME", None)
+    out = subprocess.run(
+        [sys.executable, "-c", _PROBE, *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=300,
+    )
+    return set(json.loads(out.stdout.strip().splitlines()[-1]))
+
+
+def loaded(mods: set[str], names: tuple[str, ...]) -> list[str]:
+    """The `names` imported, as a package or any module inside it."""
+    return [n for n in names if n in mods or any(m.startswith(n + ".") for m in mods)]
+
+
+@pytest.fixture(scope="module")
+def master(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    d = tmp_path_factory.mktemp("imports")
+    custs = [
+        customer(
+            customer_id=f"C2024031500{i}",
+            name=f"华东精密机械{i}有限公司",
+            phone=f"1380013800{i}",
+            email=f"li{i}@example.com",
+        )
+        for i in range(1, 6)
+    ]
+    return make_master(d / "CRM.xlsx", custs, [followup(customer_id="C20240315001")])
+
+
+@pytest.mark.parametrize("args", [["validate", "--format", "json"], ["validate"]])
+def test_validate_imports(master: Path, args: list[str]) -> None:
+    mods = imported([*args, master.name], master.parent)
+    assert "crm_sheets.validation" in mods  # the probe did run the check
+    assert loaded(mods, NEVER) == []
+
+
+@pytest.mark.parametrize(
+    "args", [["query", "--stage", "意向"], ["query", "--format", "json"], ["dashboard"]]
+)
+def test_report_imports(master: Path, args: list[str]) -> None:
+    mods = imported([*args, master.name], master.parent)
+    assert "crm_sheets.report_load" in mods
+    allowed = ("xlsxwriter",) if args[0] == "dashboard" else ()  # the dashboard writes an xlsx
+    assert loaded(mods, tuple(n for n in REPORTS_NEVER if n not in allowed)) == []
+
+
+def test_schema_without_pydantic() -> None:
+    code = "import sys, crm_sheets.model, crm_sheets.schema; print('pydantic' in sys.modules)"
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    assert out.stdout.strip() == "False"
+
+
+def test_field_tables_as_pydantic_made_them() -> None:
+    """The dataclass tables equal the pydantic models they replace: the repr of every
+    field (key, types, width as a float, aliases as a tuple…) hashed at 68d0256."""
+    import hashlib
+
+    from crm_sheets import schema as s
+
+    text = "\n".join(repr(x) for x in (s.CUSTOMERS, s.FOLLOWUPS, s.NOT_DUPLICATES, *s.SETTINGS))
+    assert hashlib.sha256(text.encode()).hexdigest() == (
+        "cb3320c6f466e2918bb6e84c0657fa41fc84ef15c483aa203f22798f60165c08"
+    )
+    f = s.Field(key="k", zh="键", en="Key", width=9, aliases=["a"])  # type: ignore[arg-type]
+    assert (f.width, f.aliases, f.kind) == (9.0, ("a",), s.Kind.TEXT)
+    assert f == s.Field(key="k", zh="键", en="Key", width=9.0, aliases=("a",))
+    assert hash(f) == hash(s.Field(key="k", zh="键", en="Key", width=9.0, aliases=("a",)))
+    with pytest.raises(TypeError):  # keyword-only, as a pydantic model
+        s.Field("k", "键", "Key")  # type: ignore[misc]
+    with pytest.raises(AttributeError):  # frozen
+        f.key = "x"  # type: ignore[misc]
