@@ -9,9 +9,10 @@ runs on the same object without a copy of 400k records); it touches no file.
 from __future__ import annotations
 
 import datetime as dt
+import operator
 import re
 import zlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -261,6 +262,29 @@ def user_fields_hash(rec: Record, keys: tuple[str, ...]) -> str:
     return f"{zlib.crc32(data):08x}{zlib.adler32(data):08x}"
 
 
+def user_fields_hasher(keys: tuple[str, ...]) -> Callable[[Record], str]:
+    """`user_fields_hash(rec, keys)` for many records: a record whose values hold every
+    key and whose raw values are empty (the usual case) is read with one itemgetter call
+    and its list's repr taken from the tuple's (`(a, b)` -> `[a, b]`: the same text for
+    two keys or more); any other record goes through `user_fields_hash`."""
+    if len(keys) < 2:
+        return lambda rec: user_fields_hash(rec, keys)
+    get = operator.itemgetter(*keys)
+    crc32, adler32 = zlib.crc32, zlib.adler32
+
+    def digest(rec: Record) -> str:
+        if rec.raw:
+            return user_fields_hash(rec, keys)
+        try:
+            vals = get(rec.values)
+        except KeyError:
+            return user_fields_hash(rec, keys)
+        data = f"[{repr(vals)[1:-1]}]".encode()
+        return f"{crc32(data):08x}{adler32(data):08x}"
+
+    return digest
+
+
 def compute_changes(wb: Workbook, today: dt.date, now: dt.datetime, state: ApplyState,
                     log: ChangeLog | None = None) -> Plan:
     """Every rule of `crm apply` (see docs/apply.md), as a list of changes.
@@ -281,8 +305,15 @@ def compute_changes(wb: Workbook, today: dt.date, now: dt.datetime, state: Apply
     # follow-ups: customer name, recorded-at; group by customer
     by_customer: dict[str, list[Record]] = {}  # dated follow-ups, oldest first
     masked: dict[str, Any] = {}  # a text name -> redact(name): one call per distinct name
+    # dated follow-ups of known customers, with their start and customer ID taken in
+    # this pass (row order: the sort and the grouping below touch no record again)
+    dated: list[Record] = []
+    starts: list[dt.datetime] = []
+    dated_cids: list[Any] = []
+    datetime = dt.datetime
     for fu in fu_t.records:
-        cid = fu.values.get("customer_id")
+        vals = fu.values
+        cid = vals.get("customer_id")
         cust = customers.get(cid) if cid else None
         if cust is not None:
             name = cust.values.get("name")
@@ -290,22 +321,32 @@ def compute_changes(wb: Workbook, today: dt.date, now: dt.datetime, state: Apply
                 if type(name) is str:
                     got = masked.get(name)
                     if got is None:
-                        got = masked[name] = redact(name)
+                        got = masked[name] = redact_text(name)  # = redact(name) for a str
                     name = got
                 else:
                     name = redact(name)
-                log.set(fu_t, fu, "customer_name", name, "followup.customer_name")
-        if fu.row in new_fu_rows and not fu.values.get("recorded_at"):
+                cur = vals.get("customer_name")
+                if not (cur == name and type(cur) is type(name)):  # log.set's own first test
+                    log.set(fu_t, fu, "customer_name", name, "followup.customer_name")
+        if fu.row in new_fu_rows and not vals.get("recorded_at"):
             log.set(fu_t, fu, "recorded_at", now, "followup.recorded_at")
-    dated = [f for f in fu_t.records if type(f.values.get("start")) is dt.datetime
-             and f.values.get("customer_id") in customers]
+        start = vals.get("start")
+        if type(start) is datetime and cid in customers:
+            dated.append(fu)
+            starts.append(start)
+            dated_cids.append(cid)
     rows = [f.row for f in dated]
+    idx = range(len(dated))
     if all(a < b for a, b in zip(rows, rows[1:], strict=False)):  # in row order: stable
-        dated.sort(key=lambda f: f.values["start"])  # sort by start alone = (start, row)
+        order = sorted(idx, key=starts.__getitem__)  # sort by start alone = (start, row)
     else:
-        dated.sort(key=lambda f: (f.values["start"], f.row))
-    for fu in dated:
-        by_customer.setdefault(fu.values["customer_id"], []).append(fu)
+        order = sorted(idx, key=lambda i: (starts[i], rows[i]))
+    for i in order:
+        got_list = by_customer.get(dated_cids[i])
+        if got_list is None:
+            by_customer[dated_cids[i]] = [dated[i]]
+        else:
+            got_list.append(dated[i])
 
     findings: list[Finding] = []
     notes: list[Finding] = []
@@ -314,7 +355,7 @@ def compute_changes(wb: Workbook, today: dt.date, now: dt.datetime, state: Apply
     pool_days = wb.settings.get("pool_days", 0)
     review_days = wb.settings.get("review_days", 30)
     backwards_seen: dict[str, list[str]] = {}
-    ukeys = user_keys(wb)
+    digest_of = user_fields_hasher(user_keys(wb))
     seen_ids: dict[str, int] = {}  # a customer ID typed twice: each row keeps its own snapshot
     snap_keys: set[str] = set()
 
@@ -328,13 +369,24 @@ def compute_changes(wb: Workbook, today: dt.date, now: dt.datetime, state: Apply
         fus = by_customer.get(cid, ())
         latest = fus[-1] if fus else None
         if latest is not None:
-            log.set(cust_t, rec, "last_followup", latest.values["start"], "customer.last_followup")
-            nd = as_date(latest.values.get("next_date"))
-            log.set(cust_t, rec, "next_followup_date", nd, "customer.next_followup")
-            log.set(cust_t, rec, "next_followup", next_action_text(latest),
-                    "customer.next_followup")
-            log.set(cust_t, rec, "followup_summary", summary_text(latest, lang),
-                    "customer.followup_summary")
+            vals = rec.values
+            # each value tested as log.set tests it first (equal and of one type: no call)
+            new = latest.values["start"]
+            cur = vals.get("last_followup")
+            if not (cur == new and type(cur) is type(new)):
+                log.set(cust_t, rec, "last_followup", new, "customer.last_followup")
+            new = as_date(latest.values.get("next_date"))
+            cur = vals.get("next_followup_date")
+            if not (cur == new and type(cur) is type(new)):
+                log.set(cust_t, rec, "next_followup_date", new, "customer.next_followup")
+            new = next_action_text(latest)
+            cur = vals.get("next_followup")
+            if not (cur == new and type(cur) is type(new)):
+                log.set(cust_t, rec, "next_followup", new, "customer.next_followup")
+            new = summary_text(latest, lang)
+            cur = vals.get("followup_summary")
+            if not (cur == new and type(cur) is type(new)):
+                log.set(cust_t, rec, "followup_summary", new, "customer.followup_summary")
         # stage: the latest contact that names a stage wins, when it is new in this run
         fu = None
         for f in reversed(fus):  # the latest contact that names a stage
@@ -378,7 +430,7 @@ def compute_changes(wb: Workbook, today: dt.date, now: dt.datetime, state: Apply
         elif not status:
             log.set(cust_t, rec, "status", STATUS_NORMAL, "customer.status")
         # updated-at: a user column changed since the last apply (or a new profile)
-        digest = user_fields_hash(rec, ukeys)
+        digest = digest_of(rec)
         before = state.snapshot.get(snap_key)
         if (before is not None and before != digest) or (
                 (before is None or rec.row in new_cust_rows) and not rec.values.get("updated_at")):
