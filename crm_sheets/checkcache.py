@@ -11,6 +11,14 @@
   (its result depends on the order of the rows, not on their numbers); otherwise it runs
   in full, in a second process started after the read when the sheet is big.
 
+A data sheet whose inputs did not change at all is not looked at row by row: `crm
+validate` (check_file) takes a digest of every member of the workbook's zip (its
+compressed bytes) before the read; when every member but the other data sheet's is
+byte-for-byte what the last check read, the sheet reads to the same records, and its row
+rules' findings are the last check's (the follow-up sheet after customers were edited,
+or both sheets when only another member changed). Row fingerprints of the follow-ups cost
+more than their row rules: that sheet is either reused whole or checked whole.
+
 The row part of the cache is keyed on everything a row rule may read besides the row:
 the engine's code, Lists, Settings, meta, NotDuplicates, the sheets' layout, the language
 and `today`; any change and every row is checked again. A cache that cannot be read, or
@@ -24,6 +32,7 @@ import hashlib
 import marshal
 import os
 import pickle
+import re
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -34,7 +43,7 @@ from typing import Any
 from .findings import Finding, make
 from .model import Table, Workbook
 
-FORMAT = 1
+FORMAT = 2
 ENV = "CRM_CHECK_CACHE"  # "0" turns the warm re-check off (a full check every time)
 DUPLICATES = "possible_duplicate"
 COLUMNS_KEY = "rules.columns"  # rules/columns.py's store in Context.extra
@@ -43,6 +52,9 @@ COLUMNS_KEY = "rules.columns"  # rules/columns.py's store in Context.extra
 CACHED_TABLES: tuple[str, ...] = ("customers",)
 
 Template = tuple[int, Any, str, str, str, Any]  # rule position, column, code, severity, message, id
+# a row rule's finding on a sheet: rule position, row, column, code, severity, message, id
+Flat = tuple[int, Any, Any, str, str, str, Any]
+TABLES = ("customers", "followups")
 
 
 def enabled() -> bool:
@@ -146,6 +158,12 @@ class Saved:
     dup_head: Any  # (language, threshold, NotDuplicates) the scan ran with
     dup_contents: list[tuple[Any, ...]] | None  # per scanned customer: its matching fields
     dup_matches: list[tuple[int, int, str, str, int]] | None  # positions in dup_contents
+    # the workbook's zip members as read (name -> digest of the compressed bytes) and the
+    # members the two data sheets were read from; None when not known (apply, a race)
+    members: dict[str, bytes] | None = None
+    data_members: tuple[str, str] | None = None
+    # per data table: its row rules' findings (in the order the check found them)
+    sheets: dict[str, list[Flat]] | None = None
 
 
 def _read(path: Path) -> Saved | None:
@@ -154,9 +172,17 @@ def _read(path: Path) -> Saved | None:
     except (OSError, EOFError, ValueError, TypeError):
         return None
     try:
-        fmt, digest, key, rows, dup_head, contents, matches = data
+        fmt, digest, key, rows, dup_head, contents, matches, members, data_members, sheets = data
         if fmt != FORMAT or digest != code_digest() or not isinstance(key, str):
             return None
+        if members is not None and not (
+            isinstance(members, dict)
+            and isinstance(data_members, tuple)
+            and len(data_members) == 2
+            and isinstance(sheets, dict)
+            and all(isinstance(v, list) for v in sheets.values())
+        ):
+            members = data_members = sheets = None
         if not (isinstance(rows, dict) and all(isinstance(v, dict) for v in rows.values())):
             return None
         if contents is not None and not (
@@ -165,7 +191,7 @@ def _read(path: Path) -> Saved | None:
             and all(len(m) == 5 for m in matches)
         ):
             return None
-        return Saved(key, rows, dup_head, contents, matches)
+        return Saved(key, rows, dup_head, contents, matches, members, data_members, sheets)
     except (TypeError, ValueError):
         return None
 
@@ -184,6 +210,35 @@ class CheckCache:
         # tables whose row findings are kept; () when no later check can use them (apply:
         # its write changes `_meta`, part of the key) — their fingerprints are not taken
         self.tables: tuple[str, ...] = CACHED_TABLES
+        # the file the workbook is read from, as it was before the read (`watch_source`):
+        # only then may a data sheet's findings be reused whole
+        self.source: tuple[Path, bytes | None, Any] | None = None
+        self.reused_whole: tuple[str, ...] = ()  # tables whose row findings were reused whole
+
+    def watch_source(self, path: str | Path, data: bytes | None = None) -> None:
+        """Say that the workbook about to be checked is read, unmodified, from `path` (or
+        `data`): call before the read. The check then compares the file's zip members
+        with the last check's."""
+        p = Path(path)
+        try:
+            st = None if data is not None else _stat(p)
+        except OSError:
+            return
+        self.source = (p, data, st)
+
+    def members_now(self) -> tuple[dict[str, bytes], dict[str, str]] | None:
+        """The zip members' digests and the data sheets' members, when the file is still
+        what was read (else None)."""
+        if self.source is None:
+            return None
+        path, data, st = self.source
+        got = member_digests(data if data is not None else path)
+        try:
+            if data is None and _stat(path) != st:
+                return None  # written during the check: what was read is not known
+        except OSError:
+            return None
+        return got
 
     @classmethod
     def open(cls, workbook: str | Path) -> CheckCache | None:
@@ -206,17 +261,23 @@ class CheckCache:
             return
         import tempfile
 
-        blob = marshal.dumps(
-            (
-                FORMAT,
-                code_digest(),
-                saved.key,
-                saved.rows,
-                saved.dup_head,
-                saved.dup_contents,
-                saved.dup_matches,
+        try:
+            blob = marshal.dumps(
+                (
+                    FORMAT,
+                    code_digest(),
+                    saved.key,
+                    saved.rows,
+                    saved.dup_head,
+                    saved.dup_contents,
+                    saved.dup_matches,
+                    saved.members,
+                    saved.data_members,
+                    saved.sheets,
+                )
             )
-        )
+        except ValueError:  # a value marshal cannot keep: only a cache
+            return
 
         # Replaced atomically, created 0600 (mkstemp), without fsync: a cache the machine
         # lost power over is unreadable at worst, and an unreadable cache is ignored.
@@ -233,6 +294,77 @@ class CheckCache:
                 os.unlink(tmp)
             except OSError:
                 pass
+
+
+def _stat(path: Path) -> tuple[int, int, int, int]:
+    st = os.stat(path)
+    return (st.st_size, st.st_mtime_ns, st.st_ino, st.st_dev)
+
+
+_TARGET = re.compile(r"(?:/xl/|)(worksheets/[A-Za-z0-9_.-]+\.xml)")
+
+
+def member_digests(source: Path | bytes) -> tuple[dict[str, bytes], dict[str, str]] | None:
+    """(zip member name -> a digest of its compressed bytes and header, tab name -> the
+    worksheet member it is read from), or None when the zip or its links are not plain
+    (then nothing is reused whole). The same compressed bytes inflate to the same part."""
+    import io
+    import struct
+    import zipfile
+    from xml.etree import ElementTree
+
+    try:
+        fh = io.BytesIO(source) if isinstance(source, bytes | bytearray) else open(source, "rb")  # noqa: SIM115
+        with fh, zipfile.ZipFile(fh) as z:
+            out: dict[str, bytes] = {}
+            for info in z.infolist():
+                if info.filename in out:
+                    return None  # two members of one name: which one a reader takes is not ours to say
+                fh.seek(info.header_offset)
+                head = fh.read(30)
+                if len(head) != 30 or head[:4] != b"PK\x03\x04":
+                    return None
+                n, e = struct.unpack("<HH", head[26:30])
+                fh.seek(info.header_offset + 30 + n + e)
+                h = hashlib.blake2b(
+                    struct.pack(
+                        "<QQIHH",
+                        info.file_size,
+                        info.compress_size,
+                        info.CRC,
+                        info.compress_type,
+                        info.flag_bits,
+                    ),
+                    digest_size=16,
+                )
+                left = info.compress_size
+                while left > 0:
+                    chunk = fh.read(min(left, 1 << 22))
+                    if not chunk:
+                        return None
+                    h.update(chunk)
+                    left -= len(chunk)
+                out[info.filename] = h.digest()
+            # tab -> member, only through the plain links every writer uses
+            ns_r = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}id"
+            rels = ElementTree.fromstring(z.read("xl/_rels/workbook.xml.rels"))
+            targets: dict[str, str] = {}
+            for rel in rels:
+                m = _TARGET.fullmatch(rel.get("Target") or "")
+                rid = rel.get("Id")
+                if rid is not None and m is not None:
+                    targets[rid] = "xl/" + m.group(1)
+            tabs: dict[str, str] = {}
+            for el in ElementTree.fromstring(z.read("xl/workbook.xml")).iter():
+                if el.tag.rsplit("}", 1)[-1] != "sheet":
+                    continue
+                name, rid = el.get("name"), el.get(ns_r)
+                if name is not None:
+                    # a tab named twice, or linked elsewhere than a plain worksheet: unknown
+                    tabs[name] = targets.get(rid, "") if name not in tabs else ""
+            return out, tabs
+    except (OSError, KeyError, ValueError, struct.error, zipfile.BadZipFile, ElementTree.ParseError):
+        return None
 
 
 def _crashed(wb: Workbook, name: str, exc: Exception) -> Finding:
@@ -256,12 +388,44 @@ def run(wb: Workbook, ctx: Any, cache: CheckCache, scan: Any = None) -> list[Fin
     rows_old = saved.rows if saved is not None and saved.key == key else {}
     tables = {"customers": wb.customers, "followups": wb.followups}
 
+    # --- data sheets read from the same bytes as last time: their row findings whole
+    src = cache.members_now()
+    members = data_members = None
+    whole: dict[str, list[Flat]] = {}
+    if src is not None:
+        tab_of = src[1]
+        dm = (tab_of.get(wb.customers.sheet_name, ""), tab_of.get(wb.followups.sheet_name, ""))
+        if dm[0] and dm[1] and dm[0] != dm[1] and dm[0] in src[0] and dm[1] in src[0]:
+            members, data_members = src[0], dm
+    if (
+        members is not None
+        and saved is not None
+        and saved.key == key
+        and saved.members is not None
+        and saved.data_members == data_members
+        and saved.sheets is not None
+    ):
+        changed = {
+            m for m in members.keys() | saved.members.keys() if members.get(m) != saved.members.get(m)
+        }
+        for name, other in zip(TABLES, reversed(data_members), strict=True):
+            kept = saved.sheets.get(name)
+            if (
+                changed <= {other}
+                and kept is not None
+                and (name not in cached_tables or name in rows_old)
+            ):
+                whole[name] = kept
+    cache.reused_whole = tuple(whole)
+
     # --- which rows the row rules run on
     fps: dict[str, list[bytes]] = {}
     todo: dict[str, list[int]] = {}
     for name, table in tables.items():
         known = rows_old.get(name) if name in cached_tables else None
-        if known:
+        if name in whole:
+            todo[name] = []  # its findings are the last check's; its fingerprints too
+        elif known:
             fps[name] = fps_t = fingerprints(table)
             todo[name] = [i for i, fp in enumerate(fps_t) if fp not in known]
         else:  # nothing cached (a cold check): every row; fingerprints only for the save,
@@ -333,11 +497,17 @@ def run(wb: Workbook, ctx: Any, cache: CheckCache, scan: Any = None) -> list[Fin
                 if where is None:
                     return None
                 fresh.setdefault(where, []).append((pos, f))
+        for name, kept in whole.items():
+            sheet = tables[name].schema.name
+            out.extend(
+                (pos, Finding(sheet, row, column, code, severity, message, cid))
+                for pos, row, column, code, severity, message, cid in kept
+            )
         # per cached row, in order: the findings templates the next check may reuse
         tpls: dict[str, list[tuple[Template, ...]]] = {}
         no_findings: tuple[Template, ...] = ()
         for name, t in tables.items():
-            if name not in cached_tables:
+            if name not in cached_tables or name in whole:
                 continue
             known = rows_old.get(name, {})
             fps_t = fps.get(name, [])
@@ -379,8 +549,21 @@ def run(wb: Workbook, ctx: Any, cache: CheckCache, scan: Any = None) -> list[Fin
                         fps_t = fps[name] = fingerprints(tables[name])
                     new_rows[name] = dict(zip(fps_t, row_tpls, strict=True))
         for name in CACHED_TABLES:  # not taken this time: what the key still vouches for
-            if name not in cached_tables and name in rows_old:
+            if (name not in cached_tables or name in whole) and name in rows_old:
                 new_rows[name] = rows_old[name]
+        # per data sheet, its row rules' findings (for a check that reuses the sheet whole)
+        row_rule = {pos for pos, r in enumerate(ordered) if r.scope == "row"}
+        sheets: dict[str, list[Flat]] = {}
+        for name, t in tables.items():
+            if name in whole:
+                sheets[name] = whole[name]
+            else:
+                sheet = t.schema.name
+                sheets[name] = [
+                    (pos, f.row, f.column, f.code, f.severity, f.message, f.customer_id)
+                    for pos, f in out
+                    if pos in row_rule and f.sheet == sheet
+                ]
 
         # --- cross rules on the whole workbook
         matches = None
@@ -438,9 +621,24 @@ def run(wb: Workbook, ctx: Any, cache: CheckCache, scan: Any = None) -> list[Fin
         and reuse
         and not any(todo[n] for n in cached_tables)
         and all(len(new_rows[n]) == len(rows_old.get(n, {})) for n in cached_tables)
+        and members is not None
+        and saved.members == members  # type: ignore[union-attr]
+        and saved.data_members == data_members  # type: ignore[union-attr]
+        and saved.sheets == sheets  # type: ignore[union-attr]
     )
     if not unchanged:
-        cache.save(Saved(key, new_rows, dup_head, dup_contents, dup_matches))
+        cache.save(
+            Saved(
+                key,
+                new_rows,
+                dup_head,
+                dup_contents,
+                dup_matches,
+                members,
+                data_members,
+                sheets if members is not None else None,
+            )
+        )
     return [f for _pos, f in sorted(out, key=_order)]
 
 

@@ -107,6 +107,8 @@ def check_file(path: str | Path, today: dt.date | None = None, *, rules: list[st
     cc = None
     if rules is None and (cache if cache is not None else checkcache.enabled()):
         cc = checkcache.CheckCache.open(path)
+        if cc is not None:  # the file as it is before the read: unchanged sheets reused whole
+            cc.watch_source(path, data)
     scan = None
     if (rules is None or "possible_duplicate" in rules) and not (cc is not None and cc.promising):
         scan = start_scan(Path(path), data, parallel)
