@@ -192,8 +192,324 @@ def _joined_keys(profiles: Sequence[Profile]) -> tuple[str, list[int]]:
     return "\n".join(q.forms.key for q in profiles), starts
 
 
+# Posting lists as arrays: a term's members are a run of a (term, position) array sorted
+# by term, then position, so the pairs of a run come out of numpy without a Python list
+# per term. Positions fit in 21 bits (a sheet holds at most 1,048,576 rows), code points
+# in 21 bits: a bigram and a position share one int64.
+_POS_BITS = 21
+_POS_MASK = (1 << _POS_BITS) - 1
+_LOW32 = 0xFFFFFFFF
+
+
+def _runs(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Start and length of each run of equal values in a sorted array."""
+    if not keys.size:
+        return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
+    first = np.empty(keys.size, dtype=bool)
+    first[0] = True
+    np.not_equal(keys[1:], keys[:-1], out=first[1:])
+    starts = np.flatnonzero(first)
+    return starts, np.diff(starts, append=keys.size)
+
+
+def _sorted_unique(codes: np.ndarray) -> np.ndarray:
+    """np.unique(codes) by sorting in place (numpy 2's np.unique hashes: slower here)."""
+    codes.sort()
+    if codes.size < 2:
+        return codes
+    keep = np.empty(codes.size, dtype=bool)
+    keep[0] = True
+    np.not_equal(codes[1:], codes[:-1], out=keep[1:])
+    return codes[keep]
+
+
+def _group(terms: np.ndarray, members: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Members sorted by (term, member) and the start and length of each term's run
+    (term ids < 2**31, members < 2**32)."""
+    code = (terms.astype(np.int64) << 32) | members.astype(np.int64)
+    code.sort()
+    starts, sizes = _runs(code >> 32)
+    return code & _LOW32, starts, sizes
+
+
+def _flat(lists: Sequence[Sequence[int]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(members, starts, sizes) of Python posting lists laid end to end."""
+    sizes = np.fromiter((len(x) for x in lists), dtype=np.int64, count=len(lists))
+    members = np.fromiter((m for x in lists for m in x), dtype=np.int64, count=int(sizes.sum()))
+    return members, np.cumsum(sizes) - sizes, sizes
+
+
+def _pairs_in_runs(members: np.ndarray, starts: np.ndarray, sizes: np.ndarray, lo: int,
+                   hi: int) -> np.ndarray:
+    """All i<j pairs inside each run of lo..hi members (ascending in each run), as int64
+    codes i * 2**32 + j, written into one preallocated array."""
+    sel = (sizes >= lo) & (sizes <= hi)
+    starts, sizes = starts[sel], sizes[sel]
+    out = np.empty(int((sizes * (sizes - 1) // 2).sum()), dtype=np.int64)
+    pos = 0
+    for size in sorted(set(sizes.tolist())):
+        arr = members[starts[sizes == size][:, None] + np.arange(size)]  # (runs, size)
+        iu, ju = np.triu_indices(size, k=1)
+        k = len(arr) * len(iu)
+        block = out[pos:pos + k].reshape(len(arr), len(iu))
+        np.left_shift(arr[:, iu], 32, out=block)
+        block |= arr[:, ju]
+        pos += k
+    return out
+
+
+def _cross_runs(xs: tuple[np.ndarray, np.ndarray, np.ndarray],
+                ys: tuple[np.ndarray, np.ndarray, np.ndarray]) -> np.ndarray:
+    """Every pair of a member of run k of xs with a member of run k of ys (not with
+    itself), as i<j codes."""
+    xm, xst, xsz = xs
+    ym, yst, ysz = ys
+    tot = xsz * ysz
+    k = np.repeat(np.arange(tot.size), tot)
+    r = np.arange(int(tot.sum()), dtype=np.int64) - np.repeat(np.cumsum(tot) - tot, tot)
+    b = ysz[k]
+    x = xm[xst[k] + r // b]
+    y = ym[yst[k] + r % b]
+    keep = x != y
+    x, y = x[keep], y[keep]
+    return (np.minimum(x, y) << 32) | np.maximum(x, y)
+
+
+def _interned(values: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """(term id, position) of every non-blank value, ids numbering the distinct values."""
+    ids: dict[str, int] = {}
+    terms = np.fromiter(map(ids.setdefault, values, range(len(values))), dtype=np.int64,
+                        count=len(values))
+    members = np.arange(len(values), dtype=np.int64)
+    blank = ids.get("")
+    if blank is not None:
+        keep = terms != blank
+        terms, members = terms[keep], members[keep]
+    return terms, members
+
+
+def _key_pairs(profiles: Sequence[Profile]) -> list[np.ndarray]:
+    """Exact keys: all pairs in groups of up to STAR_OVER, a star in bigger ones."""
+    members, starts, sizes = _group(*_interned([p.forms.key for p in profiles]))
+    out = [_pairs_in_runs(members, starts, sizes, 2, STAR_OVER)]
+    big = sizes > STAR_OVER
+    for st, size in zip(starts[big].tolist(), sizes[big].tolist(), strict=True):
+        out.append((members[st] << 32) | members[st + 1:st + size])
+    return out
+
+
+def _contact_pairs(profiles: Sequence[Profile]) -> np.ndarray:
+    """Phone and email: all pairs of customers sharing one, up to CAP_STRONG of them."""
+    pt, po = _interned([p.phone for p in profiles])
+    et, eo = _interned([p.email for p in profiles])
+    n = len(profiles)  # ids below n: an email's id moved past every phone's
+    return _pairs_in_runs(*_group(np.concatenate((pt, et + n)), np.concatenate((po, eo))),
+                          2, CAP_STRONG)
+
+
+def _abbreviation_pairs(profiles: Sequence[Profile]) -> np.ndarray | None:
+    """An abbreviation's anchored bigram meeting a full name's (short × long terms). Only
+    terms some short name offers can pair, so long terms are made only for those."""
+    shorts: dict[str, list[int]] = {}
+    for i, p in enumerate(profiles):
+        if not p.forms.legal:
+            for t in short_terms(p):
+                lst = shorts.get(t)
+                if lst is None:
+                    shorts[t] = [i]
+                else:
+                    lst.append(i)
+    wanted = {t for t, lst in shorts.items() if len(lst) <= CAP_STRONG}
+    if not wanted:
+        return None
+    firsts = {t[0] for t in wanted}
+    longs: dict[str, list[int]] = {}
+    for i, p in enumerate(profiles):
+        if any(f[:1] in firsts for f in p.forms.long_forms):
+            for t in long_terms(p):
+                if t in wanted:
+                    longs.setdefault(t, []).append(i)
+    terms = [t for t in wanted if 0 < len(longs.get(t, ())) <= CAP_STRONG]
+    if not terms:
+        return None
+    return _cross_runs(_flat([shorts[t] for t in terms]), _flat([longs[t] for t in terms]))
+
+
+def _bigrams(profiles: Sequence[Profile]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every distinct (bigram, position) of the keys, sorted by bigram then position, and
+    each key's number of distinct bigrams (`gram_terms`)."""
+    keys = [p.forms.key for p in profiles]
+    n = len(keys)
+    lens = np.fromiter(map(len, keys), dtype=np.int64, count=n)
+    cps = np.frombuffer("".join(keys).encode("utf-32-le", "surrogatepass"),
+                        dtype=np.uint32).astype(np.int64)
+    del keys
+    starts_bigram = np.ones(cps.size, dtype=bool)
+    starts_bigram[np.cumsum(lens)[lens > 0] - 1] = False  # a key's last character
+    pos = np.flatnonzero(starts_bigram)
+    del starts_bigram
+    code = (cps[pos] << _POS_BITS) | cps[pos + 1]
+    del cps
+    code <<= _POS_BITS
+    code |= np.repeat(np.arange(n, dtype=np.int64), np.maximum(lens - 1, 0))
+    del pos
+    code = _sorted_unique(code)
+    own = code & _POS_MASK
+    code >>= _POS_BITS
+    return code, own, np.bincount(own, minlength=n)
+
+
+def _stem_pairs(profiles: Sequence[Profile], gram: np.ndarray, own: np.ndarray,
+                gstarts: np.ndarray, gsizes: np.ndarray) -> np.ndarray | None:
+    """A two-character stem meets every name holding that bigram (up to CAP_GRAM)."""
+    stems: dict[str, list[int]] = {}
+    for i, p in enumerate(profiles):
+        st = stem_term(p)
+        if st:
+            stems.setdefault(st, []).append(i)
+    if not stems or not gram.size:
+        return None
+    xs = [(st, lst) for st, lst in stems.items() if len(lst) <= CAP_STRONG]
+    codes = np.fromiter(((ord(st[0]) << _POS_BITS) | ord(st[1]) for st, _ in xs),
+                        dtype=np.int64, count=len(xs))
+    run_keys = gram[gstarts]
+    k = np.minimum(np.searchsorted(run_keys, codes), run_keys.size - 1)
+    hit = (run_keys[k] == codes) & (gsizes[k] <= CAP_GRAM)
+    if not hit.any():
+        return None
+    k = k[hit]
+    return _cross_runs(_flat([lst for (_, lst), h in zip(xs, hit.tolist(), strict=True) if h]),
+                       (own, gstarts[k], gsizes[k]))
+
+
+_SIGNATURES_MAX = 6_000_000  # bigram pairs (or their pairs) beyond which pairs are counted
+
+
+def _gram_pairs(own: np.ndarray, ng: np.ndarray, gstarts: np.ndarray, gsizes: np.ndarray
+                ) -> np.ndarray:
+    """Pairs sharing at least gram_need(fewer bigrams) usable bigrams (held by
+    2..CAP_GRAM keys).
+
+    A pair whose fewer bigrams number 1 or 2 needs one: the keys that short meet every
+    member of their usable runs. Any other pair needs k >= 2 shared bigrams, and then
+    shares exactly k(k-1)/2 pairs of usable bigrams: the keys are grouped by each pair of
+    their usable bigrams (rare: a few members a group where one bigram's run has up to
+    CAP_GRAM), and a pair of keys met m times shares k bigrams with m = k(k-1)/2. The
+    same pairs as counting every pair of every run, far fewer of them.
+    """
+    n = ng.size
+    empty = np.empty(0, dtype=np.int64)
+    df = np.repeat(gsizes, gsizes)
+    usable = (df >= 2) & (df <= CAP_GRAM)
+    del df
+    vo = own[usable]
+    if not vo.size:
+        return empty
+    vsizes = gsizes[(gsizes >= 2) & (gsizes <= CAP_GRAM)]
+    vstarts = np.cumsum(vsizes) - vsizes  # runs of the usable postings (members ascending)
+    tok = np.repeat(np.arange(vsizes.size, dtype=np.int64), vsizes)
+    del usable
+    need = _gram_need_table(int(ng.max()))
+    by_key = np.argsort(vo, kind="stable")  # each key's usable bigrams, ascending
+    ko, kt = vo[by_key], tok[by_key]
+    del by_key
+    va = np.bincount(ko, minlength=n)
+    first = np.cumsum(va) - va
+    n_sig = int((va * (va - 1) // 2).sum())
+    if n_sig > _SIGNATURES_MAX:
+        return _gram_pairs_counted(own, ng, gstarts, gsizes)
+    out: list[np.ndarray] = []
+    # keys with one or two bigrams: every key sharing one
+    few = np.flatnonzero(ng[ko] <= 2)
+    if few.size:
+        ones = np.ones(few.size, dtype=np.int64)
+        out.append(_cross_runs((ko[few], np.arange(few.size, dtype=np.int64), ones),
+                               (vo, vstarts[kt[few]], vsizes[kt[few]])))
+    # the rest: grouped by each pair of their usable bigrams
+    sig_parts: list[np.ndarray] = []
+    sig_keys: list[np.ndarray] = []
+    width = np.int64(vsizes.size)
+    for m in sorted(set(va[va >= 2].tolist())):
+        keys = np.flatnonzero(va == m)
+        toks = kt[first[keys][:, None] + np.arange(m)]  # (keys, m), ascending in a row
+        iu, ju = np.triu_indices(m, k=1)
+        sig_parts.append((toks[:, iu] * width + toks[:, ju]).ravel())
+        sig_keys.append(np.repeat(keys, iu.size))
+    del ko, kt, tok
+    if sig_parts:
+        sig = np.concatenate(sig_parts)
+        keys = np.concatenate(sig_keys)
+        del sig_parts, sig_keys
+        order = np.lexsort((keys, sig))
+        sig, keys = sig[order], keys[order]
+        del order
+        starts, sizes = _runs(sig)
+        del sig
+        if int((sizes * (sizes - 1) // 2).sum()) > _SIGNATURES_MAX:
+            return _gram_pairs_counted(own, ng, gstarts, gsizes)
+        met = _pairs_in_runs(keys, starts, sizes, 2, CAP_GRAM)
+        del keys, starts, sizes
+        if met.size:
+            met.sort()
+            starts, times = _runs(met)
+            pairs = met[starts]
+            del met, starts
+            k = need[np.minimum(ng[pairs >> 32], ng[pairs & _LOW32])]
+            out.append(pairs[times >= k * (k - 1) // 2])
+    return np.concatenate(out) if out else empty
+
+
+def _gram_pairs_counted(own: np.ndarray, ng: np.ndarray, gstarts: np.ndarray,
+                        gsizes: np.ndarray) -> np.ndarray:
+    """`_gram_pairs` by counting every pair of every usable run (when the keys hold too
+    many usable bigrams for grouping by their pairs)."""
+    gcodes = _pairs_in_runs(own, gstarts, gsizes, 2, CAP_GRAM)
+    if not gcodes.size:
+        return gcodes
+    uniq, counts = _unique_counts(gcodes)
+    del gcodes
+    fewer = np.minimum(ng[uniq >> 32], ng[uniq & _LOW32])
+    return uniq[counts >= _gram_need_table(int(ng.max()))[fewer]]
+
+
 def candidate_pairs(profiles: Sequence[Profile]) -> list[tuple[int, int]]:
-    """Candidate pairs (i < j) of a whole sheet by blocking; never all pairs."""
+    """Candidate pairs (i < j) of a whole sheet by blocking; never all pairs.
+
+    The same pairs as `candidate_pairs_py`, from posting lists kept as sorted arrays."""
+    n = len(profiles)
+    if n >= 1 << _POS_BITS:
+        return candidate_pairs_py(profiles)
+    try:
+        gram, own, ng = _bigrams(profiles)
+    except UnicodeError:
+        return candidate_pairs_py(profiles)
+    codes = _key_pairs(profiles)
+    codes.append(_contact_pairs(profiles))
+    for more in (_abbreviation_pairs(profiles),):
+        if more is not None:
+            codes.append(more)
+    gstarts, gsizes = _runs(gram)
+    for more in (_stem_pairs(profiles, gram, own, gstarts, gsizes),
+                 _gram_pairs(own, ng, gstarts, gsizes)):
+        if more is not None:
+            codes.append(more)
+    del gram, own, ng, gstarts, gsizes
+    status = [i for i, p in enumerate(profiles) if p.location and is_status_short(p.forms)]
+    if status:
+        joined, starts = _joined_keys(profiles)
+        for i in status:
+            js = status_candidates(profiles[i], profiles, joined, starts)
+            if js:
+                a = np.full(len(js), i, dtype=np.int64)
+                b = np.asarray(js, dtype=np.int64)
+                codes.append((np.minimum(a, b) << 32) | np.maximum(a, b))
+    allc = _sorted_unique(np.concatenate(codes))
+    return list(zip((allc >> 32).tolist(), (allc & _LOW32).tolist(), strict=True))
+
+
+def candidate_pairs_py(profiles: Sequence[Profile]) -> list[tuple[int, int]]:
+    """`candidate_pairs` with posting lists of Python lists: the reference the array
+    path is tested against, and its fallback."""
     n = len(profiles)
     codes: list[np.ndarray] = []
     # exact keys: all pairs in small groups, a star in big ones
