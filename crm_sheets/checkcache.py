@@ -35,7 +35,7 @@ import pickle
 import re
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import astuple, dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -164,6 +164,9 @@ class Saved:
     data_members: tuple[str, str] | None = None
     # per data table: its row rules' findings (in the order the check found them)
     sheets: dict[str, list[Flat]] | None = None
+    # per cross rule that says what it reads (Rule.reads): (what those inputs were, its
+    # findings as (sheet, row, column, code, severity, message, id))
+    cross: dict[str, tuple[Any, list[tuple[Any, ...]]]] | None = None
 
 
 def _read(path: Path) -> Saved | None:
@@ -172,7 +175,9 @@ def _read(path: Path) -> Saved | None:
     except (OSError, EOFError, ValueError, TypeError):
         return None
     try:
-        fmt, digest, key, rows, dup_head, contents, matches, members, data_members, sheets = data
+        fmt, digest, key, rows, dup_head, contents, matches, members, data_members, sheets, cross = (
+            data
+        )
         if fmt != FORMAT or digest != code_digest() or not isinstance(key, str):
             return None
         if members is not None and not (
@@ -181,8 +186,10 @@ def _read(path: Path) -> Saved | None:
             and len(data_members) == 2
             and isinstance(sheets, dict)
             and all(isinstance(v, list) for v in sheets.values())
+            and isinstance(cross, dict)
+            and all(isinstance(v, tuple) and len(v) == 2 for v in cross.values())
         ):
-            members = data_members = sheets = None
+            members = data_members = sheets = cross = None
         if not (isinstance(rows, dict) and all(isinstance(v, dict) for v in rows.values())):
             return None
         if contents is not None and not (
@@ -191,7 +198,7 @@ def _read(path: Path) -> Saved | None:
             and all(len(m) == 5 for m in matches)
         ):
             return None
-        return Saved(key, rows, dup_head, contents, matches, members, data_members, sheets)
+        return Saved(key, rows, dup_head, contents, matches, members, data_members, sheets, cross)
     except (TypeError, ValueError):
         return None
 
@@ -214,6 +221,7 @@ class CheckCache:
         # only then may a data sheet's findings be reused whole
         self.source: tuple[Path, bytes | None, Any] | None = None
         self.reused_whole: tuple[str, ...] = ()  # tables whose row findings were reused whole
+        self.cross_reused: tuple[str, ...] = ()  # cross rules whose findings were reused
 
     def watch_source(self, path: str | Path, data: bytes | None = None) -> None:
         """Say that the workbook about to be checked is read, unmodified, from `path` (or
@@ -274,6 +282,7 @@ class CheckCache:
                     saved.members,
                     saved.data_members,
                     saved.sheets,
+                    saved.cross,
                 )
             )
         except ValueError:  # a value marshal cannot keep: only a cache
@@ -565,10 +574,30 @@ def run(wb: Workbook, ctx: Any, cache: CheckCache, scan: Any = None) -> list[Fin
                     if pos in row_rule and f.sheet == sheet
                 ]
 
-        # --- cross rules on the whole workbook
+        # --- cross rules on the whole workbook (the last findings of one whose inputs
+        # are all unchanged)
+        cross_old = (
+            saved.cross
+            if saved is not None and saved.key == key and saved.cross is not None
+            else {}
+        )
+        cross_new: dict[str, tuple[Any, list[tuple[Any, ...]]]] = {}
+        digests: dict[str, bytes | None] = {}
         matches = None
         for pos, r in enumerate(ordered):
             if r.scope == "row":
+                continue
+            sig = _inputs_of(r, wb, ctx, digests) if members is not None else None
+            last = cross_old.get(r.name)
+            if (
+                sig is not None
+                and last is not None
+                and last[0] == sig
+                and all(t in whole for t in r.reads if "." not in t)
+            ):
+                cross_new[r.name] = last
+                out.extend((pos, Finding(*f)) for f in last[1])
+                cache.cross_reused += (r.name,)
                 continue
             try:
                 if r.name == DUPLICATES:
@@ -593,7 +622,10 @@ def run(wb: Workbook, ctx: Any, cache: CheckCache, scan: Any = None) -> list[Fin
                             _save_index(wb, payload, dup_head, kept)
                     out.extend((pos, f) for f in findings_from_matches(wb, matches))
                 else:
-                    out.extend((pos, f) for f in r.fn(wb, ctx))
+                    found = list(r.fn(wb, ctx))
+                    out.extend((pos, f) for f in found)
+                    if sig is not None:
+                        cross_new[r.name] = (sig, [astuple(f) for f in found])
             except Exception as exc:  # noqa: BLE001 - as the full check: a finding
                 out.append((pos, _crashed(wb, r.name, exc)))
                 if r.name == DUPLICATES:
@@ -625,6 +657,7 @@ def run(wb: Workbook, ctx: Any, cache: CheckCache, scan: Any = None) -> list[Fin
         and saved.members == members  # type: ignore[union-attr]
         and saved.data_members == data_members  # type: ignore[union-attr]
         and saved.sheets == sheets  # type: ignore[union-attr]
+        and saved.cross == cross_new  # type: ignore[union-attr]
     )
     if not unchanged:
         cache.save(
@@ -637,9 +670,34 @@ def run(wb: Workbook, ctx: Any, cache: CheckCache, scan: Any = None) -> list[Fin
                 members,
                 data_members,
                 sheets if members is not None else None,
+                cross_new if members is not None else None,
             )
         )
     return [f for _pos, f in sorted(out, key=_order)]
+
+
+def _inputs_of(r: Any, wb: Workbook, ctx: Any, digests: dict[str, bytes | None]) -> Any:
+    """What a cross rule's findings depend on besides the key and its whole tables, when it
+    says (Rule.reads): the digests of the customer columns it reads (kept in `digests` for
+    the check); None when that cannot be told."""
+    if not r.reads:
+        return None
+    from .rules.columns import columns
+
+    sig = []
+    for what in r.reads:
+        if "." not in what:
+            continue
+        if what not in digests:
+            col = columns(ctx, wb.customers).col(what.split(".", 1)[1])
+            try:  # equal pickles unpickle to equal lists
+                digests[what] = hashlib.blake2b(pickle.dumps(col, 5), digest_size=16).digest()
+            except Exception:  # noqa: BLE001 - a value pickle cannot take: run the rule
+                digests[what] = None
+        if digests[what] is None:
+            return None
+        sig.append(digests[what])
+    return tuple(sig)
 
 
 def _index_file(wb: Workbook) -> Path | None:

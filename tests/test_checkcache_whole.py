@@ -25,6 +25,7 @@ from crm_sheets.writeback.xlsxpatch import patch_workbook
 
 BENCH_TODAY = dt.date(2026, 11, 26)
 BOTH = ("customers", "followups")
+CROSS = ("customer_id", "followup_id", "followup_customer", "followup_owner")
 
 
 def _dicts(report) -> list[dict]:
@@ -79,8 +80,9 @@ def master(bench1500, tmp_path, crm_state_dir) -> Path:
 def test_unchanged_sheets_are_reused_whole_and_find_the_same(master) -> None:
     cc = _both(master)  # cold
     assert not cc.warm and cc.reused_whole == ()
-    cc = _both(master)  # nothing changed: both sheets whole
-    assert cc.reused_whole == BOTH and cc.rechecked == 0
+    cc = _both(master)  # nothing changed: both sheets whole, every cross rule that says
+    assert cc.reused_whole == BOTH and cc.rechecked == 0  # what it reads is reused
+    assert set(cc.cross_reused) == set(CROSS)
 
     before = _members(master)  # customers edited: an invalid phone, a lost stage, a new ID
     _patch(
@@ -96,6 +98,7 @@ def test_unchanged_sheets_are_reused_whole_and_find_the_same(master) -> None:
     assert [m for m in after if after[m] != before[m]] == ["xl/worksheets/sheet1.xml"]
     cc = _both(master)
     assert cc.reused_whole == ("followups",) and cc.rechecked == 4
+    assert cc.cross_reused == ("followup_id",)  # IDs and owners changed: the others run
 
     _patch(  # follow-ups edited: a future start, an unknown customer, another owner, times
         master,
@@ -109,15 +112,27 @@ def test_unchanged_sheets_are_reused_whole_and_find_the_same(master) -> None:
     )
     cc = _both(master)
     assert cc.reused_whole == ("customers",) and cc.rechecked == 0
+    assert cc.cross_reused == ("customer_id",)
 
     _patch(  # both edited: neither whole
         master,
         {("Customers", 9, "email"): "not an email", ("Followups", 8, "owner"): "王五"},
     )
     cc = _both(master)
-    assert cc.reused_whole == () and cc.rechecked == 1
+    assert cc.reused_whole == () and cc.rechecked == 1 and cc.cross_reused == ()
     cc = _both(master)
     assert cc.reused_whole == BOTH
+
+    _patch(master, {("Customers", 11, "notes"): "改了备注", ("Customers", 12, "stage"): "谈判"})
+    cc = _both(master)  # customer IDs and owners as they were: the follow-ups' rules reused
+    assert cc.reused_whole == ("followups",)
+    assert set(cc.cross_reused) == {"followup_id", "followup_customer", "followup_owner"}
+    _patch(master, {("Customers", 13, "owner"): "李四"})  # an owner: followup_owner runs
+    cc = _both(master)
+    assert set(cc.cross_reused) == {"followup_id", "followup_customer"}
+    _patch(master, {("Customers", 14, "customer_id"): None})  # an ID blanked
+    cc = _both(master)
+    assert cc.cross_reused == ("followup_id",)
 
     # the same check through check_file (crm validate's path)
     _patch(master, {("Customers", 10, "phone"): "12"})
@@ -199,6 +214,19 @@ def test_a_changed_member_other_than_the_data_sheets_reuses_nothing_whole(master
     os.replace(tmp, master)
     cc = _both(master)
     assert cc.reused_whole == ()
+
+
+def test_cross_rules_say_what_they_read() -> None:
+    from crm_sheets.rules import RULES
+
+    reads = {r.name: r.reads for r in RULES if r.reads}
+    assert reads == {
+        "customer_id": ("customers",),
+        "followup_id": ("followups",),
+        "followup_customer": ("followups", "customers.customer_id"),
+        "followup_owner": ("followups", "customers.customer_id", "customers.owner"),
+    }
+    assert all(r.scope == "cross" for r in RULES if r.reads)
 
 
 def test_member_digests_of_odd_zips(tmp_path, master) -> None:

@@ -187,13 +187,13 @@ def _check_ids(ctx: Context, table, key: str, pattern: re.Pattern[str], invalid:
             seen[v] = rec.row
 
 
-@rule("customer_id")
+@rule("customer_id", reads=("customers",))
 def customer_id(wb: Workbook, ctx: Context) -> Iterator[Finding]:
     yield from _check_ids(ctx, wb.customers, "customer_id", CUSTOMER_ID, "customer_id.invalid",
                           "customer_id.duplicate")
 
 
-@rule("followup_id")
+@rule("followup_id", reads=("followups",))
 def followup_id(wb: Workbook, ctx: Context) -> Iterator[Finding]:
     yield from _check_ids(ctx, wb.followups, "followup_id", FOLLOWUP_ID, "followup_id.invalid",
                           "followup_id.duplicate")

@@ -20,7 +20,7 @@ def _fmt(v: dt.date | dt.datetime) -> str:
     return v.isoformat()
 
 
-@rule("followup_customer")
+@rule("followup_customer", reads=("followups", "customers.customer_id"))
 def followup_customer(wb: Workbook, ctx: Context) -> Iterator[Finding]:
     table = wb.followups
     recs = table.records
@@ -53,7 +53,7 @@ def followup_times(wb: Workbook, ctx: Context) -> Iterator[Finding]:
                               next=_fmt(nxt))
 
 
-@rule("followup_owner")
+@rule("followup_owner", reads=("followups", "customers.customer_id", "customers.owner"))
 def followup_owner(wb: Workbook, ctx: Context) -> Iterator[Finding]:
     """同一客户由专人负责跟进: a follow-up by someone else is a warning, unless they are service."""
     table = wb.followups

@@ -28,20 +28,30 @@ class Rule:
     # name the row they are about: the warm re-check (checkcache.py) reuses them for rows
     # that did not change. "cross": anything else (IDs unique, links, duplicates); run fully.
     scope: str = "cross"
+    # a cross rule's inputs besides the workbook's Lists, Settings, meta, language and
+    # `today`, when it reads nothing else: "customers" / "followups" (the whole table) and
+    # "customers.<key>" (one column of the customers, in sheet order). The warm re-check
+    # reuses its last findings when all of these are unchanged; () = always run.
+    reads: tuple[str, ...] = ()
 
 
 RULES: list[Rule] = []
+_READS = ("customers", "followups")
 
 
-def rule(name: str, *, deferred: bool = False, scope: str = "cross") -> Callable[[RuleFn], RuleFn]:
+def rule(name: str, *, deferred: bool = False, scope: str = "cross",
+         reads: tuple[str, ...] = ()) -> Callable[[RuleFn], RuleFn]:
     """Register a validation rule under a stable name; `scope` is "row" or "cross" (see Rule)."""
     if scope not in ("row", "cross"):
         raise ValueError(f"rule {name}: scope must be 'row' or 'cross'")
+    if any(r not in _READS and not r.startswith("customers.") for r in reads) or (
+            reads and scope != "cross"):
+        raise ValueError(f"rule {name}: reads names tables or customers.<key> (cross rules)")
 
     def deco(fn: RuleFn) -> RuleFn:
         if any(r.name == name for r in RULES):
             raise ValueError(f"rule {name} registered twice")
-        RULES.append(Rule(name, fn, deferred, scope))
+        RULES.append(Rule(name, fn, deferred, scope, tuple(reads)))
         return fn
 
     return deco
