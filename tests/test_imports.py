@@ -150,3 +150,51 @@ def test_field_tables_as_pydantic_made_them() -> None:
         s.Field("k", "键", "Key")  # type: ignore[misc]
     with pytest.raises(AttributeError):  # frozen
         f.key = "x"  # type: ignore[misc]
+
+
+def _tables(seed: int, count: int):
+    """Random query tables: CJK and Latin words, empty cells, right-aligned columns, cells
+    up to and past a column's 40 cells, a few with spaces rich would treat differently."""
+    import random
+
+    rng = random.Random(seed)
+    alpha = "abcXYZ012 -._/()（）客户编号名称制造广东省深圳市意向李娜€é"
+
+    def text(n: int) -> str:
+        t = "".join(rng.choice(alpha) for _ in range(n))
+        return " ".join(t.split()) if rng.random() < 0.99 else t
+
+    for _ in range(count):
+        nc = rng.randint(1, 12)
+        headers = [text(rng.randint(1, 8)) or "h" for _ in range(nc)]
+        right = [rng.random() < 0.3 for _ in range(nc)]
+        sizes = [0, 0, 1, 3, 8, 15, 20] * 30 + [41, 30]
+        rows = [[text(rng.choice(sizes)) for _ in range(nc)] for _ in range(rng.randint(0, 30))]
+        yield headers, rows, right
+
+
+def test_query_table_without_rich_is_richs(capsys: pytest.CaptureFixture[str]) -> None:
+    """The piped query table drawn without rich is character for character rich's."""
+    from rich.cells import cell_len
+
+    from crm_sheets.cli.report_cmds import plain_table, rich_table
+
+    drawn = 0
+    for headers, rows, right in _tables(15, 1500):
+        widths = [
+            max([cell_len(h)] + [cell_len(r[i]) for r in rows]) for i, h in enumerate(headers)
+        ]
+        plain = plain_table(headers, rows, widths, right)
+        if plain is None:
+            continue
+        rich_table(headers, rows, widths, right, terminal=False)
+        assert capsys.readouterr().out == plain, (headers, rows, right)
+        drawn += 1
+    assert drawn > 500  # most tables take the plain path
+    assert plain_table(["a"], [["x" * 41]], [41], [False]) is None  # rich folds it
+    assert plain_table(["a"], [[" x"]], [2], [False]) is None
+
+
+def test_query_table_imports(master: Path) -> None:
+    mods = imported(["query", master.name], master.parent)
+    assert loaded(mods, ("rich.console", "rich.table")) == []

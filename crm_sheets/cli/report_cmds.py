@@ -8,6 +8,7 @@ import io
 import shutil
 import sys
 from collections.abc import Callable
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
@@ -135,10 +136,7 @@ def _cell(value: Any) -> str:
 
 def print_table(result: QueryResult, fields: list[Any], limit: int) -> None:
     """A rich table; wide (CJK) characters aligned; plain when piped."""
-    from rich import box
     from rich.cells import cell_len
-    from rich.console import Console
-    from rich.table import Table
 
     zh = result.lang == "zh"
     shown = result.records if limit <= 0 else result.records[:limit]
@@ -147,18 +145,14 @@ def print_table(result: QueryResult, fields: list[Any], limit: int) -> None:
     headers = [f.header(result.lang) for f in fields]
     terminal = is_terminal() and click.get_text_stream("stdout").isatty()
     widths = [max([cell_len(h)] + [cell_len(r[i]) for r in rows]) for i, h in enumerate(headers)]
-    need = sum(min(w, 40) + 3 for w in widths) + 1
-    width = shutil.get_terminal_size((need, 24)).columns if terminal else max(need, 80)
-    console = Console(width=width, no_color=not terminal, highlight=False, soft_wrap=False,
-                      force_terminal=terminal, emoji=False, markup=False)
-    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
     numeric = {"expected_amount", "annual_revenue", "employees"}
-    for h, k in zip(headers, keys, strict=True):
-        table.add_column(h, justify="right" if k in numeric else "left", overflow="fold",
-                         max_width=40, no_wrap=False)
-    for r in rows:
-        table.add_row(*r)
-    console.print(table)
+    right = [k in numeric for k in keys]
+    plain = None if terminal else plain_table(headers, rows, widths, right)
+    if plain is not None:
+        sys.stdout.write(plain)
+        sys.stdout.flush()
+    else:
+        rich_table(headers, rows, widths, right, terminal)
     total = len(result.records)
     if zh:
         tail = f"共 {total} 位客户（筛选：{result.filters.describe('zh')}）"
@@ -169,6 +163,54 @@ def print_table(result: QueryResult, fields: list[Any], limit: int) -> None:
         if len(shown) < total:
             tail += f"; first {len(shown)} shown, --limit 0 for all, or --format csv"
     click.echo(tail)
+
+
+def rich_table(headers: list[str], rows: list[list[str]], widths: list[int], right: list[bool],
+               terminal: bool) -> None:
+    """The table drawn by rich (a terminal, or cells that need wrapping)."""
+    from rich import box
+    from rich.console import Console
+    from rich.table import Table
+
+    need = sum(min(w, 40) + 3 for w in widths) + 1
+    width = shutil.get_terminal_size((need, 24)).columns if terminal else max(need, 80)
+    console = Console(width=width, no_color=not terminal, highlight=False, soft_wrap=False,
+                      force_terminal=terminal, emoji=False, markup=False)
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
+    for h, r in zip(headers, right, strict=True):
+        table.add_column(h, justify="right" if r else "left", overflow="fold",
+                         max_width=40, no_wrap=False)
+    for row in rows:
+        table.add_row(*row)
+    console.print(table)
+
+
+def plain_table(headers: list[str], rows: list[list[str]], widths: list[int],
+                right: list[bool]) -> str | None:
+    """What `rich_table` prints when piped, without rich (issue 15: rich takes ~0.2 s for
+    200 rows), or None when a cell needs rich: one longer than a column's 40 cells (rich
+    folds it), or a cell with a character rich may measure or place otherwise (not
+    printable, leading/trailing/double spaces). tests/test_imports.py compares both."""
+    if any(w > 40 for w in widths):
+        return None
+    for cell in chain(headers, chain.from_iterable(rows)):
+        if not cell.isprintable() or cell != cell.strip() or "  " in cell:
+            return None
+    from rich.cells import cell_len
+
+    if any(cell_len(c) < len(c) for c in chain(headers, chain.from_iterable(rows))):
+        return None  # a zero-width (combining) character
+
+    last = len(widths) - 1
+
+    def line(cells: list[str]) -> str:
+        # a column: its cells justified to its width, one space of padding on each side
+        # but the table's edges, one space of divider between columns
+        return "   ".join(" " * (w - cell_len(c)) + c if r else c + " " * (w - cell_len(c))
+                           for c, w, r in zip(cells, widths, right, strict=True))
+
+    rule = "─" * (sum(widths) + 3 * last)
+    return "".join(f"{text}\n" for text in (line(headers), rule, *map(line, rows)))
 
 
 def result_json(result: QueryResult, limit: int | None = None) -> dict[str, Any]:
