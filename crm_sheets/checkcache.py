@@ -270,7 +270,7 @@ class CheckCache:
         import tempfile
 
         try:
-            blob = marshal.dumps(
+            blob = marshal.dumps(  # version 2: no back-references, 3x faster here
                 (
                     FORMAT,
                     code_digest(),
@@ -283,7 +283,8 @@ class CheckCache:
                     saved.data_members,
                     saved.sheets,
                     saved.cross,
-                )
+                ),
+                2,
             )
         except ValueError:  # a value marshal cannot keep: only a cache
             return
