@@ -198,3 +198,40 @@ def test_query_table_without_rich_is_richs(capsys: pytest.CaptureFixture[str]) -
 def test_query_table_imports(master: Path) -> None:
     mods = imported(["query", master.name], master.parent)
     assert loaded(mods, ("rich.console", "rich.table")) == []
+
+
+_HELP = """
+import importlib, json, sys
+from crm_sheets.cli import CrmGroup, cli
+if sys.argv[1] == "imported":  # every command module imported: click's own listing
+    for mod in sorted(set(CrmGroup.lazy.values())):
+        importlib.import_module(f"crm_sheets.cli.{mod}")
+from click.testing import CliRunner
+out = CliRunner().invoke(cli, ["--help"], prog_name="crm").output
+print(json.dumps([out, sorted(m for m in sys.modules if m.startswith("crm_sheets.cli."))]))
+"""
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_help_lists_commands_without_importing_them(tmp_path: Path, lang: str) -> None:
+    (tmp_path / ".crm-home.json").write_text(json.dumps({"lang": lang}), encoding="utf-8")
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env.pop("CRM_HOME", None)
+
+    def run(mode: str) -> tuple[str, list[str]]:
+        out = subprocess.run(
+            [sys.executable, "-c", _HELP, mode],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=300,
+        )
+        return tuple(json.loads(out.stdout.strip().splitlines()[-1]))
+
+    listed, mods = run("listed")
+    full, _ = run("imported")
+    assert listed == full
+    assert ("validate" in listed) and (("检查工作簿" in listed) == (lang == "zh"))
+    assert mods == ["crm_sheets.cli.app", "crm_sheets.cli.help_zh"]
