@@ -220,6 +220,8 @@ class CheckCache:
         # the file the workbook is read from, as it was before the read (`watch_source`):
         # only then may a data sheet's findings be reused whole
         self.source: tuple[Path, bytes | None, Any] | None = None
+        self._digesting: Any = None
+        self._digests: list[Any] = []
         self.reused_whole: tuple[str, ...] = ()  # tables whose row findings were reused whole
         self.cross_reused: tuple[str, ...] = ()  # cross rules whose findings were reused
 
@@ -227,12 +229,23 @@ class CheckCache:
         """Say that the workbook about to be checked is read, unmodified, from `path` (or
         `data`): call before the read. The check then compares the file's zip members
         with the last check's."""
+        import threading
+
         p = Path(path)
         try:
             st = None if data is not None else _stat(p)
         except OSError:
             return
         self.source = (p, data, st)
+        # taken on a thread during the read (hashing and file reads release the GIL)
+        box: list[Any] = []
+        self._digesting = t = threading.Thread(
+            target=lambda: box.append(member_digests(data if data is not None else p)),
+            name="crm-check-digests",
+            daemon=True,
+        )
+        self._digests = box
+        t.start()
 
     def members_now(self) -> tuple[dict[str, bytes], dict[str, str]] | None:
         """The zip members' digests and the data sheets' members, when the file is still
@@ -240,7 +253,8 @@ class CheckCache:
         if self.source is None:
             return None
         path, data, st = self.source
-        got = member_digests(data if data is not None else path)
+        self._digesting.join()
+        got = self._digests[0] if self._digests else None
         try:
             if data is None and _stat(path) != st:
                 return None  # written during the check: what was read is not known
