@@ -103,7 +103,9 @@ def fold_case(s: str) -> str:
 
 
 @lru_cache(maxsize=1)
-def _t2s() -> tuple[object, frozenset[str]]:
+def _t2s() -> tuple[object, frozenset[str], frozenset[str]]:
+    """OpenCC's t2s converter, the characters it may change, and those together with the
+    characters `clean`'s table folds (a name holding none of either skips both)."""
     from opencc import OpenCC
 
     cc = OpenCC("t2s")
@@ -123,7 +125,7 @@ def _t2s() -> tuple[object, frozenset[str]]:
                 walk(x)
 
     walk(cc._dict_chain_data)  # only to build the fast-path filter
-    return cc, frozenset(triggers)
+    return cc, frozenset(triggers), frozenset(triggers | {chr(c) for c in _CLEAN_TABLE})
 
 
 def to_simplified(s: str) -> str:
@@ -131,7 +133,7 @@ def to_simplified(s: str) -> str:
 
     OpenCC is slow (~75 µs a name); names without a traditional character skip it.
     """
-    cc, triggers = _t2s()
+    cc, triggers, _ = _t2s()
     if triggers.isdisjoint(s):
         return s
     return cc.convert(s)  # type: ignore[attr-defined]
@@ -264,15 +266,21 @@ def _nested(outer: list[str], inner: tuple[str, ...]) -> bool:
     return any(i.startswith(o) and i != o for o in outer for i in inner)
 
 
+_NON_DIGIT_RE = re.compile(r"\D")
+
+
 def normalize_phone(value: object) -> str:
     """Digits only, without a +86/0086 country code: '+86 138-0013-8000' → '13800138000'."""
     if value is None:
         return ""
-    s = nfkc(str(value))
-    if isinstance(value, float) and value.is_integer():
-        s = str(int(value))
-    s = s.split("转")[0].split("ext")[0].split("#")[0]
-    digits = re.sub(r"\D", "", s)
+    if type(value) is str and value.isascii() and value.isdigit():
+        digits = value  # ASCII digits only: NFKC, the cuts and the filter leave it whole
+    else:
+        s = nfkc(str(value))
+        if isinstance(value, float) and value.is_integer():
+            s = str(int(value))
+        s = s.split("转")[0].split("ext")[0].split("#")[0]
+        digits = _NON_DIGIT_RE.sub("", s)
     for cc in ("0086", "86"):
         if digits.startswith(cc) and len(digits) - len(cc) >= 10:
             digits = digits[len(cc):]
@@ -284,7 +292,10 @@ def normalize_email(value: object) -> str:
     """Trimmed, NFKC, lower-case address; '' when it does not look like one."""
     if value is None:
         return ""
-    s = remove_whitespace(nfkc(str(value))).casefold()
+    if type(value) is str and value.isascii() and value.isprintable() and " " not in value:
+        s = value.lower()  # printable ASCII without a space: NFKC, no whitespace, casefold=lower
+    else:
+        s = remove_whitespace(nfkc(str(value))).casefold()
     return s if "@" in s and not s.startswith("@") and not s.endswith("@") else ""
 
 
@@ -337,12 +348,15 @@ def clean(s: str) -> str:
     Same result as unify_brackets(fold_case(to_simplified(tidy_whitespace(nfkc(s))))) in
     fewer passes: NFKC, one str.translate, the space regexes only when a space is present.
     """
-    s = unicodedata.normalize("NFKC", s).translate(_CLEAN_TABLE)
-    if _SPACE_RE.search(s) is not None:
-        s = _WS_RE.sub(" ", _WS_NEAR_CJK.sub("", s)).strip()
-    cc, triggers = _t2s()
-    if not triggers.isdisjoint(s):
-        s = cc.convert(s)  # type: ignore[attr-defined]
+    s = unicodedata.normalize("NFKC", s)
+    cc, triggers, folded = _t2s()
+    if not folded.isdisjoint(s) or _SPACE_RE.search(s) is not None:
+        s = s.translate(_CLEAN_TABLE)
+        if _SPACE_RE.search(s) is not None:
+            s = _WS_RE.sub(" ", _WS_NEAR_CJK.sub("", s)).strip()
+        if not triggers.isdisjoint(s):
+            s = cc.convert(s)  # type: ignore[attr-defined]
+    # (else neither the table, the spaces nor OpenCC would change it)
     return s.casefold() if not s.isascii() or s.lower() != s else s
 
 
