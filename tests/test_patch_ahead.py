@@ -103,7 +103,9 @@ def test_prefetch_patches_ahead_for_its_file_state_only(tmp_path):
     src = _master(tmp_path)
     sha = hashlib.sha256(src.read_bytes()).hexdigest()
     parts, ahead = SheetPrefetch(src, sha, ["Customers"], cells=_cells()).take_all(sha)
-    assert ahead is not None and len(ahead.parts) == 2 and set(parts) == set(ahead.parts)
+    # the sheets patched ahead are not kept inflated too (memory): a write that cannot take
+    # them inflates them from the file again
+    assert ahead is not None and len(ahead.parts) == 2 and not set(parts) & set(ahead.parts)
     expected = _write(src, tmp_path / "plain.xlsx", _cells(), ISSUES_DRESS)
     got = _write(src, tmp_path / "ahead.xlsx", _cells(), ISSUES_DRESS, ahead=ahead)
     assert got == expected

@@ -16,6 +16,7 @@ try:
 except ImportError:  # Windows
     resource = None  # type: ignore[assignment]
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -240,11 +241,11 @@ def run_apply(path: str | Path, *, today: dt.date, now: dt.datetime | None = Non
         # the rules and the write allocate a change, a string or a cell per edit on top
         # of the loaded workbook's millions of containers: the cyclic collector would
         # re-walk all of them at each burst (reference counting still frees memory)
-        with paused_gc():
+        with paused_gc(), ExitStack() as cleanup:
             return _apply(path, scan, today=today, now=now, dry_run=dry_run, who=who,
                           home=home, merge=merge, backups_dir=backups_dir,
                           state_dir=state_dir, sha_before=sha_before, timings=timings,
-                          lap=lap, cache=cc)
+                          lap=lap, cache=cc, cleanup=cleanup)
     finally:
         if scan is not None:
             scan.close()
@@ -253,7 +254,8 @@ def run_apply(path: str | Path, *, today: dt.date, now: dt.datetime | None = Non
 def _apply(path: Path, scan: Any, *, today: dt.date, now: dt.datetime, dry_run: bool, who: str,
            home: CrmHome | None, merge: tuple[str, str] | None, backups_dir: Path | None,
            state_dir: Path | None, sha_before: str | None, timings: dict[str, float],
-           lap: Callable[[str], None], cache: CheckCache | None = None) -> ApplyOutcome:
+           lap: Callable[[str], None], cache: CheckCache | None = None,
+           cleanup: ExitStack | None = None) -> ApplyOutcome:
     from ..validation import load_scanning, validate
 
     wb = load_scanning(path, scan)
@@ -281,15 +283,21 @@ def _apply(path: Path, scan: Any, *, today: dt.date, now: dt.datetime, dry_run: 
     cells = _cells(wb, plan.changes, skipped, added)
     cells.update(staff_cells)
     prefetch = None
+    backups_dir = backups_dir or (home.backups if home is not None
+                                  else default_backups_dir(path))
     if plan.changes and not dry_run and sha_before is not None:
         # inflate the sheets the write will patch, and patch and deflate them with these
         # cells, while validation runs (a spare core); the write takes them unless it
-        # puts new formats on them
+        # puts new formats on them. The bytes read are also written as the write's
+        # backup meanwhile (taken by safe_patch, removed if no write takes it).
         from ..writeback.prefetch import SheetPrefetch
 
         touched = {wb.customers.sheet_name if ch.sheet == wb.customers.schema.name
                    else wb.followups.sheet_name for ch in plan.changes}
-        prefetch = SheetPrefetch(path, sha_before, sorted(touched), cells=cells)
+        prefetch = SheetPrefetch(path, sha_before, sorted(touched), cells=cells,
+                                 backup=(backups_dir, action))
+        if cleanup is not None:
+            cleanup.callback(prefetch.close)
     report = validate(wb, today, duplicate_scan=scan, cache=cache)
     lap("validate")
     if scan is not None and scan.peak_rss_mib:
@@ -357,10 +365,8 @@ def _apply(path: Path, scan: Any, *, today: dt.date, now: dt.datetime, dry_run: 
         yield {"sheet": SHEET_ISSUES, "summary": True, "changes": len(plan.changes),
                "findings": len(findings), "workbook": str(path.resolve())}
 
-    result = safe_patch(path, cells, replace,
-                        backups_dir=backups_dir or (home.backups if home is not None
-                                                    else default_backups_dir(path)),
-                        state_dir=state_dir, who=who, action=action, audit_events=events(),
+    result = safe_patch(path, cells, replace, backups_dir=backups_dir, state_dir=state_dir,
+                        who=who, action=action, audit_events=events(),
                         expected_sha256=sha_before, lang=wb.lang, prefetch=prefetch,
                         dress=dress, print_titles=titles)
     save_state(state_dir, plan.state)

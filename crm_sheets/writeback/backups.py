@@ -74,6 +74,12 @@ def create_backup(workbook_path: Path, backups_dir: Path, reason: str) -> Path:
         data = workbook_path.read_bytes()
     except OSError as exc:
         raise CrmError(t(f"无法备份 {workbook_path}：{exc}", f"cannot back up {workbook_path}: {exc}")) from exc
+    return backup_bytes(workbook_path, data, backups_dir, reason)
+
+
+def backup_bytes(workbook_path: Path, data: bytes, backups_dir: Path, reason: str) -> Path:
+    """`create_backup` of the workbook's bytes read beforehand (`data`)."""
+    workbook_path = Path(workbook_path)
     now = dt.datetime.now(dt.UTC)
     manifest = {
         "format": FORMAT_VERSION,

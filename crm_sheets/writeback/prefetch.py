@@ -8,6 +8,16 @@ no formats on those sheets, else patches them itself from the inflated XML. The 
 reads the whole file once and uses it only if its SHA-256 is the one the caller read the
 workbook with: `safe_patch` has already checked that the file on disk still has that
 hash, so the prefetched parts are exactly what the patcher would read.
+
+Given `backup=(folder, reason)`, the same bytes are also written as the write's backup
+(`backups.backup_bytes`, the format `create_backup` writes) on a thread of their own:
+`safe_patch` takes it instead of reading and copying the file again under the writer's
+lock (it still checks the backup's hash against the file before it writes); a backup
+not taken is removed (`close`).
+
+A sheet patched ahead is not kept inflated (~320 MB of XML at 100k customers): when the
+write cannot take the patched sheet (new formats on it), the patcher inflates it from
+the file again, as it did before the prefetch.
 """
 
 from __future__ import annotations
@@ -21,6 +31,7 @@ from pathlib import Path
 from typing import Any
 from zipfile import ZipFile
 
+from .backups import backup_bytes
 from .xlsxpatch import CellKey, PatchAhead, _read_part, _resolve_keys, patch_ahead, read_package
 
 
@@ -28,20 +39,35 @@ class SheetPrefetch:
     """Inflated sheet parts of one file state, read on a background thread."""
 
     def __init__(self, path: Path, sha256: str, sheets: list[str],
-                 cells: Mapping[CellKey, Any] | None = None) -> None:
+                 cells: Mapping[CellKey, Any] | None = None,
+                 backup: tuple[Path, str] | None = None) -> None:
         self.sha256 = sha256
         self._path, self._sheets = Path(path), list(sheets)
         self._cells = cells
         self._parts: dict[str, bytes] = {}
         self._ahead: PatchAhead | None = None
+        self._backup_to = backup
+        self._backup: Path | None = None
+        self._backup_thread: threading.Thread | None = None
         self._thread = threading.Thread(target=self._run, name="crm-prefetch", daemon=True)
         self._thread.start()
+
+    def _write_backup(self, data: bytes) -> None:
+        assert self._backup_to is not None
+        try:
+            self._backup = backup_bytes(self._path, data, *self._backup_to)
+        except Exception:  # noqa: BLE001 - the write backs up the file itself
+            self._backup = None
 
     def _run(self) -> None:
         try:
             data = self._path.read_bytes()
             if hashlib.sha256(data).hexdigest() != self.sha256:
                 return  # changed since it was read: the write will refuse anyway
+            if self._backup_to is not None:
+                self._backup_thread = threading.Thread(
+                    target=self._write_backup, args=(data,), name="crm-backup", daemon=True)
+                self._backup_thread.start()
             with ZipFile(io.BytesIO(data)) as zf:
                 del data
                 pkg = read_package(zf)
@@ -51,13 +77,18 @@ class SheetPrefetch:
                         # while the last one deflates); the deflates finish before the
                         # pool closes: take() waits
                         with ThreadPoolExecutor(max_workers=2) as pool:
-                            self._ahead = patch_ahead(zf, pkg, self._cells, self._parts, pool)
+                            self._ahead = patch_ahead(zf, pkg, self._cells, self._parts, pool,
+                                                  keep=False)
                     except Exception:  # noqa: BLE001 - the write patches them itself
                         self._ahead = None
+                    if self._ahead is not None:  # patched: not kept inflated (see above)
+                        for part in self._ahead.parts:
+                            self._parts.pop(part, None)
+                done = set(self._ahead.parts) if self._ahead is not None else set()
                 for sheet in self._sheets:
                     tab = _resolve_keys(pkg, [sheet]).get(sheet, sheet)  # 'Customers' → 客户
                     part = pkg.sheets.get(tab)
-                    if part is not None and part not in self._parts:
+                    if part is not None and part not in self._parts and part not in done:
                         self._parts[part] = _read_part(zf, part)
         except Exception:  # noqa: BLE001 - only an optimisation: the patcher reads itself
             self._parts = {}
@@ -76,3 +107,25 @@ class SheetPrefetch:
         if sha256 is None or sha256 != self.sha256:
             return {}, None
         return parts, ahead
+
+    def take_backup(self, sha256: str | None, folder: Path) -> Path | None:
+        """The backup written from the bytes read (a zip in `folder` holding the file of
+        hash `sha256`), or None (then the write backs up the file itself); once."""
+        self._thread.join()
+        if self._backup_thread is not None:
+            self._backup_thread.join()
+        backup, self._backup = self._backup, None
+        if backup is not None and (sha256 is None or sha256 != self.sha256
+                                   or backup.parent != Path(folder)):
+            backup.unlink(missing_ok=True)
+            return None
+        return backup
+
+    def close(self) -> None:
+        """Remove the backup if no write took it (apply failed or was refused first)."""
+        self._thread.join()
+        if self._backup_thread is not None:
+            self._backup_thread.join()
+        backup, self._backup = self._backup, None
+        if backup is not None:
+            backup.unlink(missing_ok=True)

@@ -159,11 +159,16 @@ def _safe_patch(path: Path, cells: Mapping[CellKey, Any] | None = None,
     changed = (f"{path.name} 在读取后被修改，未写入；请重试" if lang == "zh" else
                f"{path.name} changed after it was read; nothing was written, retry")
     chained = _chained_step(path, Path(backups_dir), Path(state_dir))
+    # a backup the prefetch wrote from the bytes it read (those of `expected_sha256`)
+    early = prefetch.take_backup(expected_sha256, Path(backups_dir)) \
+        if prefetch is not None else None
     if chained is None:
-        backup = create_backup(path, backups_dir, action)
+        backup = early if early is not None else create_backup(path, backups_dir, action)
         base_sha = read_manifest(backup)["files"][path.name]["sha256"]
         undo_from: Path | None = None
     else:  # the next step of the same save: its backup already holds the person's save
+        if early is not None:
+            early.unlink(missing_ok=True)
         backup, base_sha, undo_from = chained
     fresh = chained is None
 

@@ -27,7 +27,7 @@ import math
 import posixpath
 import re
 from collections.abc import Iterable, Iterator, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -1150,12 +1150,14 @@ def _by_tab(by_sheet: dict[str, dict[int, dict[int, Any]]], tab: Mapping[str, st
     return merged
 
 def patch_ahead(zf: ZipFile, pkg: Package, cells: Mapping[CellKey, Any],
-                xml_of: dict[str, bytes], pool: ThreadPoolExecutor, level: int = 2
-                ) -> PatchAhead | None:
+                xml_of: dict[str, bytes], pool: ThreadPoolExecutor, level: int = 2,
+                keep: bool = True) -> PatchAhead | None:
     """Patch the sheets `cells` touch, as `patch_workbook` patches them first, and deflate
     them on `pool`; `xml_of`: parts already inflated, and where the ones inflated here
-    are put. None when the cells name a sheet the file does not have (the write will
-    say so)."""
+    are put. With `keep=False` each is taken out of it once patched and deflated before
+    the next sheet is inflated: one sheet's XML in memory at a time (the deflates run on
+    the one core a validation leaves anyway). None when the cells name a sheet the file
+    does not have (the write will say so)."""
     by_sheet = _group_cells(cells)
     tab = _resolve_keys(pkg, by_sheet)
     if tab:
@@ -1174,8 +1176,12 @@ def patch_ahead(zf: ZipFile, pkg: Package, cells: Mapping[CellKey, Any],
         chunks, drop, n = patch_sheet_xml(xml, by_sheet[sheet], None, styles, pkg.date1904,
                                           part, None)
         del xml
+        if not keep:
+            xml_of.pop(part, None)
         parts[part] = pool.submit(deflate, chunks, level)
         del chunks
+        if not keep:
+            wait([parts[part]])  # its XML goes with its chunks when deflated
         dropped = dropped or drop
         written += n
     return PatchAhead(by_sheet, level, styles, parts, dropped, written)
