@@ -7,12 +7,62 @@ phonenumbers. A cell may hold several numbers separated by / , ; 、 or spaces.
 
 from __future__ import annotations
 
+import json
 import re
 from functools import lru_cache
-
-import phonenumbers
+from pathlib import Path
+from typing import Any
 
 from .coerce import halfwidth
+
+# The verdicts of `_mobile_prefix_ok` for every 5-digit prefix 10000-19999, as the
+# phonenumbers release named in the file gave them (data/cn_mobile_prefixes.json): a
+# bare mobile number is checked without importing phonenumbers (~25 ms) or asking it
+# once per prefix (~33 µs each, up to 7,000 in a big sheet) — issue 15. With another
+# phonenumbers installed the table is not used. Rebuilt by `mobile_prefix_table()`
+# (tests/test_imports.py checks it against phonenumbers).
+_PREFIXES = Path(__file__).with_name("data") / "cn_mobile_prefixes.json"
+
+
+def _phonenumbers() -> Any:
+    import phonenumbers
+
+    return phonenumbers
+
+
+def _installed_phonenumbers() -> str | None:
+    """The installed phonenumbers' __version__, read from its source (no import)."""
+    from importlib.util import find_spec
+
+    try:
+        spec = find_spec("phonenumbers")
+        text = Path(spec.origin).read_text(encoding="utf-8") if spec and spec.origin else ""
+    except (OSError, ValueError, ImportError):
+        return None
+    m = re.search(r'^__version__ = "([^"]+)"', text, re.M)
+    return m.group(1) if m else None
+
+
+@lru_cache(maxsize=1)
+def _known_prefixes() -> str | None:
+    """'1'/'0' for the prefixes 10000-19999, or None when the table is not for the
+    installed phonenumbers (or cannot be read)."""
+    try:
+        data = json.loads(_PREFIXES.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    valid = data.get("valid")
+    if (not isinstance(valid, str) or len(valid) != 10000
+            or data.get("phonenumbers") != _installed_phonenumbers()):
+        return None
+    return valid
+
+
+def mobile_prefix_table() -> dict[str, str]:
+    """The content of data/cn_mobile_prefixes.json, computed by phonenumbers."""
+    pn = _phonenumbers()
+    return {"phonenumbers": pn.__version__,
+            "valid": "".join("1" if _ask_prefix(f"1{i:04d}") else "0" for i in range(10000))}
 
 _SPLIT = re.compile(r"\s*[/,;，；、|]\s*|\s{2,}")
 _EXT = re.compile(r"(?:\s*(?:转|分机|ext\.?|x|#)\s*\d{1,6})$", re.IGNORECASE)
@@ -29,10 +79,18 @@ def normalize(value: str) -> str:
     return s
 
 
+def _ask_prefix(prefix5: str) -> bool:
+    pn = _phonenumbers()
+    return pn.is_valid_number(pn.parse(prefix5 + "000000", "CN"))
+
+
 @lru_cache(maxsize=20000)
 def _mobile_prefix_ok(prefix5: str) -> bool:
-    num = phonenumbers.parse(prefix5 + "000000", "CN")
-    return phonenumbers.is_valid_number(num)
+    known = _known_prefixes()
+    if known is not None and len(prefix5) == 5 and prefix5[0] == "1" and prefix5.isdigit() \
+            and prefix5.isascii():
+        return known[int(prefix5) - 10000] == "1"
+    return _ask_prefix(prefix5)
 
 
 def _valid_one(s: str) -> bool:
@@ -42,6 +100,7 @@ def _valid_one(s: str) -> bool:
     if n.startswith("+86"):
         n = n[3:]
     elif n.startswith("+"):
+        phonenumbers = _phonenumbers()
         try:
             return phonenumbers.is_valid_number(phonenumbers.parse(n, None))
         except phonenumbers.NumberParseException:
@@ -50,6 +109,7 @@ def _valid_one(s: str) -> bool:
         return _mobile_prefix_ok(n[:5])
     if not n.isdigit():
         return False
+    phonenumbers = _phonenumbers()
     try:
         return phonenumbers.is_valid_number(phonenumbers.parse(n, "CN"))
     except phonenumbers.NumberParseException:

@@ -31,13 +31,15 @@ print(json.dumps(sorted(sys.modules)))
 """
 
 # Not needed by any of the commands below (the Issues sheet, dropdown synonyms of the
-# template, pydantic models, apply's rules and write path, python-stdnum and
-# email_validator past their fast pre-checks).
+# template, pydantic models, apply's rules and write path, python-stdnum, email_validator
+# and phonenumbers past their fast pre-checks and tables, pandas).
 NEVER = (
     "xlsxwriter",
     "pydantic",
+    "pandas",
     "stdnum",
     "email_validator",
+    "phonenumbers",
     "crm_sheets.template",
     "crm_sheets.issues_sheet",
     "crm_sheets.apply.rules",
@@ -48,17 +50,15 @@ NEVER = (
     "crm_sheets.watch",
     "crm_sheets.importer",
 )
-# A report reads columns: no rules, no duplicate scan, no pandas.
+# A report reads columns: no rules, no duplicate scan.
 REPORTS_NEVER = (
     *NEVER,
-    "pandas",
     "crm_sheets.validation",
     "crm_sheets.rules",
     "crm_sheets.checkcache",
     "crm_sheets.dedupe",
     "rapidfuzz",
     "opencc",
-    "phonenumbers",
 )
 
 
@@ -235,3 +235,50 @@ def test_help_lists_commands_without_importing_them(tmp_path: Path, lang: str) -
     assert listed == full
     assert ("validate" in listed) and (("检查工作簿" in listed) == (lang == "zh"))
     assert mods == ["crm_sheets.cli.app", "crm_sheets.cli.help_zh"]
+
+
+def test_mobile_prefix_table_is_phonenumbers(monkeypatch: pytest.MonkeyPatch) -> None:
+    """data/cn_mobile_prefixes.json gives phonenumbers' verdict on every prefix 10000-19999
+    (regenerate with `crm_sheets.phones.mobile_prefix_table()` after a phonenumbers update:
+    until then the table is not used and every prefix is asked, as before)."""
+    from crm_sheets import phones
+
+    table = json.loads(phones._PREFIXES.read_text(encoding="utf-8"))
+    if table["phonenumbers"] != phones._phonenumbers().__version__:
+        pytest.skip("table made for another phonenumbers: unused (regenerate it)")
+    assert phones._known_prefixes() == table["valid"]
+    assert table == phones.mobile_prefix_table()
+    for i in range(10000):
+        p = f"1{i:04d}"
+        assert phones._mobile_prefix_ok.__wrapped__(p) == phones._ask_prefix(p), p
+    cells = [
+        "13800138000",
+        "12012345678",
+        "19912345678",
+        "14000000000",
+        "138 0013 8000",
+        "+8613800138000",
+        "0086 138-0013-8000",
+        "13800138000/13900139000",
+        "1380013800",
+        "１３８００１３８０００",
+        "010-12345678",
+        "+1 202 555 0143",
+        "400-800-8888",
+    ]
+    new = [phones.is_valid(c) for c in cells]
+    phones._mobile_prefix_ok.cache_clear()
+    monkeypatch.setattr(phones, "_known_prefixes", lambda: None)
+    assert [phones.is_valid(c) for c in cells] == new
+    phones._mobile_prefix_ok.cache_clear()
+
+
+def test_mobile_prefix_table_only_for_its_release(monkeypatch: pytest.MonkeyPatch) -> None:
+    from crm_sheets import phones
+
+    monkeypatch.setattr(phones, "_installed_phonenumbers", lambda: "0.0.1")
+    phones._known_prefixes.cache_clear()
+    try:
+        assert phones._known_prefixes() is None
+    finally:
+        phones._known_prefixes.cache_clear()
