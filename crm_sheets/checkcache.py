@@ -43,7 +43,7 @@ from typing import Any
 from .findings import Finding, make
 from .model import Table, Workbook
 
-FORMAT = 2
+FORMAT = 3
 ENV = "CRM_CHECK_CACHE"  # "0" turns the warm re-check off (a full check every time)
 DUPLICATES = "possible_duplicate"
 COLUMNS_KEY = "rules.columns"  # rules/columns.py's store in Context.extra
@@ -156,8 +156,9 @@ class Saved:
     key: str
     rows: dict[str, dict[bytes, tuple[Template, ...]]]  # table -> fingerprint -> findings
     dup_head: Any  # (language, threshold, NotDuplicates) the scan ran with
-    dup_contents: list[tuple[Any, ...]] | None  # per scanned customer: its matching fields
-    dup_matches: list[tuple[int, int, str, str, int]] | None  # positions in dup_contents
+    # a digest of the scan's input: per scanned customer, its matching fields, in order
+    dup_contents: bytes | None
+    dup_matches: list[tuple[int, int, str, str, int]] | None  # positions in that input
     # the workbook's zip members as read (name -> digest of the compressed bytes) and the
     # members the two data sheets were read from; None when not known (apply, a race)
     members: dict[str, bytes] | None = None
@@ -193,7 +194,7 @@ def _read(path: Path) -> Saved | None:
         if not (isinstance(rows, dict) and all(isinstance(v, dict) for v in rows.values())):
             return None
         if contents is not None and not (
-            isinstance(contents, list)
+            isinstance(contents, bytes)
             and isinstance(matches, list)
             and all(len(m) == 5 for m in matches)
         ):
@@ -461,12 +462,14 @@ def run(wb: Workbook, ctx: Any, cache: CheckCache, scan: Any = None) -> list[Fin
     payload = payload_of(wb.lang, threshold, wb.not_duplicates, wb.customers.records)
     dup_head = [payload[0], payload[1], [list(p) for p in payload[2]]]
     contents = [e[1:7] for e in payload[3]]
+    contents_digest = _digest_of(contents)
     dup_rows = [e[0] for e in payload[3]]
     reuse = (
         saved is not None
         and saved.dup_contents is not None
         and saved.dup_head == dup_head
-        and saved.dup_contents == contents
+        and contents_digest is not None
+        and saved.dup_contents == contents_digest
     )
     if not reuse and saved is not None and saved.dup_contents is not None:
         # the last scan's input (the sheet's matching fields) is of no more use: free it
@@ -656,10 +659,10 @@ def run(wb: Workbook, ctx: Any, cache: CheckCache, scan: Any = None) -> list[Fin
     if matches is None:
         dup_contents, dup_matches = None, None
     elif reuse:
-        dup_contents, dup_matches = contents, saved.dup_matches  # type: ignore[union-attr]
+        dup_contents, dup_matches = contents_digest, saved.dup_matches  # type: ignore[union-attr]
     else:
         pos_of = {row: k for k, row in enumerate(dup_rows)}
-        dup_contents = contents
+        dup_contents = contents_digest
         dup_matches = [
             (pos_of[m.row], pos_of[m.other_row], m.other_name, m.reason, m.score) for m in matches
         ]
@@ -689,6 +692,15 @@ def run(wb: Workbook, ctx: Any, cache: CheckCache, scan: Any = None) -> list[Fin
             )
         )
     return [f for _pos, f in sorted(out, key=_order)]
+
+
+def _digest_of(contents: list[tuple[Any, ...]]) -> bytes | None:
+    """A digest of the duplicate scan's input (equal marshal bytes load to equal lists);
+    None when marshal cannot keep a value."""
+    try:
+        return hashlib.blake2b(marshal.dumps(contents, 2), digest_size=16).digest()
+    except ValueError:
+        return None
 
 
 def _inputs_of(r: Any, wb: Workbook, ctx: Any, digests: dict[str, bytes | None]) -> Any:
