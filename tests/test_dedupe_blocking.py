@@ -28,7 +28,7 @@ NAME_COLUMNS = (
 
 
 def _scan_profiles(rows: list[dict[str, str]]) -> list[Profile]:
-    """The profiles a scan blocks on (as `api._score_sheet` makes them)."""
+    """The profiles a scan blocks on (as `api._scan` makes them)."""
     return [p for p in without_common_contacts([profile_of(r) for r in rows]) if p is not None]
 
 

@@ -286,3 +286,42 @@ def test_matches_for_with_the_callers_payload_equals_without(master: Path) -> No
         wb.customers.records[2].values["name"] = "完全不同的名字有限公司"
         changed = payload_of(wb.lang, 85, wb.not_duplicates, wb.customers.records)
         assert scan.matches_for(wb, 85, changed) is None
+
+
+def test_scan_payload_equals_duplicate_matches_on_a_synthetic_sheet() -> None:
+    """The worker scores from its entries without records: the same matches, profiles and
+    scored pairs as `duplicate_matches` on the workbook (blank names, merged rows, IDs
+    missing, NotDuplicates, shared and placeholder contacts, places)."""
+    import random
+
+    from crm_sheets.dedupe import worker
+    from crm_sheets.dedupe.synthetic import company_names, variant
+    from crm_sheets.model import Record, new_workbook
+
+    rng = random.Random(4)
+    wb = new_workbook("zh")
+    kinds = ("spaces", "brackets", "region_drop", "traditional", "typo", "short")
+    places = [("广东省", "深圳市"), ("浙江", "杭州市"), ("", "上海"), (None, None)]
+    for k, base in enumerate(company_names(900, seed=4)):
+        for name in (base, variant(base, kinds[k % len(kinds)], rng)) if k % 2 else (base,):
+            prov, city = rng.choice(places)
+            n = len(wb.customers.records)
+            wb.customers.records.append(Record(row=n + 2, values={
+                "customer_id": f"C{n:05d}" if n % 7 else None,
+                "name": name if n % 53 else rng.choice((None, "", "  ")),
+                "phone": "13900000000" if n % 11 == 0 else f"1{rng.randrange(10**10):010d}",
+                "email": f"x{k}@a.cn" if k % 5 == 0 else None,
+                "province": prov, "city": city,
+                "status": "已合并" if n % 97 == 0 else "跟进中"}))
+    labels = [r.values["customer_id"] for r in wb.customers.records if r.values["customer_id"]]
+    wb.not_duplicates = [(labels[k], labels[k + 1]) for k in range(0, 60, 3)]
+    for lang in ("zh", "en"):
+        wb.lang = lang
+        want_keep: list = []
+        want = duplicate_matches(wb, 80, keep=want_keep)
+        assert len(want) > 50
+        payload = payload_of(lang, 80, wb.not_duplicates, wb.customers.records)
+        got_keep: list = []
+        got, _ = worker.scan_payload(payload, None, got_keep)
+        assert got == want
+        assert got_keep == want_keep

@@ -49,12 +49,18 @@ def is_merged(status: Any) -> bool:
 def profile_of(values: Mapping[str, Any]) -> Profile | None:
     """The matching profile of a record's values; None when it has no name or was merged
     into another customer (a merged row takes no part in duplicate detection)."""
-    name = _text(values.get("name")).strip()
-    if not name or is_merged(values.get("status")):
+    return profile_from(values.get("name"), values.get("phone"), values.get("email"),
+                        values.get("province"), values.get("city"), values.get("status"))
+
+
+def profile_from(name: Any, phone: Any, email: Any, province: Any, city: Any,
+                 status: Any = None) -> Profile | None:
+    """`profile_of` from the cell values themselves."""
+    name = _text(name).strip()
+    if not name or is_merged(status):
         return None
-    prov, city = _text(values.get("province")).strip(), _text(values.get("city")).strip()
-    return Profile(name_forms(name), normalize_phone(values.get("phone")),
-                   normalize_email(values.get("email")),
+    prov, city = _text(province).strip(), _text(city).strip()
+    return Profile(name_forms(name), normalize_phone(phone), normalize_email(email),
                    location_codes(prov, city) if prov or city else ())
 
 
@@ -138,27 +144,55 @@ class _Scored:
     ps: PairScore
 
 
-def _not_duplicate_set(workbook: Workbook) -> set[frozenset[str]]:
-    return {frozenset((str(a).strip(), str(b).strip())) for a, b in workbook.not_duplicates
-            if a and b}
+def _not_duplicate_set(not_duplicates: Iterable[tuple[Any, Any]]) -> set[frozenset[str]]:
+    return {frozenset((str(a).strip(), str(b).strip())) for a, b in not_duplicates if a and b}
 
 
-def _score_sheet(workbook: Workbook, threshold: int) -> tuple[list[Record], list[Profile],
-                                                               list[_Scored], int]:
-    records = [r for r in workbook.customers.records]
-    profiles_opt = without_common_contacts([profile_of(r.values) for r in records])
-    keep = [k for k, p in enumerate(profiles_opt) if p is not None]
-    recs = [records[k] for k in keep]
-    profiles = [p for p in profiles_opt if p is not None]
-    labels = [record_label(r) for r in recs]
-    apart = _not_duplicate_set(workbook)
+@dataclass(slots=True)
+class _Scan:
+    """A scanned sheet: its named customers (row, label, profile), their scored pairs and
+    the clusters these form."""
+
+    rows: list[int]
+    labels: list[str]
+    profiles: list[Profile]
+    scored: list[_Scored]
+    n_cand: int
+    groups: list[list[int]]
+    member_of: dict[int, int]
+
+
+def _scan(rows: Sequence[int], labels: Sequence[str], raw: list[Profile | None],
+          not_duplicates: Sequence[tuple[Any, Any]], th: int) -> _Scan:
+    """Score and cluster a sheet given every customer's row, label and raw profile (None:
+    no name, or merged)."""
+    cleaned = without_common_contacts(raw)
+    del raw
+    keep = [k for k, p in enumerate(cleaned) if p is not None]
+    profiles = [cleaned[k] for k in keep]
+    del cleaned
+    rows = [rows[k] for k in keep]
+    labels = [labels[k] for k in keep]
+    apart = _not_duplicate_set(not_duplicates)
     cands = candidate_pairs(profiles)
     scored: list[_Scored] = []
     for i, j in cands:
         ps = score_pair(profiles[i], profiles[j])
-        if ps.score >= threshold and frozenset((labels[i], labels[j])) not in apart:
+        if ps.score >= th and frozenset((labels[i], labels[j])) not in apart:
             scored.append(_Scored(i, j, ps))
-    return recs, profiles, scored, len(cands)
+    index_of = {label: k for k, label in enumerate(labels)}
+    apart_at = [(index_of[a], index_of[b]) for a, b in not_duplicates
+                if a in index_of and b in index_of]
+    groups, _kept = cluster_edges(len(profiles), ((s.i, s.j, s.ps.score) for s in scored),
+                                  apart_at, _linkage(profiles, th))
+    member_of = {m: g for g, members in enumerate(groups) for m in members}
+    return _Scan(rows, labels, profiles, scored, len(cands), groups, member_of)
+
+
+def _scan_workbook(workbook: Workbook, th: int) -> _Scan:
+    recs = workbook.customers.records
+    return _scan([r.row for r in recs], [record_label(r) for r in recs],
+                 [profile_of(r.values) for r in recs], workbook.not_duplicates, th)
 
 
 LINK_MARGIN = 25  # a cross pair is "related" when it scores ≥ threshold - LINK_MARGIN
@@ -195,19 +229,6 @@ def _linkage(profiles: Sequence[Profile], threshold: int):  # noqa: ANN202
     return ok
 
 
-def _clustered(workbook: Workbook, th: int) -> tuple[list[Record], list[Profile], list[_Scored],
-                                                     int, list[list[int]], dict[int, int]]:
-    """Scored pairs and the clusters they form (shared by dedupe and validate)."""
-    recs, profiles, scored, n_cand = _score_sheet(workbook, th)
-    index_of = {record_label(r): k for k, r in enumerate(recs)}
-    apart = [(index_of[a], index_of[b]) for a, b in workbook.not_duplicates
-             if a in index_of and b in index_of]
-    groups, _kept = cluster_edges(len(recs), ((s.i, s.j, s.ps.score) for s in scored), apart,
-                                  _linkage(profiles, th))
-    member_of = {m: g for g, members in enumerate(groups) for m in members}
-    return recs, profiles, scored, n_cand, groups, member_of
-
-
 def find_duplicates(workbook: Workbook, threshold: int | None = None) -> DedupeResult:
     """Clusters of customers that are probably the same company, strongest first.
 
@@ -215,23 +236,23 @@ def find_duplicates(workbook: Workbook, threshold: int | None = None) -> DedupeR
     Pairs a team recorded in NotDuplicates are never reported, nor joined via a third.
     """
     th = resolve_threshold(workbook, threshold)
-    recs, profiles, scored, n_cand, groups, member_of = _clustered(workbook, th)
-    labels = [record_label(r) for r in recs]
+    sc = _scan_workbook(workbook, th)
+    rows, labels, profiles, member_of = sc.rows, sc.labels, sc.profiles, sc.member_of
     by_group: dict[int, list[_Scored]] = {}
-    for s in scored:
+    for s in sc.scored:
         g = member_of.get(s.i)
         if g is not None and member_of.get(s.j) == g:
             by_group.setdefault(g, []).append(s)
     clusters: list[Cluster] = []
-    for g, members in enumerate(groups):
+    for g, members in enumerate(sc.groups):
         pairs = [Pair(labels[s.i], labels[s.j], s.ps.score,
                       reason(s.ps, profiles[s.i].forms, profiles[s.j].forms, workbook.lang),
-                      recs[s.i].row, recs[s.j].row)
+                      rows[s.i], rows[s.j])
                  for s in sorted(by_group.get(g, []), key=lambda s: (-s.ps.score, s.i, s.j))]
         clusters.append(Cluster([labels[m] for m in members], pairs,
                                 [profiles[m].forms.raw for m in members],
-                                [recs[m].row for m in members]))
-    return DedupeResult(clusters, th, customers=len(recs), candidates=n_cand)
+                                [rows[m] for m in members]))
+    return DedupeResult(clusters, th, customers=len(profiles), candidates=sc.n_cand)
 
 
 @dataclass(slots=True, frozen=True)
@@ -258,25 +279,38 @@ def duplicate_matches(workbook: Workbook, threshold: int | None = None, *,
     scored pairs (i, j, score) are appended to, for the incremental index.
     """
     th = resolve_threshold(workbook, threshold)
-    recs, profiles, scored, _, _groups, member_of = _clustered(workbook, th)
+    return _matches(_scan_workbook(workbook, th), workbook.lang, keep)
+
+
+def matches_from(lang: str, threshold: int, not_duplicates: Sequence[tuple[Any, Any]],
+                 rows: Sequence[int], labels: Sequence[str], raw: list[Profile | None],
+                 keep: list[Any] | None = None) -> list[DuplicateMatch]:
+    """`duplicate_matches` from each customer's row, label and `profile_from` (the scan
+    worker's input: no records needed). `raw` is consumed."""
+    return _matches(_scan(rows, labels, raw, not_duplicates, max(0, min(100, int(threshold)))),
+                    lang, keep)
+
+
+def _matches(sc: _Scan, lang: str, keep: list[Any] | None) -> list[DuplicateMatch]:
+    rows, profiles, member_of = sc.rows, sc.profiles, sc.member_of
     if keep is not None:
-        keep.append((profiles, [(s.i, s.j, s.ps.score) for s in scored]))
+        keep.append((profiles, [(s.i, s.j, s.ps.score) for s in sc.scored]))
     best: dict[int, tuple[int, int, PairScore]] = {}
-    for s in scored:
+    for s in sc.scored:
         g = member_of.get(s.i)
         if g is None or member_of.get(s.j) != g:
             continue
-        later, earlier = (s.j, s.i) if recs[s.j].row >= recs[s.i].row else (s.i, s.j)
+        later, earlier = (s.j, s.i) if rows[s.j] >= rows[s.i] else (s.i, s.j)
         cur = best.get(later)
-        if cur is None or (s.ps.score, -recs[earlier].row) > (cur[1], -recs[cur[0]].row):
+        if cur is None or (s.ps.score, -rows[earlier]) > (cur[1], -rows[cur[0]]):
             best[later] = (earlier, s.ps.score, s.ps)
     out: list[DuplicateMatch] = []
-    for later in sorted(best, key=lambda k: recs[k].row):
+    for later in sorted(best, key=lambda k: rows[k]):
         earlier, score, ps = best[later]
-        out.append(DuplicateMatch(recs[later].row, recs[earlier].row,
+        out.append(DuplicateMatch(rows[later], rows[earlier],
                                   profiles[earlier].forms.raw.strip(),
                                   reason(ps, profiles[later].forms, profiles[earlier].forms,
-                                         workbook.lang), score))
+                                         lang), score))
     return out
 
 

@@ -17,11 +17,9 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from types import MappingProxyType
 from typing import Any
 
-from ..model import Record, Table, Workbook
-from ..schema import CUSTOMERS
+from ..model import Record, Workbook
 
 SCAN_FIELDS = ("customer_id", "name", "phone", "email", "province", "city", "status")
 MIN_FILE_BYTES = 4 * 1024 * 1024  # smaller workbooks scan in well under a second in-process
@@ -136,10 +134,17 @@ def _entries(rows: Sequence[int], cols: Sequence[Sequence[Any]], nd_ids: set[str
     from .api import is_merged, label_of
 
     out = []
+    # one object per distinct place: pickle then sends each once (and the worker holds it once)
+    places: dict[Any, Any] = {}
+    place = places.setdefault
     for row, cid, name, phone, email, province, city, status in zip(rows, *cols, strict=True):
         if name is None or is_merged(status):
             continue
         label = label_of(row, cid) if nd_ids else None
+        if type(province) is str:
+            province = place(province, province)
+        if type(city) is str:
+            city = place(city, city)
         out.append((row, name, phone, email, province, city,
                     label if label in nd_ids else None, cid))
     return out
@@ -181,7 +186,7 @@ def scan_payload(payload: Payload, cache: str | None = None, keep: list[Any] | N
     matches and the sheet's names when the cache should be rewritten with them (it
     lacked some, or holds mostly names no longer in the sheet), else an empty set."""
     from . import formcache
-    from .api import duplicate_matches
+    from .api import label_of, matches_from, profile_from
     from .normalize import remember_forms
 
     lang, threshold, nd, entries = payload[:4]
@@ -189,20 +194,13 @@ def scan_payload(payload: Payload, cache: str | None = None, keep: list[Any] | N
     remember_forms(known)
     names = {str(e[1]).strip() for e in entries}
     stale = bool(names - known.keys()) or len(known) > 2 * len(names)
-    table = Table(schema=CUSTOMERS, sheet_name="Customers", columns={}, header_row=1)
-    # the scan reads only values: the other parts share one read-only empty mapping
-    # (three empty dicts a customer are ~19 MB at 100,000; a write would raise, and the
-    # parent then scans in-process)
-    none: Any = MappingProxyType({})
-    table.records.extend(
-        Record(row, {"customer_id": cid, "name": name, "phone": phone, "email": email,
-                     "province": province, "city": city}, none, none, none)
-        for row, name, phone, email, province, city, _label, cid in entries
-    )
-    empty = Table(schema=CUSTOMERS, sheet_name="Followups", columns={}, header_row=1)
-    wb = Workbook(path=None, lang=lang, customers=table, followups=empty, lists={},
-                  settings={"duplicate_threshold": threshold}, not_duplicates=list(nd))
-    return duplicate_matches(wb, threshold, keep=keep), names if cache and stale else set()
+    # what duplicate_matches makes of records with these values, without the records
+    rows = [e[0] for e in entries]
+    labels = [label_of(row, cid) for row, *_, cid in entries]
+    raw = [profile_from(name, phone, email, province, city)
+           for _row, name, phone, email, province, city, _label, _cid in entries]
+    matches = matches_from(lang, threshold, list(nd), rows, labels, raw, keep)
+    return matches, names if cache and stale else set()
 
 
 def _peak_rss_mib() -> float:
