@@ -298,13 +298,17 @@ def update(
     for kind in CAPS:
         touched = {t for ts in (*add_t.values(), *rem_t.values()) for t in ts[kind]}
         d = post[kind]
+        adds: dict[str, list[int]] = {}  # term -> the added entries holding it (sets: once)
+        for k in added:
+            for t in add_t[k][kind]:
+                adds.setdefault(t, []).append(k)
         for t in touched:
             old = _posting(d.get(t, []))
             if isinstance(old, int):
                 lists[kind, t] = old  # far past its cap whatever changed (MAX_CHANGED)
                 continue
             now = [new_of[i] for i in old if i in new_of]
-            now.extend(k for k in added if t in add_t[k][kind])
+            now.extend(adds.get(t, ()))
             now.sort()
             cap = CAPS[kind]
             if kind == "k" and (len(old) > cap or len(now) > cap):
