@@ -111,7 +111,12 @@ def test_a_write_takes_the_backup_ahead_and_a_refused_one_leaves_none(tmp_path: 
 
 
 def _apply_bytes(
-    tmp_path: Path, name: str, prefetch: bool, monkeypatch: pytest.MonkeyPatch, edit: bool
+    tmp_path: Path,
+    name: str,
+    prefetch: bool,
+    monkeypatch: pytest.MonkeyPatch,
+    edit: bool,
+    edited: list[bytes],
 ) -> tuple[bytes, list[Path]]:
     from crm_sheets.writeback import prefetch as prefetch_mod
 
@@ -121,17 +126,28 @@ def _apply_bytes(
     monkeypatch.setenv("CRM_NOW", "2024-06-01T10:00")
     book = _master(folder / "CRM.xlsx")
     run_apply(book, today=TODAY)
-    sh = Sheet(book)
-    sh.set("客户", 3, "备注", "改过")  # a user edit: updated-at changes
-    if edit:  # a new problem cell: the Customers sheet gets new marks (formats)
-        sh.set("客户", 4, "联系方式", "12345")
-    sh.save()
+    if edited:  # the same edit, byte for byte (openpyxl stamps the time it saves)
+        book.write_bytes(edited[0])
+    else:
+        sh = Sheet(book)
+        sh.set("客户", 3, "备注", "改过")  # a user edit: updated-at changes
+        if edit:  # a new problem cell: the Customers sheet gets new marks (formats)
+            sh.set("客户", 4, "联系方式", "12345")
+        sh.save()
+        edited.append(book.read_bytes())
     monkeypatch.setenv("CRM_NOW", "2024-06-01T11:00")
     real = prefetch_mod.SheetPrefetch
     if not prefetch:
 
         class NoPrefetch:
             def __init__(self, *a, **k) -> None:  # noqa: ANN002, ANN003
+                pass
+
+            @classmethod
+            def early(cls, *a, **k):  # noqa: ANN002, ANN003, ANN206
+                return cls()
+
+            def give(self, *a, **k) -> None:  # noqa: ANN002, ANN003
                 pass
 
             def take_all(self, sha):  # noqa: ANN001, ANN202
@@ -156,7 +172,36 @@ def _apply_bytes(
 def test_apply_with_and_without_the_prefetch_writes_the_same_bytes(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, edit: bool
 ) -> None:
-    a, backups_a = _apply_bytes(tmp_path, "with", True, monkeypatch, edit)
-    b, backups_b = _apply_bytes(tmp_path, "without", False, monkeypatch, edit)
+    edited: list[bytes] = []
+    a, backups_a = _apply_bytes(tmp_path, "with", True, monkeypatch, edit, edited)
+    b, backups_b = _apply_bytes(tmp_path, "without", False, monkeypatch, edit, edited)
     assert a == b
     assert len(backups_a) == len(backups_b) == 2  # one per write
+
+
+def test_an_early_prefetch_is_the_prefetch(tmp_path: Path) -> None:
+    book = _master(tmp_path / "CRM.xlsx")
+    sha = _sha(book)
+    cells = {("Customers", 2, 0): "C20240601001", ("Followups", 2, 0): "F202406010001"}
+    plain = SheetPrefetch(book, sha, ["Customers", "Followups"], cells=cells)
+    early = SheetPrefetch.early(book, sha, "客户")
+    early.give(["Customers", "Followups"], cells, backup=(tmp_path / "bk", "apply"))
+    (p1, a1), (p2, a2) = plain.take_all(sha), early.take_all(sha)
+    assert p1 == p2 == {} and a1 is not None and a2 is not None
+    assert {k: f.result().blocks for k, f in a1.parts.items()} == {
+        k: f.result().blocks for k, f in a2.parts.items()
+    }
+    assert early.take_backup(sha, tmp_path / "bk") is not None
+    # only Followups touched: the customer sheet inflated early is not kept
+    only = {("Followups", 2, 0): "F202406010001"}
+    early = SheetPrefetch.early(book, sha, "客户")
+    early.give(["Followups"], only)
+    parts, ahead = early.take_all(sha)
+    assert parts == {} and ahead is not None and len(ahead.parts) == 1
+    # never given its cells (no change, or apply failed first): close() ends it
+    early = SheetPrefetch.early(book, sha, "客户")
+    early.close()
+    assert early.take_all(sha) == ({}, None)
+    assert (
+        not list((tmp_path / "bk").glob("*.zip")) or len(list((tmp_path / "bk").glob("*.zip"))) == 1
+    )

@@ -260,6 +260,15 @@ def _apply(path: Path, scan: Any, *, today: dt.date, now: dt.datetime, dry_run: 
 
     wb = load_scanning(path, scan)
     lap("load")
+    prefetch = None
+    if not dry_run and sha_before is not None:
+        # the write's sheets: the file read again and the customer sheet inflated while
+        # the rules below run (a core idles); the cells follow (`give`) if any change
+        from ..writeback.prefetch import SheetPrefetch
+
+        prefetch = SheetPrefetch.early(path, sha_before, wb.customers.sheet_name)
+        if cleanup is not None:
+            cleanup.callback(prefetch.close)
     home = home if home is not None else home_for_workbook(path)
     state_dir = state_dir or state_dir_for(path, home)
     state = load_state(state_dir)
@@ -282,22 +291,19 @@ def _apply(path: Path, scan: Any, *, today: dt.date, now: dt.datetime, dry_run: 
     added: dict[tuple[str, str], int] = {}
     cells = _cells(wb, plan.changes, skipped, added)
     cells.update(staff_cells)
-    prefetch = None
     backups_dir = backups_dir or (home.backups if home is not None
                                   else default_backups_dir(path))
-    if plan.changes and not dry_run and sha_before is not None:
+    if prefetch is not None and plan.changes:
         # inflate the sheets the write will patch, and patch and deflate them with these
         # cells, while validation runs (a spare core); the write takes them unless it
         # puts new formats on them. The bytes read are also written as the write's
         # backup meanwhile (taken by safe_patch, removed if no write takes it).
-        from ..writeback.prefetch import SheetPrefetch
-
         touched = {wb.customers.sheet_name if ch.sheet == wb.customers.schema.name
                    else wb.followups.sheet_name for ch in plan.changes}
-        prefetch = SheetPrefetch(path, sha_before, sorted(touched), cells=cells,
-                                 backup=(backups_dir, action))
-        if cleanup is not None:
-            cleanup.callback(prefetch.close)
+        prefetch.give(sorted(touched), cells, backup=(backups_dir, action))
+    elif prefetch is not None:
+        prefetch.close()  # nothing changes: no cells to patch ahead
+        prefetch = None
     report = validate(wb, today, duplicate_scan=scan, cache=cache)
     lap("validate")
     if scan is not None and scan.peak_rss_mib:

@@ -18,6 +18,11 @@ not taken is removed (`close`).
 A sheet patched ahead is not kept inflated (~320 MB of XML at 100k customers): when the
 write cannot take the patched sheet (new formats on it), the patcher inflates it from
 the file again, as it did before the prefetch.
+
+`SheetPrefetch.early(path, sha, first)` starts before the cells are known (apply: right
+after the read, while its rules run on the main thread and a core idles): it reads the
+file and inflates the sheet `first` (the one the patch starts with), then waits for
+`give(sheets, cells, backup)`; `close()` without `give` ends it.
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ import hashlib
 import io
 import threading
 from collections.abc import Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 from zipfile import ZipFile
@@ -49,8 +54,37 @@ class SheetPrefetch:
         self._backup_to = backup
         self._backup: Path | None = None
         self._backup_thread: threading.Thread | None = None
+        self._backup_known = threading.Event()  # set once _backup_thread is started or not
+        self._hurry = threading.Event()  # the write waits: deflate the sheets side by side
+        self._first: str | None = None  # early(): the sheet inflated before give()
+        self._go: threading.Event | None = None
+        self._cancelled = False
+        self._start()
+
+    def _start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="crm-prefetch", daemon=True)
         self._thread.start()
+
+    @classmethod
+    def early(cls, path: Path, sha256: str, first: str | None) -> SheetPrefetch:
+        """A prefetch that inflates `first` now and the rest once `give` brings the cells."""
+        self = cls.__new__(cls)
+        self.sha256 = sha256
+        self._path, self._sheets, self._cells = Path(path), [], None
+        self._parts, self._ahead = {}, None
+        self._backup_to, self._backup, self._backup_thread = None, None, None
+        self._backup_known = threading.Event()
+        self._hurry = threading.Event()
+        self._first, self._go, self._cancelled = first, threading.Event(), False
+        self._start()
+        return self
+
+    def give(self, sheets: list[str], cells: Mapping[CellKey, Any],
+             backup: tuple[Path, str] | None = None) -> None:
+        """An early prefetch's sheets, cells and backup (as the constructor takes them)."""
+        assert self._go is not None
+        self._sheets, self._cells, self._backup_to = list(sheets), cells, backup
+        self._go.set()
 
     def _write_backup(self, data: bytes) -> None:
         assert self._backup_to is not None
@@ -61,16 +95,33 @@ class SheetPrefetch:
 
     def _run(self) -> None:
         try:
+            self._prefetch()
+        finally:
+            self._backup_known.set()
+
+    def _prefetch(self) -> None:
+        try:
             data = self._path.read_bytes()
             if hashlib.sha256(data).hexdigest() != self.sha256:
                 return  # changed since it was read: the write will refuse anyway
-            if self._backup_to is not None:
-                self._backup_thread = threading.Thread(
-                    target=self._write_backup, args=(data,), name="crm-backup", daemon=True)
-                self._backup_thread.start()
             with ZipFile(io.BytesIO(data)) as zf:
-                del data
                 pkg = read_package(zf)
+                if self._go is not None:  # early(): the first sheet, then wait for give()
+                    if self._first is not None:
+                        part = pkg.sheets.get(self._first)
+                        if part is not None:
+                            self._parts[part] = _read_part(zf, part)
+                    self._go.wait()
+                    if self._cancelled:
+                        self._parts = {}
+                        return
+                if self._backup_to is not None:
+                    self._backup_thread = threading.Thread(
+                        target=self._write_backup, args=(data,), name="crm-backup",
+                        daemon=True)
+                    self._backup_thread.start()
+                self._backup_known.set()
+                del data
                 if self._cells:
                     try:
                         # it inflates each sheet into _parts as it goes (the next one
@@ -78,21 +129,32 @@ class SheetPrefetch:
                         # pool closes: take() waits
                         with ThreadPoolExecutor(max_workers=2) as pool:
                             self._ahead = patch_ahead(zf, pkg, self._cells, self._parts, pool,
-                                                  keep=False)
+                                                      keep=False, pace=self._pace)
                     except Exception:  # noqa: BLE001 - the write patches them itself
                         self._ahead = None
                     if self._ahead is not None:  # patched: not kept inflated (see above)
                         for part in self._ahead.parts:
                             self._parts.pop(part, None)
                 done = set(self._ahead.parts) if self._ahead is not None else set()
+                wanted = set()
                 for sheet in self._sheets:
                     tab = _resolve_keys(pkg, [sheet]).get(sheet, sheet)  # 'Customers' → 客户
                     part = pkg.sheets.get(tab)
-                    if part is not None and part not in self._parts and part not in done:
-                        self._parts[part] = _read_part(zf, part)
+                    if part is not None and part not in done:
+                        wanted.add(part)
+                        if part not in self._parts:
+                            self._parts[part] = _read_part(zf, part)
+                for part in set(self._parts) - wanted:  # inflated early, not asked for
+                    del self._parts[part]
         except Exception:  # noqa: BLE001 - only an optimisation: the patcher reads itself
             self._parts = {}
             self._ahead = None
+
+    def _pace(self, deflating: Future[Any]) -> None:
+        """Go on to the next sheet once this one is deflated (one sheet's XML in memory),
+        or at once when the write is waiting (both cores then)."""
+        while not deflating.done() and not self._hurry.is_set():
+            self._hurry.wait(0.02)
 
     def take(self, sha256: str | None) -> dict[str, bytes]:
         """The parts (part name -> XML) if they belong to `sha256`, else {}; once."""
@@ -101,6 +163,7 @@ class SheetPrefetch:
     def take_all(self, sha256: str | None) -> tuple[dict[str, bytes], PatchAhead | None]:
         """(`take`'s parts, the sheets patched ahead or None) if they belong to `sha256`;
         once."""
+        self._hurry.set()
         self._thread.join()
         parts, self._parts = self._parts, {}
         ahead, self._ahead = self._ahead, None
@@ -110,8 +173,10 @@ class SheetPrefetch:
 
     def take_backup(self, sha256: str | None, folder: Path) -> Path | None:
         """The backup written from the bytes read (a zip in `folder` holding the file of
-        hash `sha256`), or None (then the write backs up the file itself); once."""
-        self._thread.join()
+        hash `sha256`), or None (then the write backs up the file itself); once. Waits
+        for the backup, not for the sheets."""
+        self._hurry.set()
+        self._backup_known.wait()
         if self._backup_thread is not None:
             self._backup_thread.join()
         backup, self._backup = self._backup, None
@@ -122,7 +187,11 @@ class SheetPrefetch:
         return backup
 
     def close(self) -> None:
-        """Remove the backup if no write took it (apply failed or was refused first)."""
+        """Remove the backup if no write took it (apply failed or was refused first); an
+        early prefetch never given its cells stops."""
+        if self._go is not None and not self._go.is_set():
+            self._cancelled = True
+            self._go.set()
         self._thread.join()
         if self._backup_thread is not None:
             self._backup_thread.join()

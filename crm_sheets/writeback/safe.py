@@ -158,10 +158,10 @@ def _safe_patch(path: Path, cells: Mapping[CellKey, Any] | None = None,
     remove_stale_temps(path.parent)
     changed = (f"{path.name} 在读取后被修改，未写入；请重试" if lang == "zh" else
                f"{path.name} changed after it was read; nothing was written, retry")
-    chained = _chained_step(path, Path(backups_dir), Path(state_dir))
     # a backup the prefetch wrote from the bytes it read (those of `expected_sha256`)
     early = prefetch.take_backup(expected_sha256, Path(backups_dir)) \
         if prefetch is not None else None
+    chained = _chained_step(path, Path(backups_dir), Path(state_dir), skip=early)
     if chained is None:
         backup = early if early is not None else create_backup(path, backups_dir, action)
         base_sha = read_manifest(backup)["files"][path.name]["sha256"]
@@ -213,13 +213,14 @@ def _safe_patch(path: Path, cells: Mapping[CellKey, Any] | None = None,
 CHAIN_SECONDS = 300
 
 
-def _chained_step(path: Path, backups_dir: Path, state_dir: Path
+def _chained_step(path: Path, backups_dir: Path, state_dir: Path, skip: Path | None = None
                   ) -> tuple[Path, str, Path] | None:
     """(backup, sha, exact pre-write copy) when this write is the next step of one save —
     the file is byte for byte what the engine itself wrote under CHAIN_SECONDS ago (a
     hand-back's merge, then its apply) and the backup taken before that write exists —
     else None (a new backup is taken). One save, one backup; the engine's private copy of
-    its last write (the shared-mode base) is the restore point if this step fails."""
+    its last write (the shared-mode base) is the restore point if this step fails.
+    `skip`: this write's own backup taken ahead (`SheetPrefetch`), not an earlier one."""
     import datetime as dt
 
     from ..apply.state import engine_snapshot
@@ -235,7 +236,7 @@ def _chained_step(path: Path, backups_dir: Path, state_dir: Path
         if not 0 <= age <= CHAIN_SECONDS or file_sha256(path) != snap.sha256 \
                 or file_sha256(snap.path) != snap.sha256:
             return None
-        earlier = sorted(backups_dir.glob(f"{path.stem}-*.zip"))
+        earlier = sorted(p for p in backups_dir.glob(f"{path.stem}-*.zip") if p != skip)
     except (OSError, ValueError):
         return None
     for candidate in reversed(earlier):

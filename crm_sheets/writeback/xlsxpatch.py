@@ -26,7 +26,7 @@ import datetime as dt
 import math
 import posixpath
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -1151,13 +1151,15 @@ def _by_tab(by_sheet: dict[str, dict[int, dict[int, Any]]], tab: Mapping[str, st
 
 def patch_ahead(zf: ZipFile, pkg: Package, cells: Mapping[CellKey, Any],
                 xml_of: dict[str, bytes], pool: ThreadPoolExecutor, level: int = 2,
-                keep: bool = True) -> PatchAhead | None:
+                keep: bool = True, pace: Callable[[Future[Deflated]], None] | None = None
+                ) -> PatchAhead | None:
     """Patch the sheets `cells` touch, as `patch_workbook` patches them first, and deflate
     them on `pool`; `xml_of`: parts already inflated, and where the ones inflated here
-    are put. With `keep=False` each is taken out of it once patched and deflated before
-    the next sheet is inflated: one sheet's XML in memory at a time (the deflates run on
-    the one core a validation leaves anyway). None when the cells name a sheet the file
-    does not have (the write will say so)."""
+    are put. With `keep=False` each is taken out of it once patched, and deflated before
+    the next sheet is inflated (`pace(future)` returns when it may go on; default: the
+    deflate is done): one sheet's XML in memory at a time (the deflates run on the one
+    core a validation leaves anyway). None when the cells name a sheet the file does not
+    have (the write will say so)."""
     by_sheet = _group_cells(cells)
     tab = _resolve_keys(pkg, by_sheet)
     if tab:
@@ -1180,8 +1182,11 @@ def patch_ahead(zf: ZipFile, pkg: Package, cells: Mapping[CellKey, Any],
             xml_of.pop(part, None)
         parts[part] = pool.submit(deflate, chunks, level)
         del chunks
-        if not keep:
-            wait([parts[part]])  # its XML goes with its chunks when deflated
+        if not keep:  # its XML goes with its chunks when deflated
+            if pace is not None:
+                pace(parts[part])
+            else:
+                wait([parts[part]])
         dropped = dropped or drop
         written += n
     return PatchAhead(by_sheet, level, styles, parts, dropped, written)
