@@ -342,28 +342,16 @@ def _convert_arrow(f: Field, fs: fastread.FastSheet, ci: int) -> list[Any] | Non
     t = arr.type
     kind = f.kind
     if pa.types.is_string(t) and kind in _CHANGED:
-        out = arr.to_pylist()
-        odd = pac.match_substring_regex(arr, _CHANGED[kind])
-        if odd.true_count:
-            conv = _text if kind is Kind.TEXT else _code
-            for i in pac.indices_nonzero(odd).to_pylist():  # (nulls are not listed)
-                out[i] = conv(out[i])
-        return out
+        if _few_distinct(arr):
+            return _via_dictionary(arr, lambda d: _texts(d, kind))
+        return _texts(arr, kind)
     if pa.types.is_string(t) and kind is Kind.CHOICE:  # a handful of distinct values
-        enc = arr.dictionary_encode(null_encoding="encode")  # None a value: no null index
-        mapped = np.empty(len(enc.dictionary), dtype=object)
-        mapped[:] = [_choice(v) for v in enc.dictionary.to_pylist()]
-        ix = fastread.np_values(enc.indices, f"i{enc.indices.type.bit_width // 8}")
-        return mapped[ix].tolist()
+        return _via_dictionary(arr, lambda d: [_choice(v) for v in d.to_pylist()])
     if pa.types.is_timestamp(t):
         if kind is Kind.DATETIME:  # numpy makes the same datetimes much faster than pyarrow
-            return fastread.stamps(arr).tolist()
+            return _via_dictionary(arr, lambda d: fastread.stamps(d).tolist())
         if kind is Kind.DATE:
-            days = pac.cast(arr, pa.date32())
-            d = fastread.np_values(days, "int32").astype("datetime64[D]")
-            if days.null_count:
-                d[fastread.null_indices(days)] = None  # NaT
-            return d.tolist()
+            return _via_dictionary(pac.cast(arr, pa.date32()), _dates)
         return None
     if pa.types.is_float64(t) and kind in (Kind.NUMBER, Kind.INT):
         x = fastread.np_values(arr, np.float64)
@@ -384,6 +372,52 @@ def _convert_arrow(f: Field, fs: fastread.FastSheet, ci: int) -> list[Any] | Non
             out[i] = None
         return out
     return None
+
+
+def _texts(arr: Any, kind: Kind) -> list[Any]:
+    """`_text`/`_code` of a string array: only the strings they might change go through them."""
+    import pyarrow.compute as pac
+
+    out = arr.to_pylist()
+    odd = pac.match_substring_regex(arr, _CHANGED[kind])
+    if odd.true_count:
+        conv = _text if kind is Kind.TEXT else _code
+        for i in pac.indices_nonzero(odd).to_pylist():  # (nulls are not listed)
+            out[i] = conv(out[i])
+    return out
+
+
+def _dates(days: Any) -> list[Any]:
+    """A date32 array as `date`s (None for nulls)."""
+    d = fastread.np_values(days, "int32").astype("datetime64[D]")
+    if days.null_count:
+        d[fastread.null_indices(days)] = None  # NaT
+    return d.tolist()
+
+
+_SAMPLE = 4096  # rows a column's repetitiveness is judged on
+
+
+def _few_distinct(arr: Any) -> bool:
+    """Whether a column repeats its values (at most half distinct in its first rows), so
+    converting each distinct value once, and sharing it, pays for the encoding."""
+    import pyarrow.compute as pac
+
+    head = arr.slice(0, _SAMPLE)
+    return pac.count_distinct(head, mode="all").as_py() * 2 <= len(head)
+
+
+def _via_dictionary(arr: Any, convert: Callable[[Any], list[Any]]) -> list[Any]:
+    """`convert` of an array, computed once per distinct value (null one of them): equal
+    values come out as one shared object (a date, a datetime, a text), which saves both the
+    conversions and the memory of a column of repeated values."""
+    import numpy as np
+
+    enc = arr.dictionary_encode(null_encoding="encode")
+    mapped = np.empty(len(enc.dictionary), dtype=object)
+    mapped[:] = convert(enc.dictionary)
+    ix = fastread.np_values(enc.indices, f"i{enc.indices.type.bit_width // 8}")
+    return mapped[ix].tolist()
 
 
 def _filled(v: Any) -> bool:

@@ -102,6 +102,12 @@ CHOICES = [*tf.STRANGE, "it", "IT", " it ", "信息技术", "ｉｔ", "Ｂ２Ｂ
 CASES = [
     ("name", tf.STRANGE, "string"),
     ("customer_id", tf.STRANGE, "string"),
+    ("name", tf.STRANGE * 4, "string"),  # repeated: converted once per distinct value
+    ("customer_id", [*tf.STRANGE, None] * 4, "string"),
+    ("content", [*tf.STRANGE, "跟进内容"] * 300, "string"),  # repeated past the sample
+    ("name", [f"名称{i}" for i in range(5000)] + tf.STRANGE * 2, "string"),  # distinct head
+    ("first_contact", STAMPS * 3, "timestamp"),
+    ("updated_at", [None, *STAMPS] * 3, "timestamp"),
     ("phone", ["１３８００１３８０００", " 138 0013 8000 ", None, "+86-138", ""], "string"),
     ("industry", CHOICES * 3, "string"),
     ("stage", [None, None, "意向", None], "string"),
@@ -180,6 +186,17 @@ def test_convert_arrow_equals_old_and_python(
 def test_to_values_equals_old(values: list[Any], pa_type: str, sliced: bool) -> None:
     arr = _array(values, pa_type, sliced)
     assert repr(fastread.to_values(arr)) == repr(_old_to_values(arr))
+
+
+def test_repeated_values_are_shared() -> None:
+    import pyarrow as pa
+
+    arr = pa.array(["  a  ", "b", "  a  ", None, "b"] * 3, pa.string())
+    fs = fastread.FastSheet(header_row=1, header=["x"], columns={0: arr}, n_rows=len(arr))
+    f = next(f for f in CUSTOMERS.fields if f.key == "name")
+    got = reader._convert_arrow(f, fs, 0)
+    assert got == ["a", "b", "a", None, "b"] * 3
+    assert got[0] is got[2] and got[1] is got[4]
 
 
 def test_np_values_empty_array() -> None:
