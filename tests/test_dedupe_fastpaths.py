@@ -100,3 +100,11 @@ def test_contacts_same_as_before() -> None:
 def test_contacts_same_as_before_on_any_value(v: object) -> None:
     assert nz.normalize_phone(v) == phone_before(v)
     assert nz.normalize_email(v) == email_before(v)
+
+
+def test_shared_tuples_change_no_form(monkeypatch) -> None:  # noqa: ANN001
+    names = _texts(random.Random(9), 1500)
+    shared = [nz._name_forms.__wrapped__(s) for s in names]
+    monkeypatch.setattr(nz, "_shared", lambda t: t)
+    assert [nz._name_forms.__wrapped__(s) for s in names] == shared
+    assert any(f.surface is f.raw for f in shared)

@@ -294,7 +294,7 @@ def test_scan_payload_equals_duplicate_matches_on_a_synthetic_sheet() -> None:
     missing, NotDuplicates, shared and placeholder contacts, places)."""
     import random
 
-    from crm_sheets.dedupe import worker
+    from crm_sheets.dedupe import incremental, worker
     from crm_sheets.dedupe.synthetic import company_names, variant
     from crm_sheets.model import Record, new_workbook
 
@@ -322,6 +322,12 @@ def test_scan_payload_equals_duplicate_matches_on_a_synthetic_sheet() -> None:
         assert len(want) > 50
         payload = payload_of(lang, 80, wb.not_duplicates, wb.customers.records)
         got_keep: list = []
-        got, _ = worker.scan_payload(payload, None, got_keep)
+        counts: list = []
+        got, _ = worker.scan_payload(payload, None, got_keep, counts)
         assert got == want
         assert got_keep == want_keep
+        # the index saved after the scan, from its counts = made again from the entries
+        head = incremental.head_of(*payload[:3])
+        index = worker.index_from_counts(head, payload[3], got_keep[0], counts[0])
+        assert index is not None
+        assert index == incremental.index_after_scan(head, payload[3], got_keep[0])

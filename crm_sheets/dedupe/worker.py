@@ -178,8 +178,8 @@ def payload_from_columns(lang: str, threshold: int, not_duplicates: Sequence[tup
     return lang, threshold, nd, _entries(range(first_row, first_row + n), cols, nd_ids)
 
 
-def scan_payload(payload: Payload, cache: str | None = None, keep: list[Any] | None = None
-                 ) -> tuple[list[Any], set[str]]:
+def scan_payload(payload: Payload, cache: str | None = None, keep: list[Any] | None = None,
+                 counts: list[Any] | None = None) -> tuple[list[Any], set[str]]:
     """Run the scan on shipped columns (in the worker, or in-process for tests).
 
     `cache`: the file of this workbook's name forms from earlier runs. Returns the
@@ -199,7 +199,7 @@ def scan_payload(payload: Payload, cache: str | None = None, keep: list[Any] | N
     labels = [label_of(row, cid) for row, *_, cid in entries]
     raw = [profile_from(name, phone, email, province, city)
            for _row, name, phone, email, province, city, _label, _cid in entries]
-    matches = matches_from(lang, threshold, list(nd), rows, labels, raw, keep)
+    matches = matches_from(lang, threshold, list(nd), rows, labels, raw, keep, counts)
     return matches, names if cache and stale else set()
 
 
@@ -232,8 +232,9 @@ def _serve() -> None:  # pragma: no cover - runs in the child process
     payload, cache = payload[:4], payload[4]
     to_save: set[str] = set()
     kept: list[Any] = []
+    counts: list[Any] = []
     try:
-        matches, to_save = scan_payload(payload, cache, kept if cache else None)
+        matches, to_save = scan_payload(payload, cache, kept if cache else None, counts)
         result: tuple[str, Any, float] = ("ok", matches, _peak_rss_mib())
     except Exception as exc:  # noqa: BLE001 - reported to the parent, which scans itself
         result = ("error", f"{type(exc).__name__}: {exc}", _peak_rss_mib())
@@ -265,7 +266,7 @@ def _serve() -> None:  # pragma: no cover - runs in the child process
 
             formcache.save_forms(Path(cache), formcache.forms_for(to_save))
         if kept:  # the index the next check's incremental scan starts from
-            save_scan_index(payload, cache, kept[0])
+            save_scan_index(payload, cache, kept[0], counts[0] if counts else None)
     finally:
         if marker is not None:
             try:
@@ -274,17 +275,34 @@ def _serve() -> None:  # pragma: no cover - runs in the child process
                 pass
 
 
-def save_scan_index(payload: Payload, cache: str, kept: Any) -> None:
-    """Keep the index of this full scan beside the name cache (incremental.py)."""
+def save_scan_index(payload: Payload, cache: str, kept: Any, counts: Any = None) -> None:
+    """Keep the index of this full scan beside the name cache (incremental.py); `counts`:
+    the scan's contact counts when it has them."""
     from ..checkcache import code_digest
     from . import incremental
 
     try:
-        index = incremental.index_after_scan(incremental.head_of(*payload[:3]), payload[3], kept)
+        head = incremental.head_of(*payload[:3])
+        index = (incremental.index_after_scan(head, payload[3], kept) if counts is None
+                 else index_from_counts(head, payload[3], kept, counts))
         if index is not None:
             incremental.save_index(incremental.index_path(cache), index, code_digest())
     except Exception:  # noqa: BLE001 - only a cache: the next check scans in full
         pass
+
+
+def index_from_counts(head: Any, entries: Sequence[tuple[Any, ...]], kept: Any, counts: Any
+                      ) -> tuple[Any, ...] | None:
+    """`incremental.index_after_scan` given the scan's contact counts (`matches_from`'s
+    `counts`): the same index without making every profile again."""
+    from . import incremental
+
+    profiles, scored = kept
+    contents = [tuple(e[1:7]) for e in entries]
+    if sum(map(incremental._named, contents)) != len(profiles):
+        return None
+    phones, emails = counts
+    return incremental.build_index(head, contents, profiles, phones, emails, scored)
 
 
 def _close_pipes(proc: Any) -> None:
