@@ -37,6 +37,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import astuple, dataclass, replace
 from functools import lru_cache
+from operator import not_
 from pathlib import Path
 from typing import Any
 
@@ -405,6 +406,7 @@ def run(wb: Workbook, ctx: Any, cache: CheckCache, scan: Any = None) -> list[Fin
     from .dedupe.api import DuplicateMatch, findings_from_matches, resolve_threshold
     from .dedupe.worker import payload_of
     from .rules import RULES, Context
+    from .rules.columns import where as rows_where
 
     ordered = sorted(RULES, key=lambda r: r.deferred)
     cached_tables = cache.tables
@@ -452,7 +454,7 @@ def run(wb: Workbook, ctx: Any, cache: CheckCache, scan: Any = None) -> list[Fin
             todo[name] = []  # its findings are the last check's; its fingerprints too
         elif known:
             fps[name] = fps_t = fingerprints(table)
-            todo[name] = [i for i, fp in enumerate(fps_t) if fp not in known]
+            todo[name] = rows_where(map(not_, map(known.__contains__, fps_t)))
         else:  # nothing cached (a cold check): every row; fingerprints only for the save,
             # taken later, while the duplicate scan's worker is still busy (`fill`)
             todo[name] = list(range(len(table.records)))
@@ -537,31 +539,30 @@ def run(wb: Workbook, ctx: Any, cache: CheckCache, scan: Any = None) -> list[Fin
             if name not in cached_tables or name in whole:
                 continue
             known = rows_old.get(name, {})
-            fps_t = fps.get(name, [])
-            row_tpls: list[tuple[Template, ...]] = []
-            changed = iter(range(len(sub[name].records)))
-            todo_set = set(todo[name])
+            fps_t = fps.get(name)
+            recs = t.records
             sheet = t.schema.name
-            for i, rec in enumerate(t.records):
-                if i in todo_set:
-                    got = fresh.get((name, next(changed)))
-                    if got is None:
-                        row_tpls.append(no_findings)
-                        continue
-                    out.extend(got)
-                    row_tpls.append(
-                        tuple(
-                            (pos, f.column, f.code, f.severity, f.message, f.customer_id)
-                            for pos, f in got
-                        )
-                    )
-                else:
-                    tpl = known[fps_t[i]]
-                    row_tpls.append(tpl)
-                    for pos, column, code, severity, message, cid in tpl:
-                        out.append(
-                            (pos, Finding(sheet, rec.row, column, code, severity, message, cid))
-                        )
+            # the unchanged rows' templates (None for a row checked now), their findings
+            # at the rows they sit on now; then the rows checked now (the order of `out`
+            # across rows does not matter: it is sorted by row, then rule)
+            row_tpls: list[Any] = (
+                list(map(known.get, fps_t)) if known and fps_t else [None] * len(recs)
+            )
+            for i in rows_where(row_tpls):
+                row = recs[i].row
+                out.extend(
+                    (pos, Finding(sheet, row, column, code, severity, message, cid))
+                    for pos, column, code, severity, message, cid in row_tpls[i]
+                )
+            for k, i in enumerate(todo[name]):
+                got = fresh.get((name, k))
+                if got is None:
+                    row_tpls[i] = no_findings
+                    continue
+                out.extend(got)
+                row_tpls[i] = tuple(
+                    (pos, f.column, f.code, f.severity, f.message, f.customer_id) for pos, f in got
+                )
             tpls[name] = row_tpls
         new_rows: dict[str, dict[bytes, tuple[Template, ...]]] = {}
 
