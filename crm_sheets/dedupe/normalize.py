@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -407,14 +408,7 @@ def _name_forms(raw: str) -> NameForms:
     cum = [0]
     for part in parts:
         cum.append(cum[-1] + len(part))
-
-    def cut(x: str, min_rest: int) -> int:
-        """How many leading regions to remove from x so at least min_rest characters stay."""
-        k = len(parts)
-        while k and len(x) - cum[k] < min_rest:
-            k -= 1
-        return k
-
+    cut = _cut_in(parts, cum)
     k_all = cut(s, 1)
     rest = s[cum[k_all]:]
     weak = list(codes)
@@ -471,9 +465,30 @@ def _shared(t: tuple[str, ...]) -> tuple[str, ...]:
 _SHARED_STR: dict[str, str] = {}
 
 
+def _cut_in(parts: list[str], cum: list[int]) -> Callable[[str, int], int]:
+    """cut(x, min_rest): how many leading regions to remove from x so at least min_rest
+    characters stay (no regions: none)."""
+    if not parts:
+        return _no_cut
+
+    def cut(x: str, min_rest: int) -> int:
+        k = len(parts)
+        while k and len(x) - cum[k] < min_rest:
+            k -= 1
+        return k
+
+    return cut
+
+
+def _no_cut(x: str, min_rest: int) -> int:
+    return 0
+
+
 def _distinct(items: list[str]) -> tuple[str, ...]:
     """The items without repeats, first occurrence kept (lists here are a few items:
     faster than dict.fromkeys)."""
+    if len(items) < 2:
+        return tuple(items)
     out: list[str] = []
     for x in items:
         if x not in out:
