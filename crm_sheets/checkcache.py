@@ -177,9 +177,19 @@ def _read(path: Path) -> Saved | None:
     except (OSError, EOFError, ValueError, TypeError):
         return None
     try:
-        fmt, digest, key, rows, dup_head, contents, matches, members, data_members, sheets, cross = (
-            data
-        )
+        (
+            fmt,
+            digest,
+            key,
+            rows,
+            dup_head,
+            contents,
+            matches,
+            members,
+            data_members,
+            sheets,
+            cross,
+        ) = data
         if fmt != FORMAT or digest != code_digest() or not isinstance(key, str):
             return None
         if members is not None and not (
@@ -241,11 +251,14 @@ class CheckCache:
         self.source = (p, data, st)
         # taken on a thread during the read (hashing and file reads release the GIL)
         box: list[Any] = []
-        self._digesting = t = threading.Thread(
-            target=lambda: box.append(member_digests(data if data is not None else p)),
-            name="crm-check-digests",
-            daemon=True,
-        )
+
+        def digest() -> None:
+            try:
+                box.append(member_digests(data if data is not None else p))
+            except Exception:  # noqa: BLE001 - only a shortcut: none taken (no traceback)
+                pass
+
+        self._digesting = t = threading.Thread(target=digest, name="crm-check-digests", daemon=True)
         self._digests = box
         t.start()
 
@@ -345,7 +358,7 @@ def member_digests(source: Path | bytes) -> tuple[dict[str, bytes], dict[str, st
             out: dict[str, bytes] = {}
             for info in z.infolist():
                 if info.filename in out:
-                    return None  # two members of one name: which one a reader takes is not ours to say
+                    return None  # two members of one name: which one is read is unknown
                 fh.seek(info.header_offset)
                 head = fh.read(30)
                 if len(head) != 30 or head[:4] != b"PK\x03\x04":
@@ -389,7 +402,14 @@ def member_digests(source: Path | bytes) -> tuple[dict[str, bytes], dict[str, st
                     # a tab named twice, or linked elsewhere than a plain worksheet: unknown
                     tabs[name] = targets.get(rid, "") if name not in tabs else ""
             return out, tabs
-    except (OSError, KeyError, ValueError, struct.error, zipfile.BadZipFile, ElementTree.ParseError):
+    except (
+        OSError,
+        KeyError,
+        ValueError,
+        struct.error,
+        zipfile.BadZipFile,
+        ElementTree.ParseError,
+    ):
         return None
 
 
@@ -433,7 +453,9 @@ def run(wb: Workbook, ctx: Any, cache: CheckCache, scan: Any = None) -> list[Fin
         and saved.sheets is not None
     ):
         changed = {
-            m for m in members.keys() | saved.members.keys() if members.get(m) != saved.members.get(m)
+            m
+            for m in members.keys() | saved.members.keys()
+            if members.get(m) != saved.members.get(m)
         }
         for name, other in zip(TABLES, reversed(data_members), strict=True):
             kept = saved.sheets.get(name)
@@ -576,6 +598,7 @@ def run(wb: Workbook, ctx: Any, cache: CheckCache, scan: Any = None) -> list[Fin
                     if fps_t is None:
                         fps_t = fps[name] = fingerprints(tables[name])
                     new_rows[name] = dict(zip(fps_t, row_tpls, strict=True))
+
         for name in CACHED_TABLES:  # not taken this time: what the key still vouches for
             if (name not in cached_tables or name in whole) and name in rows_old:
                 new_rows[name] = rows_old[name]
