@@ -740,7 +740,12 @@ def _inputs_of(r: Any, wb: Workbook, ctx: Any, digests: dict[str, bytes | None])
         if "." not in what:
             continue
         if what not in digests:
-            col = columns(ctx, wb.customers).col(what.split(".", 1)[1])
+            key = what.split(".", 1)[1]
+            col = (
+                [r.row for r in wb.customers.records]
+                if key == "@row"
+                else columns(ctx, wb.customers).col(key)
+            )
             try:  # equal pickles unpickle to equal lists
                 digests[what] = hashlib.blake2b(pickle.dumps(col, 5), digest_size=16).digest()
             except Exception:  # noqa: BLE001 - a value pickle cannot take: run the rule

@@ -119,17 +119,18 @@ def test_unchanged_sheets_are_reused_whole_and_find_the_same(master) -> None:
         {("Customers", 9, "email"): "not an email", ("Followups", 8, "owner"): "王五"},
     )
     cc = _both(master)
-    assert cc.reused_whole == () and cc.rechecked == 1 and cc.cross_reused == ()
+    assert cc.reused_whole == () and cc.rechecked == 1
+    assert cc.cross_reused == ("customer_id",)  # the customers' IDs and rows as they were
     cc = _both(master)
     assert cc.reused_whole == BOTH
 
     _patch(master, {("Customers", 11, "notes"): "改了备注", ("Customers", 12, "stage"): "谈判"})
     cc = _both(master)  # customer IDs and owners as they were: the follow-ups' rules reused
     assert cc.reused_whole == ("followups",)
-    assert set(cc.cross_reused) == {"followup_id", "followup_customer", "followup_owner"}
+    assert set(cc.cross_reused) == set(CROSS)
     _patch(master, {("Customers", 13, "owner"): "李四"})  # an owner: followup_owner runs
     cc = _both(master)
-    assert set(cc.cross_reused) == {"followup_id", "followup_customer"}
+    assert set(cc.cross_reused) == {"customer_id", "followup_id", "followup_customer"}
     _patch(master, {("Customers", 14, "customer_id"): None})  # an ID blanked
     cc = _both(master)
     assert cc.cross_reused == ("followup_id",)
@@ -166,7 +167,7 @@ def test_full_saves_with_rows_inserted_and_deleted(master) -> None:
     s.ws("客户").delete_rows(3, 1)  # its follow-ups name a customer no longer there
     s.save()
     cc = _both(master)
-    assert cc.reused_whole == ()
+    assert cc.reused_whole == () and cc.cross_reused == ()
     cc = _both(master)
     assert cc.reused_whole == BOTH
     s = Sheet(master)  # a follow-up appended at the end, one edited
@@ -175,7 +176,7 @@ def test_full_saves_with_rows_inserted_and_deleted(master) -> None:
     s.set("跟进记录", 20, "沟通开始", dt.datetime(2030, 1, 1, 9, 0))
     s.save()
     cc = _both(master)
-    assert cc.reused_whole == ()
+    assert cc.reused_whole == () and cc.cross_reused == ("customer_id",)
 
 
 def test_nothing_is_reused_whole_without_watching_the_source(master) -> None:
@@ -221,7 +222,7 @@ def test_cross_rules_say_what_they_read() -> None:
 
     reads = {r.name: r.reads for r in RULES if r.reads}
     assert reads == {
-        "customer_id": ("customers",),
+        "customer_id": ("customers.customer_id", "customers.@row"),
         "followup_id": ("followups",),
         "followup_customer": ("followups", "customers.customer_id"),
         "followup_owner": ("followups", "customers.customer_id", "customers.owner"),

@@ -187,7 +187,7 @@ def _check_ids(ctx: Context, table, key: str, pattern: re.Pattern[str], invalid:
             seen[v] = rec.row
 
 
-@rule("customer_id", reads=("customers",))
+@rule("customer_id", reads=("customers.customer_id", "customers.@row"))
 def customer_id(wb: Workbook, ctx: Context) -> Iterator[Finding]:
     yield from _check_ids(ctx, wb.customers, "customer_id", CUSTOMER_ID, "customer_id.invalid",
                           "customer_id.duplicate")

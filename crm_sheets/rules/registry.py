@@ -30,7 +30,8 @@ class Rule:
     scope: str = "cross"
     # a cross rule's inputs besides the workbook's Lists, Settings, meta, language and
     # `today`, when it reads nothing else: "customers" / "followups" (the whole table) and
-    # "customers.<key>" (one column of the customers, in sheet order). The warm re-check
+    # "customers.<key>" (one column of the customers, in sheet order; "customers.@row":
+    # their row numbers). The warm re-check
     # reuses its last findings when all of these are unchanged; () = always run.
     reads: tuple[str, ...] = ()
 
