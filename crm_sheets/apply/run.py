@@ -371,9 +371,14 @@ def _apply(path: Path, scan: Any, *, today: dt.date, now: dt.datetime, dry_run: 
         yield {"sheet": SHEET_ISSUES, "summary": True, "changes": len(plan.changes),
                "findings": len(findings), "workbook": str(path.resolve())}
 
+    lang = wb.lang
+    # the write needs nothing more of the loaded workbook: its records (~1 GB at 100k
+    # customers) go before the write's own memory comes (most of it while the write
+    # waits for the last sheet patched ahead)
+    del wb, report
     result = safe_patch(path, cells, replace, backups_dir=backups_dir, state_dir=state_dir,
                         who=who, action=action, audit_events=events(),
-                        expected_sha256=sha_before, lang=wb.lang, prefetch=prefetch,
+                        expected_sha256=sha_before, lang=lang, prefetch=prefetch,
                         dress=dress, print_titles=titles)
     save_state(state_dir, plan.state)
     lap("write")
