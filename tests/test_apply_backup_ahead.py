@@ -205,3 +205,11 @@ def test_an_early_prefetch_is_the_prefetch(tmp_path: Path) -> None:
     assert (
         not list((tmp_path / "bk").glob("*.zip")) or len(list((tmp_path / "bk").glob("*.zip"))) == 1
     )
+
+
+def test_an_early_prefetch_taken_without_cells_ends(tmp_path: Path) -> None:
+    book = _master(tmp_path / "CRM.xlsx")
+    sha = _sha(book)
+    early = SheetPrefetch.early(book, sha, "客户")
+    assert early.take_backup(sha, tmp_path / "bk") is None  # no give(): no wait forever
+    assert early.take_all(sha) == ({}, None)

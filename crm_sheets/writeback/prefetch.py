@@ -124,9 +124,9 @@ class SheetPrefetch:
                 del data
                 if self._cells:
                     try:
-                        # it inflates each sheet into _parts as it goes (the next one
-                        # while the last one deflates); the deflates finish before the
-                        # pool closes: take() waits
+                        # it inflates each sheet as it goes, the next one once the last
+                        # one is deflated, or at once when the write waits (_pace); the
+                        # deflates finish before the pool closes: take() waits
                         with ThreadPoolExecutor(max_workers=2) as pool:
                             self._ahead = patch_ahead(zf, pkg, self._cells, self._parts, pool,
                                                       keep=False, pace=self._pace)
@@ -163,7 +163,7 @@ class SheetPrefetch:
     def take_all(self, sha256: str | None) -> tuple[dict[str, bytes], PatchAhead | None]:
         """(`take`'s parts, the sheets patched ahead or None) if they belong to `sha256`;
         once."""
-        self._hurry.set()
+        self._release()
         self._thread.join()
         parts, self._parts = self._parts, {}
         ahead, self._ahead = self._ahead, None
@@ -175,7 +175,7 @@ class SheetPrefetch:
         """The backup written from the bytes read (a zip in `folder` holding the file of
         hash `sha256`), or None (then the write backs up the file itself); once. Waits
         for the backup, not for the sheets."""
-        self._hurry.set()
+        self._release()
         self._backup_known.wait()
         if self._backup_thread is not None:
             self._backup_thread.join()
@@ -186,12 +186,18 @@ class SheetPrefetch:
             return None
         return backup
 
-    def close(self) -> None:
-        """Remove the backup if no write took it (apply failed or was refused first); an
-        early prefetch never given its cells stops."""
+    def _release(self) -> None:
+        """The write waits: the deflates go side by side; an early prefetch never given
+        its cells stops (nothing to patch ahead)."""
+        self._hurry.set()
         if self._go is not None and not self._go.is_set():
             self._cancelled = True
             self._go.set()
+
+    def close(self) -> None:
+        """Remove the backup if no write took it (apply failed or was refused first); an
+        early prefetch never given its cells stops."""
+        self._release()
         self._thread.join()
         if self._backup_thread is not None:
             self._backup_thread.join()
