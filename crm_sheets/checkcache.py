@@ -604,6 +604,9 @@ def run(wb: Workbook, ctx: Any, cache: CheckCache, scan: Any = None) -> list[Fin
                 new_rows[name] = rows_old[name]
         # per data sheet, its row rules' findings (for a check that reuses the sheet whole)
         row_rule = {pos for pos, r in enumerate(ordered) if r.scope == "row"}
+        known_sheets = {t.schema.name for t in tables.values()}
+        if any(pos in row_rule and f.sheet not in known_sheets for pos, f in out):
+            members = None  # a row finding on no data sheet: keep no sheet for reuse whole
         sheets: dict[str, list[Flat]] = {}
         for name, t in tables.items():
             if name in whole:
