@@ -211,6 +211,14 @@ def test_key_is_stable_when_renormalised(s):
     assert normalize_name(f.full) == normalize_name(normalize_name(f.full))
 
 
+def test_mark_behind_a_stripped_word_keys_as_the_marked_name():
+    # found by Hypothesis: 1上A集团's key was 1上a, whose own key is 1上 (the share-class
+    # mark only became the last character once 集团 was gone)
+    assert name_forms("1上A集团").key == normalize_name("1上a") == "1上"
+    assert name_forms("南玻A股份有限公司").key == name_forms("南玻A").key == "南玻"
+    assert name_forms("Sony Corporation").key == "sony"
+
+
 @settings(max_examples=300, deadline=None)
 @given(names, st.lists(st.tuples(st.integers(0, 20), st.sampled_from(WHITESPACE)), max_size=6))
 def test_key_ignores_whitespace_anywhere(s, inserts):

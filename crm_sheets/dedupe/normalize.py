@@ -424,6 +424,11 @@ def _name_forms(raw: str) -> NameForms:
         abbrs.extend(ch + rest for ch in firsts)
     k_key = cut(s, MIN_CORE)
     key = s[cum[k_key]:]
+    if key != raw and (key[-1:] in _CLASS_LAST or key[:1] in _STATUS_FIRST):
+        # a mark the first pass could not see (1上A集团 → 1上a, whose own key is 1上):
+        # the key is the key's key, so keying a key gives itself
+        again = _name_forms(key).key
+        key = again if again else key
     removed += parts[:k_key]
     for part in parts[:k_key]:
         codes.extend(REGIONS[part])
