@@ -205,8 +205,26 @@ def _safe_patch(path: Path, cells: Mapping[CellKey, Any] | None = None,
     except CrmError:
         _undo_or_keep_newer_save(path, backup, written["sha"], lang, undo_from)
         raise
-    _snapshot(state_dir, path, action, who)
-    n = append_audit(state_dir, who, action, audit_events)
+    # the engine's copy of what it wrote and the audit lines are independent (a copy of
+    # the master, an append to the log, each with its own fsync): side by side
+    import threading
+
+    failed: list[BaseException] = []
+
+    def snapshot() -> None:
+        try:
+            _snapshot(state_dir, path, action, who)
+        except BaseException as exc:  # noqa: BLE001 - raised below, as if run in line
+            failed.append(exc)
+
+    copier = threading.Thread(target=snapshot, name="crm-snapshot")
+    copier.start()
+    try:
+        n = append_audit(state_dir, who, action, audit_events)
+    finally:
+        copier.join()
+    if failed:
+        raise failed[0]
     return WriteResult(path=path, backup=backup, patch=patch, audited=n)
 
 
