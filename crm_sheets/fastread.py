@@ -417,19 +417,8 @@ def _read_some(
         return None
     if table is None or table.num_columns != len(chosen) or table.num_rows != height:
         return None
-    header: dict[int, str] = {}
-    taken = set(names.values())
-    for ci, name in names.items():
-        generated = bool(_GENERATED_RE.match(name))
-        if ci not in cells:
-            if not generated:
-                return None
-            continue
-        m = _DUP_RE.match(name)
-        if generated or (m and m.group(1) in taken):
-            return None
-        header[ci] = name
-    if set(header) != set(cells):
+    header = _certain_names(names, cells)
+    if header is None:
         return None
     arrays = _arrays(chosen, table)
     if arrays is None:

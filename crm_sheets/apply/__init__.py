@@ -8,7 +8,9 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from ..lazy import lazy_attrs
 
 if TYPE_CHECKING:
     from .rules import Change, Plan, compute_changes, merge_customers
@@ -22,14 +24,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _LAZY:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    from importlib import import_module
-
-    value = getattr(import_module(_LAZY[name], __name__), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_attrs(__name__, _LAZY, globals())
 
 
 __all__ = ["ApplyOutcome", "Change", "Plan", "compute_changes", "merge_customers", "run_apply"]

@@ -7,7 +7,9 @@ one new or changed row against a whole sheet (watcher, import). See docs/dedupe.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from ..lazy import lazy_attrs
 
 if TYPE_CHECKING:
     from .api import (
@@ -32,14 +34,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _LAZY:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    from importlib import import_module
-
-    value = getattr(import_module(_LAZY[name], __name__), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_attrs(__name__, _LAZY, globals())
 
 
 __all__ = ["Cluster", "DedupeResult", "DuplicateIndex", "Match", "Pair", "duplicate_findings",

@@ -472,6 +472,21 @@ def _gram_pairs_counted(own: np.ndarray, ng: np.ndarray, gstarts: np.ndarray,
     return uniq[counts >= _gram_need_table(int(ng.max()))[fewer]]
 
 
+def _status_pairs(profiles: Sequence[Profile]) -> list[np.ndarray]:
+    """Pair codes of the short names with a status mark (*ST南玻) and the names they may be."""
+    out: list[np.ndarray] = []
+    status = [i for i, p in enumerate(profiles) if p.location and is_status_short(p.forms)]
+    if status:
+        joined, starts = _joined_keys(profiles)
+        for i in status:
+            js = status_candidates(profiles[i], profiles, joined, starts)
+            if js:
+                a = np.full(len(js), i, dtype=np.int64)
+                b = np.asarray(js, dtype=np.int64)
+                out.append((np.minimum(a, b) << 32) | np.maximum(a, b))
+    return out
+
+
 def candidate_pairs(profiles: Sequence[Profile]) -> list[tuple[int, int]]:
     """Candidate pairs (i < j) of a whole sheet by blocking; never all pairs.
 
@@ -494,15 +509,7 @@ def candidate_pairs(profiles: Sequence[Profile]) -> list[tuple[int, int]]:
         if more is not None:
             codes.append(more)
     del gram, own, ng, gstarts, gsizes
-    status = [i for i, p in enumerate(profiles) if p.location and is_status_short(p.forms)]
-    if status:
-        joined, starts = _joined_keys(profiles)
-        for i in status:
-            js = status_candidates(profiles[i], profiles, joined, starts)
-            if js:
-                a = np.full(len(js), i, dtype=np.int64)
-                b = np.asarray(js, dtype=np.int64)
-                codes.append((np.minimum(a, b) << 32) | np.maximum(a, b))
+    codes.extend(_status_pairs(profiles))
     allc = _sorted_unique(np.concatenate(codes))
     return list(zip((allc >> 32).tolist(), (allc & _LOW32).tolist(), strict=True))
 
@@ -570,15 +577,7 @@ def candidate_pairs_py(profiles: Sequence[Profile]) -> list[tuple[int, int]]:
         del counts, fewer
         codes.append(uniq[keep])
         del uniq, keep
-    status = [i for i, p in enumerate(profiles) if p.location and is_status_short(p.forms)]
-    if status:
-        joined, starts = _joined_keys(profiles)
-        for i in status:
-            js = status_candidates(profiles[i], profiles, joined, starts)
-            if js:
-                a = np.full(len(js), i, dtype=np.int64)
-                b = np.asarray(js, dtype=np.int64)
-                codes.append((np.minimum(a, b) << 32) | np.maximum(a, b))
+    codes.extend(_status_pairs(profiles))
     allc = np.unique(np.concatenate(codes)) if codes else np.empty(0, dtype=np.int64)
     return list(zip((allc >> 32).tolist(), (allc & 0xFFFFFFFF).tolist(), strict=True))
 

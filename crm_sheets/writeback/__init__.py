@@ -9,7 +9,9 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from ..lazy import lazy_attrs
 
 if TYPE_CHECKING:
     from .xlsxpatch import CellKey, PatchError, PatchResult, SheetRows, patch_workbook
@@ -20,14 +22,7 @@ _LAZY = dict.fromkeys(("CellKey", "PatchError", "PatchResult", "SheetRows", "pat
                       ".xlsxpatch")
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _LAZY:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    from importlib import import_module
-
-    value = getattr(import_module(_LAZY[name], __name__), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_attrs(__name__, _LAZY, globals())
 
 
 __all__ = ["CellKey", "PatchError", "PatchResult", "SheetRows", "patch_workbook"]
