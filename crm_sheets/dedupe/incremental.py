@@ -123,26 +123,34 @@ def build_index(
     scored: Sequence[tuple[int, int, int]],
 ) -> tuple[Any, ...]:
     """The index of a full scan: `contents` all scanned entries, `profiles` the named ones
-    (stripped of common contacts, in order), `scored` its pairs (i, j, score), i < j."""
+    (stripped of common contacts, in order; any iterable: it is gone through once),
+    `scored` its pairs (i, j, score), i < j."""
     post: dict[str, dict[str, Any]] = {k: {} for k in CAPS}
+    n_grams: list[int] = []
+    status: list[int] = []
+    # one pass over the profiles, each posting straight in its saved form: a term of one
+    # customer is one int (-1 - its position) from the start, a list only from its second
+    # customer on (most terms, names and contacts, have one: no list made and dropped)
     for i, p in enumerate(profiles):
-        for kind, ts in _terms(p).items():
+        terms = _terms(p)
+        for kind, ts in terms.items():
             d = post[kind]
             for t in ts:
-                lst = d.get(t)
-                if lst is None:
-                    d[t] = [i]
+                got = d.get(t)
+                if got is None:
+                    d[t] = -1 - i
+                elif type(got) is int:
+                    d[t] = [-1 - got, i]
                 else:
-                    lst.append(i)
+                    got.append(i)
+        n_grams.append(len(terms["g"]))
+        if _status(p):
+            status.append(i)
     for kind, cap in CAPS.items():  # past its cap a list is only a count (and stays so)
         d = post[kind]
-        for t, lst in d.items():
-            if len(lst) > cap + MAX_CHANGED:
-                d[t] = len(lst)
-            elif len(lst) == 1:  # most terms (names, contacts): one int, not a list (memory)
-                d[t] = -1 - lst[0]
-    n_grams = [len(gram_terms(p)) for p in profiles]
-    status = [i for i, p in enumerate(profiles) if _status(p)]
+        for t, got in d.items():
+            if type(got) is list and len(got) > cap + MAX_CHANGED:
+                d[t] = len(got)
     return (
         FORMAT,
         head,
