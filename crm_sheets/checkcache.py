@@ -341,6 +341,7 @@ def _stat(path: Path) -> tuple[int, int, int, int]:
 
 
 _TARGET = re.compile(r"(?:/xl/|)(worksheets/[A-Za-z0-9_.-]+\.xml)")
+_LINKS_MAX = 8 * 1024**2  # inflated bytes of workbook.xml or its links read for the tabs
 
 
 def member_digests(source: Path | bytes) -> tuple[dict[str, bytes], dict[str, str]] | None:
@@ -350,7 +351,8 @@ def member_digests(source: Path | bytes) -> tuple[dict[str, bytes], dict[str, st
     import io
     import struct
     import zipfile
-    from xml.etree import ElementTree
+
+    from defusedxml import ElementTree  # a user's file: no entity expansion (safezip.py)
 
     try:
         fh = io.BytesIO(source) if isinstance(source, bytes | bytearray) else open(source, "rb")  # noqa: SIM115
@@ -384,7 +386,11 @@ def member_digests(source: Path | bytes) -> tuple[dict[str, bytes], dict[str, st
                     h.update(chunk)
                     left -= len(chunk)
                 out[info.filename] = h.digest()
-            # tab -> member, only through the plain links every writer uses
+            # tab -> member, only through the plain links every writer uses; parts of a
+            # plain size only (this may run before the zip-bomb guard has seen the file)
+            if any(z.getinfo(n).file_size > _LINKS_MAX
+                   for n in ("xl/_rels/workbook.xml.rels", "xl/workbook.xml")):
+                return None
             ns_r = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}id"
             rels = ElementTree.fromstring(z.read("xl/_rels/workbook.xml.rels"))
             targets: dict[str, str] = {}

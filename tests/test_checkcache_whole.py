@@ -252,3 +252,22 @@ def test_member_digests_of_odd_zips(tmp_path, master) -> None:
             dst.writestr(info, data)
     odd_got = checkcache.member_digests(odd)
     assert odd_got is not None and odd_got[1]["跟进记录"] == ""
+
+
+def test_member_digests_refuse_entities_and_huge_link_parts(tmp_path, master) -> None:
+    # the digests may be taken before the zip-bomb guard has seen the file: workbook.xml
+    # with an entity declaration, or a huge one, gives no digests (nothing reused whole)
+    def rewrite(name: str, change) -> Path:
+        out = tmp_path / name
+        with zipfile.ZipFile(master) as src, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
+            for info in src.infolist():
+                data = src.read(info)
+                dst.writestr(info, change(data) if info.filename == "xl/workbook.xml" else data)
+        return out
+
+    lol = b'<?xml version="1.0"?><!DOCTYPE w [<!ENTITY a "aaaaaaaaaa">]>'
+    entity = rewrite("entity.xlsx", lambda d: lol + d.split(b"?>", 1)[1].replace(b"/>", b' x="&a;"/>', 1))
+    assert checkcache.member_digests(entity) is None
+    huge = rewrite("huge.xlsx", lambda d: d.replace(b"</workbook>", b" " * (9 * 1024**2) + b"</workbook>"))
+    assert checkcache.member_digests(huge) is None
+    assert checkcache.member_digests(master) is not None
