@@ -45,7 +45,8 @@ class SheetPrefetch:
 
     def __init__(self, path: Path, sha256: str, sheets: list[str],
                  cells: Mapping[CellKey, Any] | None = None,
-                 backup: tuple[Path, str] | None = None) -> None:
+                 backup: tuple[Path, str] | None = None, *, first: str | None = None,
+                 wait_for_cells: bool = False) -> None:
         self.sha256 = sha256
         self._path, self._sheets = Path(path), list(sheets)
         self._cells = cells
@@ -56,28 +57,16 @@ class SheetPrefetch:
         self._backup_thread: threading.Thread | None = None
         self._backup_known = threading.Event()  # set once _backup_thread is started or not
         self._hurry = threading.Event()  # the write waits: deflate the sheets side by side
-        self._first: str | None = None  # early(): the sheet inflated before give()
-        self._go: threading.Event | None = None
+        self._first = first  # early(): the sheet inflated before give()
+        self._go = threading.Event() if wait_for_cells else None
         self._cancelled = False
-        self._start()
-
-    def _start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="crm-prefetch", daemon=True)
         self._thread.start()
 
     @classmethod
     def early(cls, path: Path, sha256: str, first: str | None) -> SheetPrefetch:
         """A prefetch that inflates `first` now and the rest once `give` brings the cells."""
-        self = cls.__new__(cls)
-        self.sha256 = sha256
-        self._path, self._sheets, self._cells = Path(path), [], None
-        self._parts, self._ahead = {}, None
-        self._backup_to, self._backup, self._backup_thread = None, None, None
-        self._backup_known = threading.Event()
-        self._hurry = threading.Event()
-        self._first, self._go, self._cancelled = first, threading.Event(), False
-        self._start()
-        return self
+        return cls(path, sha256, [], first=first, wait_for_cells=True)
 
     def give(self, sheets: list[str], cells: Mapping[CellKey, Any],
              backup: tuple[Path, str] | None = None) -> None:
